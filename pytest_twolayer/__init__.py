@@ -1,0 +1,36 @@
+"""pytest-twolayer: the tutorial's two-layer network as an executable specification."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pytest_twolayer.case import Case, ConformanceFailure
+from pytest_twolayer.contract import ContractError, TwoLayerImplementation
+from pytest_twolayer.dims import TUTORIAL_DIMS, Dims
+from pytest_twolayer.optimizers import SGD, Adam, Optimizer
+from pytest_twolayer.registry import RegistrationError, Registry, Spec
+
+__version__ = "0.1.0"
+
+# In a source checkout the suite and the tutorial implementations sit beside this package,
+# at the repository's top level (the design card's layout); the wheel nests them inside it.
+# Either way they import as pytest_twolayer.conformance and pytest_twolayer.implementations.
+_checkout = Path(__file__).resolve().parent.parent
+if (_checkout / "pyproject.toml").is_file() and (_checkout / "implementations").is_dir():
+    __path__.append(str(_checkout))
+
+__all__ = [
+    "SGD",
+    "TUTORIAL_DIMS",
+    "Adam",
+    "Case",
+    "ConformanceFailure",
+    "ContractError",
+    "Dims",
+    "Optimizer",
+    "RegistrationError",
+    "Registry",
+    "Spec",
+    "TwoLayerImplementation",
+    "__version__",
+]

@@ -1,0 +1,87 @@
+"""One conformance case: which implementation, on which device and dtype, from which seed.
+
+Checks receive a :class:`Case`; every failure they raise names all of it, so a message
+alone is enough to reproduce the run.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any, NoReturn, TypeVar
+
+import numpy as np
+
+from pytest_twolayer.dims import TUTORIAL_DIMS, Dims
+
+T = TypeVar("T")
+
+
+class ConformanceFailure(AssertionError):
+    """A check's verdict against an implementation; ``str()`` is the complete message."""
+
+
+@dataclass(frozen=True)
+class Case:
+    """An implementation class bound to a device, a dtype, a seed and dims."""
+
+    name: str
+    cls: type
+    device: str
+    dtype: str
+    seed: int = 0
+    dims: Dims = TUTORIAL_DIMS
+
+    @property
+    def training_dtype(self) -> str:
+        """The dtype the implementation trains and is benchmarked in (its first)."""
+        return str(self.cls.dtypes[0])  # type: ignore[attr-defined]
+
+    def with_dims(self, dims: Dims) -> Case:
+        """The same case at other dims."""
+        return replace(self, dims=dims)
+
+    def where(self) -> str:
+        """``impl=... device=... dtype=... seed=...`` for messages."""
+        return f"impl={self.name} device={self.device} dtype={self.dtype} seed={self.seed}"
+
+    def reproduce(self) -> str:
+        """The command line that reruns this case."""
+        return (
+            f"pytest -p twolayer --impl {self.name} --device {self.device} "
+            f"--twolayer-seed {self.seed}"
+        )
+
+    def fail(self, check: str, message: str) -> NoReturn:
+        """Raise the verdict of ``check``, naming everything needed to reproduce it."""
+        raise ConformanceFailure(
+            f"[{check}] {self.where()}: {message}\n  reproduce: {self.reproduce()}"
+        )
+
+    def rng(self, check: str, *salt: int) -> np.random.Generator:
+        """The suite's own random stream for ``check``, derived from the seed."""
+        return np.random.default_rng([self.seed, zlib.crc32(check.encode()), *salt])
+
+    def make(self, *, seed: int | None = None, dims: Dims | None = None, check: str) -> Any:
+        """A new instance; a constructor that raises fails ``check`` with its message."""
+        return self.call(
+            check,
+            "__init__",
+            lambda: self.cls(
+                dims or self.dims,
+                device=self.device,
+                dtype=self.dtype,
+                seed=self.seed if seed is None else seed,
+            ),
+        )
+
+    def call(self, check: str, what: str, fn: Callable[[], T]) -> T:
+        """Run one call into the implementation; an exception becomes this check's failure."""
+        try:
+            return fn()
+        except ConformanceFailure:
+            raise
+        except Exception as exc:
+            first_line = (str(exc).strip().splitlines() or ["(no message)"])[0]
+            self.fail(check, f"{what} raised {type(exc).__name__}: {first_line}")

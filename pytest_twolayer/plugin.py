@@ -1,0 +1,202 @@
+"""The pytest plugin: options, hooks and fixtures wired together; inert without ``--impl``."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import importlib.util
+from fnmatch import fnmatch
+from collections.abc import Generator
+from pathlib import Path
+
+import pytest
+
+from pytest_twolayer import fixtures, hookspecs
+from pytest_twolayer.case import ConformanceFailure
+from pytest_twolayer.options import (
+    DEVICE_HELP,
+    IMPL_HELP,
+    LIST_HELP,
+    NO_SUITE_HELP,
+    SEED_HELP,
+    parse_devices,
+    parse_impl,
+)
+from pytest_twolayer.registry import RegistrationError, Registry, installed_entry_points
+from pytest_twolayer.selection import Selection, resolve_devices, select
+
+SELECTION_KEY = pytest.StashKey[Selection]()
+DTYPES_MARKER = "twolayer_dtypes"
+
+
+def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
+    pluginmanager.add_hookspecs(hookspecs)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("twolayer", "pytest-twolayer conformance suite")
+    group.addoption("--impl", action="append", default=[], metavar="IMPLS", help=IMPL_HELP)
+    group.addoption("--device", action="append", default=[], metavar="DEVICES", help=DEVICE_HELP)
+    group.addoption("--twolayer-seed", type=int, default=None, metavar="SEED", help=SEED_HELP)
+    group.addoption("--twolayer-list", action="store_true", default=False, help=LIST_HELP)
+    group.addoption("--twolayer-no-suite", action="store_true", default=False, help=NO_SUITE_HELP)
+    parser.addini("twolayer_seed", SEED_HELP, default="0")
+
+
+def build_registry(config: pytest.Config) -> Registry:
+    """Entry points first, then every ``pytest_twolayer_register`` hook."""
+    registry = Registry()
+    registry.add_entry_points(installed_entry_points())
+    try:
+        config.hook.pytest_twolayer_register(registry=registry)
+    except RegistrationError as exc:
+        raise pytest.UsageError(f"pytest_twolayer_register: {exc}") from None
+    return registry
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_cmdline_main(config: pytest.Config) -> int | None:
+    if not config.getoption("twolayer_list"):
+        return None
+    registry = build_registry(config)
+    rows = [("name", "devices", "dtypes", "optimizer", "depths", "source")]
+    for name in registry.names():
+        spec = registry.get(name)
+        try:
+            cls = spec.load()
+        except RegistrationError as exc:
+            rows.append((name, "-", "-", f"ERROR: {exc}", "-", spec.source))
+            continue
+        rows.append(
+            (
+                name,
+                ",".join(cls.devices),  # type: ignore[attr-defined]
+                ",".join(cls.dtypes),  # type: ignore[attr-defined]
+                repr(cls.optimizer),  # type: ignore[attr-defined]
+                ",".join(map(str, cls.depths)),  # type: ignore[attr-defined]
+                f"{spec.source} {spec.target}",
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
+    for row in rows:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False)), row[-1])
+    return 0
+
+
+def suite_dir() -> Path:
+    """The shipped conformance package's folder, wherever the package is installed."""
+    spec = importlib.util.find_spec("pytest_twolayer.conformance")
+    assert spec is not None
+    assert spec.submodule_search_locations
+    return Path(next(iter(spec.submodule_search_locations))).resolve()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        f"{DTYPES_MARKER}(which): 'all' (default) runs a twolayer test in every declared "
+        "dtype, 'training' only in the implementation's first (training) dtype",
+    )
+    config.pluginmanager.register(fixtures, "twolayer-fixtures")
+    impl_values = config.getoption("impl")
+    if not impl_values:
+        return
+    tokens = parse_impl(impl_values)
+    if not tokens:
+        raise pytest.UsageError("--impl was given no implementation name")
+    try:
+        requested_devices = parse_devices(config.getoption("device"))
+    except ValueError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    seed = config.getoption("twolayer_seed")
+    if seed is None:
+        seed = int(config.getini("twolayer_seed"))
+    implementations = select(build_registry(config), tokens)
+    devices, explicit = resolve_devices(requested_devices, implementations)
+    selection = Selection(implementations, devices, seed, explicit)
+    config.stash[SELECTION_KEY] = selection
+    config.pluginmanager.register(TwoLayerRun(selection), "twolayer-run")
+    if not config.getoption("twolayer_no_suite"):
+        add_suite_to_args(config)
+
+
+def add_suite_to_args(config: pytest.Config) -> None:
+    """Collect the shipped suite's folder (``pytest_collect_file`` below keeps the user's
+    ``python_files`` patterns from hiding its modules).
+
+    Without explicit paths on the command line the run is the suite alone (the user's
+    ``testpaths`` are not collected); named paths run beside the suite.
+    """
+    if config.args_source != pytest.Config.ArgsSource.ARGS:
+        config.args.clear()
+    folder = suite_dir()
+    if all(Path(arg).resolve() != folder for arg in config.args):
+        config.args.append(str(folder))
+
+
+class TwoLayerRun:
+    """Per-run behaviour once implementations are selected: parametrization and reporting."""
+
+    def __init__(self, selection: Selection) -> None:
+        self.selection = selection
+        self.suite = suite_dir()
+
+    def pytest_collect_file(
+        self, file_path: Path, parent: pytest.Collector
+    ) -> pytest.Module | None:
+        """Collect the suite's ``test_*.py`` even when ``python_files`` would not match them."""
+        if file_path.parent != self.suite or not fnmatch(file_path.name, "test_*.py"):
+            return None
+        patterns = parent.config.getini("python_files")
+        if any(fnmatch(file_path.name, pattern) for pattern in patterns):
+            return None  # pytest's python plugin collects it already
+        module: pytest.Module = pytest.Module.from_parent(parent, path=file_path)
+        return module
+
+    def pytest_report_header(self) -> list[str]:
+        selection = self.selection
+        names = ", ".join(
+            f"{i.spec.name}" + ("" if i.cls else " (BROKEN)") for i in selection.implementations
+        )
+        devices = ", ".join(
+            device if reason is None else f"{device} (absent: {reason})"
+            for device, reason in selection.devices.items()
+        )
+        versions = ", ".join(
+            f"{dist} {_version(dist)}" for dist in ("numpy", "torch", "tensorflow")
+        )
+        return [
+            f"twolayer: implementations: {names}",
+            f"twolayer: devices: {devices}; seed: {selection.seed}",
+            f"twolayer: {versions}",
+        ]
+
+    def pytest_generate_tests(self, metafunc: pytest.Metafunc) -> None:
+        if "twolayer_loaded" in metafunc.fixturenames:
+            loaded = self.selection.implementations
+            metafunc.parametrize("twolayer_loaded", loaded, ids=[i.spec.name for i in loaded])
+        if "twolayer_case" in metafunc.fixturenames:
+            marker = metafunc.definition.get_closest_marker(DTYPES_MARKER)
+            which = marker.args[0] if marker and marker.args else "all"
+            if which not in ("all", "training"):
+                raise pytest.UsageError(
+                    f"{metafunc.definition.nodeid}: {DTYPES_MARKER} takes 'all' or 'training', "
+                    f"got {which!r}"
+                )
+            metafunc.parametrize("twolayer_case", self.selection.cases(which), indirect=True)
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(
+        self, item: pytest.Item, call: pytest.CallInfo[None]
+    ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+        report = yield
+        # A conformance verdict is a complete message; a traceback into the suite hides it.
+        if call.excinfo is not None and call.excinfo.errisinstance(ConformanceFailure):
+            report.longrepr = str(call.excinfo.value)
+        return report
+
+
+def _version(distribution: str) -> str:
+    try:
+        return importlib.metadata.version(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return "not installed"

@@ -1,0 +1,149 @@
+"""The registry of implementations: entry points, the register hook and import paths."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from pytest_twolayer.contract import validate_class
+
+ENTRY_POINT_GROUP = "twolayer.implementations"
+
+
+class RegistrationError(Exception):
+    """An implementation could not be registered or loaded; the message is one line."""
+
+
+@dataclass(frozen=True)
+class Spec:
+    """One registered implementation: its name, where it came from and how to load it."""
+
+    name: str
+    target: str  # "package.module:Class", or the class's qualified name when given as a class
+    source: str  # "entry point", "register hook" or "command line"
+    loader: Callable[[], object] = field(compare=False, repr=False)
+
+    def load(self) -> type:
+        """The implementation class, checked against the declared contract.
+
+        Raises :class:`RegistrationError` with a one-line message naming the culprit.
+        """
+        try:
+            cls = self.loader()
+        except RegistrationError:
+            raise
+        except Exception as exc:  # whatever the user's import raises, report it as one line
+            raise RegistrationError(
+                f"implementation {self.name!r} ({self.source} {self.target}) failed to load: "
+                f"{type(exc).__name__}: {_one_line(exc)}"
+            ) from exc
+        try:
+            validate_class(cls, self.name)
+        except ValueError as exc:
+            raise RegistrationError(f"{exc} [{self.source} {self.target}]") from exc
+        assert isinstance(cls, type)
+        return cls
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else "(no message)"
+
+
+def import_path_loader(target: str) -> Callable[[], object]:
+    """A loader for ``package.module:Class`` (``Class`` may be dotted, e.g. ``Outer.Inner``)."""
+    module_name, sep, attribute = target.partition(":")
+    if not sep or not module_name or not attribute:
+        raise RegistrationError(
+            f"{target!r} is not an import path of the form package.module:Class"
+        )
+
+    def load() -> object:
+        try:
+            obj: object = importlib.import_module(module_name)
+        except Exception as exc:
+            raise RegistrationError(
+                f"cannot import {module_name!r} for {target!r}: {type(exc).__name__}: "
+                f"{_one_line(exc)}"
+            ) from exc
+        for part in attribute.split("."):
+            try:
+                obj = getattr(obj, part)
+            except AttributeError:
+                raise RegistrationError(
+                    f"module {module_name!r} has no attribute {attribute!r} (from {target!r})"
+                ) from None
+        return obj
+
+    return load
+
+
+class Registry:
+    """Name -> :class:`Spec`; a name registered twice becomes an error naming both sources.
+
+    Handed to the ``pytest_twolayer_register(registry)`` hook; ``add`` is its public API.
+    """
+
+    def __init__(self) -> None:
+        self._specs: dict[str, Spec] = {}
+        self._conflicts: dict[str, list[Spec]] = {}
+
+    def add(self, name: str, implementation: type | str, *, source: str = "register hook") -> None:
+        """Register ``implementation`` (a class or ``"package.module:Class"``) as ``name``."""
+        if not isinstance(name, str) or not name or "," in name or name == "all":
+            raise RegistrationError(
+                f"invalid implementation name {name!r}: use a non-empty name without commas, "
+                "other than 'all'"
+            )
+        if isinstance(implementation, str):
+            spec = Spec(name, implementation, source, import_path_loader(implementation))
+        else:
+            target = f"{implementation.__module__}:{implementation.__qualname__}"
+            spec = Spec(name, target, source, lambda: implementation)
+        existing = self._specs.get(name)
+        if existing is not None and existing.target != spec.target:
+            self._conflicts.setdefault(name, [existing]).append(spec)
+            return
+        self._specs[name] = spec
+
+    def add_entry_points(self, entry_points: Iterable[importlib.metadata.EntryPoint]) -> None:
+        """Register each entry point lazily: nothing is imported until the spec is loaded."""
+        for entry_point in entry_points:
+            spec = Spec(entry_point.name, entry_point.value, "entry point", entry_point.load)
+            existing = self._specs.get(spec.name)
+            if existing is not None and existing.target != spec.target:
+                self._conflicts.setdefault(spec.name, [existing]).append(spec)
+            else:
+                self._specs[spec.name] = spec
+
+    def names(self) -> list[str]:
+        """Every registered name, in registration order."""
+        return list(self._specs)
+
+    def get(self, name: str) -> Spec:
+        """The spec registered as ``name``; a conflicting name yields a spec that fails to load."""
+        conflict = self._conflicts.get(name)
+        if conflict:
+            sources = "; ".join(f"{s.source} {s.target}" for s in conflict)
+            message = (
+                f"implementation {name!r} is registered twice with different classes: {sources}"
+            )
+
+            def refuse() -> object:
+                raise RegistrationError(message)
+
+            return Spec(name, conflict[0].target, conflict[0].source, refuse)
+        return self._specs[name]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._specs
+
+    def __len__(self) -> int:
+        return len(self._specs)
+
+
+def installed_entry_points() -> list[importlib.metadata.EntryPoint]:
+    """The ``twolayer.implementations`` entry points of every installed distribution."""
+    return list(importlib.metadata.entry_points(group=ENTRY_POINT_GROUP))
