@@ -1,0 +1,163 @@
+"""Contract: declarations, canonical parameters that are copies, and ``load``."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from pytest_twolayer.case import Case
+from pytest_twolayer.compare import as_array, assert_arrays_close, closest_depth, params_as_f64
+from pytest_twolayer.contract import KNOWN_DEVICES, expected_param_names
+from pytest_twolayer.points import draw_params, representable
+from pytest_twolayer.reference import forward
+from pytest_twolayer.selection import Loaded
+from pytest_twolayer.tolerances import rtol
+
+
+def check_params_canonical(case: Case) -> dict[str, np.ndarray]:
+    """``params()`` names a valid set for the declared depths, in canonical shapes and dtype."""
+    check = "contract.params"
+    impl = case.make(check=check)
+    params = case.call(check, "params()", impl.params)
+    if not isinstance(params, dict):
+        case.fail(check, f"params() returned {type(params).__name__}, expected a dict")
+    why = expected_param_names(tuple(case.cls.depths), set(params))  # type: ignore[attr-defined]
+    if why:
+        case.fail(check, f"params() names: {why}")
+    shapes = case.dims.param_shapes()
+    for name, value in params.items():
+        as_array(case, check, f"params()[{name!r}]", value, shapes[name], case.dtype)
+    return params
+
+
+def check_params_are_copies(case: Case) -> None:
+    """Writing into what ``params()`` returned changes neither the net nor the next ``params()``."""
+    check = "contract.copies"
+    impl = case.make(check=check)
+    first = case.call(check, "params()", impl.params)
+    snapshot = {name: np.array(value) for name, value in first.items()}
+    x = case.rng(check).standard_normal((case.dims.N, case.dims.D_in))
+    xn = case.call(check, "to_device(x)", lambda: impl.to_device(x))
+    before = np.array(case.call(check, "forward(x)", lambda: impl.forward(xn)))
+    for value in first.values():
+        value[...] = 7.0
+    again = case.call(check, "params()", impl.params)
+    for name, value in snapshot.items():
+        if not np.array_equal(again[name], value):
+            case.fail(check, f"params()[{name!r}] is a view: writing into it changed the net")
+    after = np.array(case.call(check, "forward(x)", lambda: impl.forward(xn)))
+    if len(case.cls.depths) == 1 and not np.array_equal(before, after):  # type: ignore[attr-defined]
+        case.fail(check, "writing into params()'s arrays changed forward()")
+
+
+def check_load_round_trips(case: Case) -> None:
+    """``load`` casts float arrays to the working dtype; ``params()`` then returns them exactly,
+    and ``forward`` computes with them."""
+    check = "contract.load"
+    impl = case.make(check=check)
+    names = set(case.call(check, "params()", impl.params))
+    rng = case.rng(check)
+    source = draw_params(names, case.dims, rng)  # float64: load must cast
+    case.call(check, "load(params)", lambda: impl.load(source))
+    got = case.call(check, "params()", impl.params)
+    for name, value in source.items():
+        shape = case.dims.param_shapes()[name]
+        array = as_array(
+            case, check, f"params()[{name!r}] after load", got.get(name), shape, case.dtype
+        )
+        expected = value.astype(case.dtype)
+        if not np.array_equal(array, expected):
+            case.fail(
+                check,
+                f"params()[{name!r}] after load differs from what was loaded "
+                f"(max |diff| {float(np.max(np.abs(array - expected))):.3g})",
+            )
+    x = representable(rng.standard_normal((case.dims.N, case.dims.D_in)), case.dtype)
+    xn = case.call(check, "to_device(x)", lambda: impl.to_device(x))
+    y_pred = case.call(check, "forward(x)", lambda: impl.forward(xn))
+    y_pred = as_array(case, check, "forward(x)", y_pred, (case.dims.N, case.dims.D_out), case.dtype)
+    loaded = params_as_f64({n: v.astype(case.dtype) for n, v in source.items()})
+    depths = tuple(case.cls.depths)  # type: ignore[attr-defined]
+    by_depth = {d: forward(loaded, x, d).y_pred for d in depths}
+    depth, _ = closest_depth(y_pred, by_depth)
+    assert_arrays_close(
+        case,
+        check,
+        "forward() after load (does load reach the network?)",
+        y_pred,
+        by_depth[depth],
+        rtol(case.dtype, case.dims, depth),
+    )
+
+
+def check_load_rejects_bad_params(case: Case) -> None:
+    """``load`` raises ValueError for an unknown name, a missing name and a mis-shaped array."""
+    check = "contract.load_errors"
+    impl = case.make(check=check)
+    good = case.call(check, "params()", impl.params)
+    first = sorted(good)[0]
+    wrong_shape = np.zeros(tuple(s + 1 for s in good[first].shape), dtype=case.dtype)
+    bad_inputs = {
+        "an unknown name 'w3'": {**good, "w3": np.zeros((2, 2), dtype=case.dtype)},
+        f"a missing name {first!r}": {k: v for k, v in good.items() if k != first},
+        f"{first!r} of shape {wrong_shape.shape}": {**good, first: wrong_shape},
+    }
+    for label, params in bad_inputs.items():
+        try:
+            impl.load(params)
+        except ValueError:
+            continue
+        except Exception as exc:
+            case.fail(
+                check, f"load() with {label} raised {type(exc).__name__}, expected ValueError"
+            )
+        case.fail(check, f"load() accepted {label}; expected ValueError")
+
+
+def check_init_rejects_undeclared(case: Case) -> None:
+    """``__init__`` raises ValueError for a dtype and for a device the class does not declare."""
+    check = "contract.init_errors"
+    undeclared_device = next(
+        (d for d in KNOWN_DEVICES if d not in case.cls.devices),
+        "tpu",  # type: ignore[attr-defined]
+    )
+    attempts = {
+        "dtype='float16'": dict(device=case.device, dtype="float16"),
+        f"device={undeclared_device!r}": dict(device=undeclared_device, dtype=case.dtype),
+    }
+    for label, kwargs in attempts.items():
+        try:
+            case.cls(case.dims, seed=case.seed, **kwargs)
+        except ValueError:
+            continue
+        except Exception as exc:
+            case.fail(check, f"__init__({label}) raised {type(exc).__name__}, expected ValueError")
+        case.fail(
+            check, f"__init__({label}) succeeded; expected ValueError for an undeclared value"
+        )
+
+
+def test_implementation_loads(twolayer_loaded: Loaded) -> None:
+    """The implementation imports and its class declarations are valid."""
+    if twolayer_loaded.error is not None:
+        pytest.fail(twolayer_loaded.error, pytrace=False)
+
+
+def test_params_canonical(twolayer_case: Case) -> None:
+    check_params_canonical(twolayer_case)
+
+
+def test_params_are_copies(twolayer_case: Case) -> None:
+    check_params_are_copies(twolayer_case)
+
+
+def test_load_round_trips(twolayer_case: Case) -> None:
+    check_load_round_trips(twolayer_case)
+
+
+def test_load_rejects_bad_params(twolayer_case: Case) -> None:
+    check_load_rejects_bad_params(twolayer_case)
+
+
+def test_init_rejects_undeclared(twolayer_case: Case) -> None:
+    check_init_rejects_undeclared(twolayer_case)

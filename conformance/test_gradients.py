@@ -1,0 +1,147 @@
+"""Gradients: the loss and every gradient equal the float64 reference at the same parameters,
+and a dynamic net draws each declared depth uniformly."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from pytest_twolayer import reference
+from pytest_twolayer.case import Case
+from pytest_twolayer.compare import (
+    as_array,
+    as_loss,
+    assert_arrays_close,
+    assert_loss_close,
+    closest_depth,
+    params_as_f64,
+)
+from pytest_twolayer.points import draw_point
+from pytest_twolayer.tolerances import rtol
+
+MAX_GRADIENT_CALLS = 80
+"""Calls until every declared depth was seen: missing one of 4 uniform depths in 80 draws
+has probability ``4 * 0.75**80`` = 4e-10."""
+
+DEPTH_DRAWS = 400
+DEPTH_P_VALUE = 1e-6
+"""A chi-square test over 400 draws rejects a uniform draw once in a million runs; a draw
+that favours one depth of four by 10 points (35% instead of 25%) fails almost surely."""
+
+
+def check_gradients_match_reference(case: Case) -> None:
+    """``gradients()`` returns the reference loss and gradients at loaded parameters, at every
+    declared depth, and leaves the parameters untouched."""
+    check = "gradients.reference"
+    impl = case.make(check=check)
+    names = set(case.call(check, "params()", impl.params))
+    depths = tuple(case.cls.depths)  # type: ignore[attr-defined]
+    point = draw_point(names, case.dims, depths, case.cls.optimizer, case.dtype, case.rng(check))  # type: ignore[attr-defined]
+    case.call(check, "load(params)", lambda: impl.load(point.params))
+    xn = case.call(check, "to_device(x)", lambda: impl.to_device(point.x))
+    yn = case.call(check, "to_device(y)", lambda: impl.to_device(point.y))
+    expected = {d: reference.loss_and_gradients(point.params, point.x, point.y, d) for d in depths}
+    seen: set[int] = set()
+    shapes = case.dims.param_shapes()
+    for _ in range(MAX_GRADIENT_CALLS):
+        result = case.call(check, "gradients(x, y)", lambda: impl.gradients(xn, yn))
+        if not isinstance(result, tuple) or len(result) != 2:
+            case.fail(check, f"gradients() returned {type(result).__name__}, expected (loss, dict)")
+        raw_loss, grads = result
+        loss = as_loss(case, check, "gradients() loss", raw_loss)
+        depth, _ = closest_depth(loss, {d: e[0] for d, e in expected.items()})
+        tolerance = rtol(case.dtype, case.dims, depth)
+        where = "" if len(depths) == 1 else f" (depth {depth} of {depths})"
+        assert_loss_close(
+            case, check, f"gradients() loss{where}", loss, expected[depth][0], tolerance
+        )
+        if not isinstance(grads, dict):
+            case.fail(
+                check, f"gradients() returned {type(grads).__name__} for gradients, expected a dict"
+            )
+        if set(grads) != names:
+            case.fail(
+                check,
+                f"gradients() keys {sorted(grads)} differ from params() names {sorted(names)}",
+            )
+        for name in sorted(names):
+            got = as_array(
+                case, check, f"gradient {name}{where}", grads[name], shapes[name], case.dtype
+            )
+            assert_arrays_close(
+                case, check, f"gradient {name}{where}", got, expected[depth][1][name], tolerance
+            )
+        seen.add(depth)
+        if seen == set(depths):
+            break
+    else:
+        case.fail(
+            check, f"depths {sorted(set(depths) - seen)} never drawn in {MAX_GRADIENT_CALLS} calls"
+        )
+    after = params_as_f64(case.call(check, "params()", impl.params))
+    for name, value in point.params.items():
+        if not np.array_equal(after[name], value):
+            case.fail(check, f"gradients() changed parameter {name} (it must not update)")
+
+
+def check_depth_draws(case: Case) -> None:
+    """``forward`` uses only declared depths, each drawn at a rate consistent with uniform."""
+    check = "gradients.depths"
+    impl = case.make(check=check)
+    params = params_as_f64(case.call(check, "params()", impl.params))
+    depths = tuple(case.cls.depths)  # type: ignore[attr-defined]
+    x = case.rng(check).standard_normal((case.dims.N, case.dims.D_in)).astype(case.dtype)
+    xn = case.call(check, "to_device(x)", lambda: impl.to_device(x))
+    by_depth = {d: reference.forward(params, x.astype(np.float64), d).y_pred for d in depths}
+    draws = DEPTH_DRAWS if len(depths) > 1 else 10
+    counts = dict.fromkeys(depths, 0)
+    for call in range(draws):
+        got = case.call(check, "forward(x)", lambda: impl.forward(xn))
+        got = as_array(case, check, "forward(x)", got, (case.dims.N, case.dims.D_out), case.dtype)
+        depth, error = closest_depth(got, by_depth)
+        if not error <= rtol(case.dtype, case.dims, depth):
+            case.fail(
+                check,
+                f"forward() call {call + 1} matches none of the declared depths {depths} "
+                f"(nearest: depth {depth}, relative error {error:.3g}); out-of-range depth?",
+            )
+        counts[depth] += 1
+    if len(depths) == 1:
+        return
+    expected = draws / len(depths)
+    statistic = sum((c - expected) ** 2 / expected for c in counts.values())
+    p_value = chi_square_sf(statistic, len(depths) - 1)
+    if p_value < DEPTH_P_VALUE:
+        case.fail(
+            check,
+            f"depth counts {counts} in {draws} draws are not uniform over {depths} "
+            f"(chi-square {statistic:.1f}, p = {p_value:.2g} < {DEPTH_P_VALUE:g})",
+        )
+
+
+def chi_square_sf(statistic: float, dof: int) -> float:
+    """Survival function of the chi-square distribution (regularized upper gamma Q(k/2, x/2)).
+
+    Series for the lower gamma; exact enough for the small dof used here, and keeps SciPy out
+    of the dependencies.
+    """
+    a, x = dof / 2.0, statistic / 2.0
+    if x <= 0:
+        return 1.0
+    term = total = 1.0 / a
+    n = 1
+    while abs(term) > 1e-15 * abs(total) and n < 10_000:
+        term *= x / (a + n)
+        total += term
+        n += 1
+    lower = total * math.exp(-x + a * math.log(x) - math.lgamma(a))
+    return max(0.0, 1.0 - lower)
+
+
+def test_gradients_match_reference(twolayer_case: Case) -> None:
+    check_gradients_match_reference(twolayer_case)
+
+
+def test_depth_draws(twolayer_case: Case) -> None:
+    check_depth_draws(twolayer_case)
