@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import importlib.util
+import sys
 from fnmatch import fnmatch
 from collections.abc import Generator
 from pathlib import Path
@@ -110,6 +111,11 @@ def pytest_configure(config: pytest.Config) -> None:
     seed = config.getoption("twolayer_seed")
     if seed is None:
         seed = int(config.getini("twolayer_seed"))
+    # `--impl mymodule:MyNet` should work from the folder holding mymodule.py, as it would
+    # under `python -m pytest`; the pytest console script does not put that folder on sys.path.
+    invocation_dir = str(config.invocation_params.dir)
+    if any(t.target for t in tokens) and invocation_dir not in sys.path:
+        sys.path.append(invocation_dir)
     implementations = select(build_registry(config), tokens)
     devices, explicit = resolve_devices(requested_devices, implementations)
     selection = Selection(implementations, devices, seed, explicit)
