@@ -1,12 +1,11 @@
-"""The repository's own test configuration: hypothesis profiles for local runs and CI."""
+"""The repository's own test configuration (the plugin's tests live in tests/).
+
+Kept free of heavy imports and of ``pytest_plugins``: in a source checkout the shipped suite
+sits beside this file, so every ``pytest -p twolayer`` run from the checkout loads it, as a
+non-top-level conftest when run from elsewhere.
+"""
 
 from __future__ import annotations
 
-import os
-
-from hypothesis import settings
-
-# CI must be reproducible: a derandomized profile runs the same examples every time.
-settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True)
-settings.register_profile("dev", deadline=None)
-settings.load_profile("ci" if os.environ.get("CI") else "dev")
+# The README's examples are run by tests/test_readme_examples.py, not collected directly.
+collect_ignore = ["examples", "scripts"]

@@ -46,8 +46,8 @@ def check_forward_shapes(case: Case) -> None:
         for input_label, make_input in INPUTS.items():
             what = f"forward(x) at {dims_label} dims {dims}, {input_label} x"
             x = representable(make_input(rng, dims), case.dtype)
-            xn = case.call(check, f"to_device(x) at {dims_label} dims", lambda: impl.to_device(x))
-            got = case.call(check, what, lambda: impl.forward(xn))
+            xn = case.call(check, f"to_device(x) at {dims_label} dims", impl.to_device, x)
+            got = case.call(check, what, impl.forward, xn)
             got = as_array(case, check, what, got, (dims.N, dims.D_out), case.dtype)
             by_depth = {d: forward(params, x, d).y_pred for d in depths}
             depth, _ = closest_depth(got, by_depth)

@@ -76,10 +76,10 @@ class Case:
             ),
         )
 
-    def call(self, check: str, what: str, fn: Callable[[], T]) -> T:
-        """Run one call into the implementation; an exception becomes this check's failure."""
+    def call(self, check: str, what: str, fn: Callable[..., T], *args: Any) -> T:
+        """``fn(*args)``, a call into the implementation; an exception fails ``check``."""
         try:
-            return fn()
+            return fn(*args)
         except ConformanceFailure:
             raise
         except Exception as exc:

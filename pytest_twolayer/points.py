@@ -50,10 +50,7 @@ def draw_params(
     fan_in = {"w1": dims.D_in, "wm": dims.H, "w2": dims.H}
     params = {}
     for name in sorted(names):
-        if name.startswith("w"):
-            std = np.sqrt(2.0 / fan_in[name])
-        else:
-            std = 0.1
+        std = np.sqrt(2.0 / fan_in[name]) if name.startswith("w") else 0.1
         params[name] = rng.standard_normal(shapes[name]) * std
     return params
 

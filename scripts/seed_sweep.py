@@ -1,0 +1,91 @@
+"""Sweep the training check over many seeds: false failures and the margins of its thresholds.
+
+For each implementation and seed, train as ``conformance/test_training.py`` does and record
+the largest post-burn-in rise (plain descent), the largest window-median ratio (trend) and
+the end/first ratio, then report the worst of each against the thresholds in force.
+
+    python scripts/seed_sweep.py --seeds 200 [--impl numpy,tensor] [--json out.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import sys
+import time
+
+import numpy as np
+from pytest_twolayer.conformance import test_training as training
+
+from pytest_twolayer.case import Case, ConformanceFailure
+from pytest_twolayer.registry import Registry, installed_entry_points
+
+
+def curve_statistics(losses: list[float]) -> dict[str, float]:
+    """The numbers each training threshold is compared with, for one curve."""
+    curve = np.asarray(losses)
+    first, burn_in, window = curve[0], training.BURN_IN, training.WINDOW
+    after, before = curve[burn_in + 1 :], curve[burn_in:-1]
+    relative_rise = after / before - 1.0
+    counted = after > training.ROUNDING_FLOOR * first
+    rose = relative_rise > 0
+    medians = [float(np.median(curve[i : i + window])) for i in range(0, len(curve), window)]
+    return {
+        "max_rise_above_floor": float(relative_rise[counted].max()) if counted.any() else 0.0,
+        "highest_rise_level": float(after[rose].max() / first) if rose.any() else 0.0,
+        "max_window_ratio": max(b / a for a, b in itertools.pairwise(medians)),
+        "end_over_first": float(curve[-1] / first),
+        "last_window_median_over_first": float(np.median(curve[-window:]) / first),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, default=200)
+    parser.add_argument("--first-seed", type=int, default=0)
+    parser.add_argument("--impl", default="all")
+    parser.add_argument("--json", help="write every curve's statistics here")
+    args = parser.parse_args()
+    registry = Registry()
+    registry.add_entry_points(installed_entry_points())
+    names = registry.names() if args.impl == "all" else args.impl.split(",")
+    records = []
+    total_failures = 0
+    for name in names:
+        cls = registry.get(name).load()
+        failures, stats, start = [], [], time.perf_counter()
+        for seed in range(args.first_seed, args.first_seed + args.seeds):
+            case = Case(name, cls, "cpu", cls.dtypes[0], seed)
+            try:
+                losses = training.check_training(case)
+            except ConformanceFailure as failure:
+                failures.append(str(failure).splitlines()[0])
+                continue
+            stat = curve_statistics(losses)
+            stats.append(stat)
+            records.append({"impl": name, "seed": seed, **stat})
+        total_failures += len(failures)
+        worst = {k: max(s[k] for s in stats) for k in stats[0]} if stats else {}
+        print(
+            f"{name:10s} {args.seeds} seeds, {len(failures)} failures, "
+            f"{time.perf_counter() - start:.0f} s; worst: "
+            + ", ".join(f"{k} {v:.3g}" for k, v in worst.items()),
+            flush=True,
+        )
+        for failure in failures:
+            print(f"    {failure}")
+    print(
+        f"thresholds: burn-in {training.BURN_IN}, rise {training.RISE_TOLERANCE} above "
+        f"{training.ROUNDING_FLOOR:g} x first, "
+        f"window {training.WINDOW} x{training.TREND_SLACK}, fixed-depth end "
+        f"{training.FIXED_DEPTH_END}, dynamic end {training.DYNAMIC_END}"
+    )
+    if args.json:
+        with open(args.json, "w") as out:
+            json.dump(records, out, indent=1)
+    sys.exit(1 if total_failures else 0)
+
+
+if __name__ == "__main__":
+    main()
