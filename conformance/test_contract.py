@@ -6,8 +6,14 @@ import numpy as np
 import pytest
 
 from pytest_twolayer.case import Case
-from pytest_twolayer.compare import as_array, assert_arrays_close, closest_depth, params_as_f64
-from pytest_twolayer.contract import KNOWN_DEVICES, expected_param_names
+from pytest_twolayer.compare import (
+    as_array,
+    assert_arrays_close,
+    canonical_params,
+    closest_depth,
+    params_as_f64,
+)
+from pytest_twolayer.contract import KNOWN_DEVICES
 from pytest_twolayer.points import draw_params, representable
 from pytest_twolayer.reference import forward
 from pytest_twolayer.selection import Loaded
@@ -18,30 +24,21 @@ def check_params_canonical(case: Case) -> dict[str, np.ndarray]:
     """``params()`` names a valid set for the declared depths, in canonical shapes and dtype."""
     check = "contract.params"
     impl = case.make(check=check)
-    params = case.call(check, "params()", impl.params)
-    if not isinstance(params, dict):
-        case.fail(check, f"params() returned {type(params).__name__}, expected a dict")
-    why = expected_param_names(tuple(case.cls.depths), set(params))  # type: ignore[attr-defined]
-    if why:
-        case.fail(check, f"params() names: {why}")
-    shapes = case.dims.param_shapes()
-    for name, value in params.items():
-        as_array(case, check, f"params()[{name!r}]", value, shapes[name], case.dtype)
-    return params
+    return canonical_params(case, check, impl)
 
 
 def check_params_are_copies(case: Case) -> None:
     """Writing into what ``params()`` returned changes neither the net nor the next ``params()``."""
     check = "contract.copies"
     impl = case.make(check=check)
-    first = case.call(check, "params()", impl.params)
+    first = canonical_params(case, check, impl)
     snapshot = {name: np.array(value) for name, value in first.items()}
     x = case.rng(check).standard_normal((case.dims.N, case.dims.D_in))
     xn = case.call(check, "to_device(x)", lambda: impl.to_device(x))
     before = np.array(case.call(check, "forward(x)", lambda: impl.forward(xn)))
     for value in first.values():
         value[...] = 7.0
-    again = case.call(check, "params()", impl.params)
+    again = canonical_params(case, check, impl)
     for name, value in snapshot.items():
         if not np.array_equal(again[name], value):
             case.fail(check, f"params()[{name!r}] is a view: writing into it changed the net")
@@ -55,11 +52,11 @@ def check_load_round_trips(case: Case) -> None:
     and ``forward`` computes with them."""
     check = "contract.load"
     impl = case.make(check=check)
-    names = set(case.call(check, "params()", impl.params))
+    names = set(canonical_params(case, check, impl))
     rng = case.rng(check)
     source = draw_params(names, case.dims, rng)  # float64: load must cast
     case.call(check, "load(params)", lambda: impl.load(source))
-    got = case.call(check, "params()", impl.params)
+    got = canonical_params(case, check, impl)
     for name, value in source.items():
         shape = case.dims.param_shapes()[name]
         array = as_array(
@@ -94,7 +91,7 @@ def check_load_rejects_bad_params(case: Case) -> None:
     """``load`` raises ValueError for an unknown name, a missing name and a mis-shaped array."""
     check = "contract.load_errors"
     impl = case.make(check=check)
-    good = case.call(check, "params()", impl.params)
+    good = canonical_params(case, check, impl)
     first = sorted(good)[0]
     wrong_shape = np.zeros(tuple(s + 1 for s in good[first].shape), dtype=case.dtype)
     bad_inputs = {

@@ -8,7 +8,13 @@ from collections.abc import Callable
 import numpy as np
 
 from pytest_twolayer.case import Case
-from pytest_twolayer.compare import as_array, assert_arrays_close, closest_depth, params_as_f64
+from pytest_twolayer.compare import (
+    as_array,
+    assert_arrays_close,
+    canonical_params,
+    closest_depth,
+    params_as_f64,
+)
 from pytest_twolayer.dims import TUTORIAL_DIMS, Dims
 from pytest_twolayer.points import representable
 from pytest_twolayer.reference import forward
@@ -41,7 +47,7 @@ def check_forward_shapes(case: Case) -> None:
     depths = tuple(case.cls.depths)  # type: ignore[attr-defined]
     for dims_label, dims in OTHER_DIMS.items():
         impl = case.make(dims=dims, check=check)
-        params = params_as_f64(case.call(check, "params()", impl.params))
+        params = params_as_f64(canonical_params(case, check, impl, dims))
         rng = case.rng(check, dims.N, dims.D_in)
         for input_label, make_input in INPUTS.items():
             what = f"forward(x) at {dims_label} dims {dims}, {input_label} x"

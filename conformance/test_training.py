@@ -22,12 +22,13 @@ RISE_TOLERANCE = 1e-3
 rounding of a loss near its floor, never a real overshoot. See scripts/seed_sweep.py."""
 
 WINDOW = 50
-"""Trend checks compare medians of consecutive 50-step windows: momentum, Adam and the
-dynamic net (whose depth changes each step) may rise from one step to the next."""
+"""Momentum, Adam and the dynamic net (whose depth changes every step) may rise from one step
+to the next; their trend is judged on medians of 50-step windows and on the log-loss slope."""
 
-TREND_SLACK = 2.0
-"""A window's median may exceed the previous window's by at most this factor: it tolerates a
-momentum bounce while rejecting a loss that climbs for a whole window."""
+TREND_CEILING = 1.5
+"""No later window's median may exceed 1.5x the first window's: the loss never climbs back
+above where it started. In the 200-seed sweep the dynamic net's worst later window reached
+0.74 of the first (2x margin); the fixed-depth nets stay below 0.05 of it."""
 
 ROUNDING_FLOOR = 1e-9
 """Below this fraction of its first loss a float32 net is at its rounding floor: the spacing
@@ -85,14 +86,18 @@ def judge_curve(case: Case, check: str, losses: list[float]) -> None:
             )
     else:
         medians = [float(np.median(curve[i : i + WINDOW])) for i in range(0, len(curve), WINDOW)]
-        for i in range(1, len(medians)):
-            if medians[i] > TREND_SLACK * medians[i - 1]:
-                case.fail(
-                    check,
-                    f"loss trend rises: median of steps {i * WINDOW + 1}-{(i + 1) * WINDOW} is "
-                    f"{medians[i]:.6g}, above {TREND_SLACK}x the previous window's "
-                    f"{medians[i - 1]:.6g}",
-                )
+        worst = int(np.argmax(medians[1:])) + 1
+        if medians[worst] > TREND_CEILING * medians[0]:
+            case.fail(
+                check,
+                f"loss trend rises: median of steps {worst * WINDOW + 1}-{(worst + 1) * WINDOW} is "
+                f"{medians[worst]:.6g}, above the first {WINDOW} steps' {medians[0]:.6g}",
+            )
+        slope = float(np.polyfit(np.arange(len(curve)), np.log(curve), 1)[0])
+        if not slope < 0:
+            case.fail(
+                check, f"the log-loss does not fall: least-squares slope {slope:.3g} per step"
+            )
     if len(depths) == 1:
         end, limit, label = curve[-1], FIXED_DEPTH_END, "last loss"
     else:

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 
 from pytest_twolayer.case import Case
+from pytest_twolayer.contract import expected_param_names
+from pytest_twolayer.dims import Dims
 
 
 def as_array(
@@ -112,3 +115,25 @@ def closest_depth(
     }
     depth = min(errors, key=lambda d: errors[d])
     return depth, errors[depth]
+
+
+def canonical_params(
+    case: Case, check: str, impl: Any, dims: Dims | None = None
+) -> dict[str, np.ndarray]:
+    """``impl.params()`` once it is shown to be a dict of canonical names, shapes and dtype.
+
+    Every check that feeds parameters to the reference goes through here, so a net with a
+    missing or mis-laid parameter fails with that verdict rather than a reference crash.
+    """
+    __tracebackhide__ = True
+    params = case.call(check, "params()", impl.params)
+    if not isinstance(params, dict):
+        case.fail(check, f"params() returned {type(params).__name__}, expected a dict")
+    why = expected_param_names(tuple(case.cls.depths), set(params))  # type: ignore[attr-defined]
+    if why:
+        case.fail(check, f"params() names: {why}")
+    shapes = (dims or case.dims).param_shapes()
+    return {
+        name: as_array(case, check, f"params()[{name!r}]", value, shapes[name], case.dtype)
+        for name, value in params.items()
+    }

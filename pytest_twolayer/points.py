@@ -104,7 +104,8 @@ def draw_point(
         else:
             # The gradient is linear in the residual: scale it so that the first step moves
             # the most-moved parameter by STEP_FRACTION of its norm at the shallowest depth.
+            # Momentum multiplies the step by up to 1 / (1 - momentum) as its buffer fills.
             unit = relative_move(params, x, y_pred - noise, min(depths), rule.lr)
-            y = y_pred - noise * (STEP_FRACTION / unit)
+            y = y_pred - noise * (STEP_FRACTION * (1.0 - rule.momentum) / unit)
         return Point(params, x, representable(y, dtype))
     raise RuntimeError(f"no kink-free test point in {MAX_ATTEMPTS} draws")

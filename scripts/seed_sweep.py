@@ -10,7 +10,6 @@ the end/first ratio, then report the worst of each against the thresholds in for
 from __future__ import annotations
 
 import argparse
-import itertools
 import json
 import sys
 import time
@@ -34,7 +33,8 @@ def curve_statistics(losses: list[float]) -> dict[str, float]:
     return {
         "max_rise_above_floor": float(relative_rise[counted].max()) if counted.any() else 0.0,
         "highest_rise_level": float(after[rose].max() / first) if rose.any() else 0.0,
-        "max_window_ratio": max(b / a for a, b in itertools.pairwise(medians)),
+        "max_window_over_first": max(medians[1:]) / medians[0],
+        "log_slope": float(np.polyfit(np.arange(len(curve)), np.log(curve), 1)[0]),
         "end_over_first": float(curve[-1] / first),
         "last_window_median_over_first": float(np.median(curve[-window:]) / first),
     }
@@ -78,7 +78,7 @@ def main() -> None:
     print(
         f"thresholds: burn-in {training.BURN_IN}, rise {training.RISE_TOLERANCE} above "
         f"{training.ROUNDING_FLOOR:g} x first, "
-        f"window {training.WINDOW} x{training.TREND_SLACK}, fixed-depth end "
+        f"window {training.WINDOW} <= {training.TREND_CEILING} x first window, fixed-depth end "
         f"{training.FIXED_DEPTH_END}, dynamic end {training.DYNAMIC_END}"
     )
     if args.json:

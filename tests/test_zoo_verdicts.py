@@ -1,0 +1,314 @@
+"""The conformance suite's verdict on every exhibit of the zoo of broken implementations.
+
+One pytest run, in a subprocess shared by the whole module, checks every exhibit (registered
+by a generated ``conftest.py``, as a user registers an implementation) on the cpu at the
+default seed, and writes a JUnit XML report. Each exhibit's set of failing checks must then
+equal its ``expected_failures`` (a control: none), and every failure must be the suite's
+verdict: ``[concern.check] impl=... device=cpu dtype=... seed=0: ...`` and how to reproduce
+it. Two in-process ``pytester`` runs check what a user sees on the terminal.
+
+Exhibits the suite misjudges today are marked ``xfail(strict=True)`` with the reason: they
+pass again (and the mark must go) once the suite is fixed.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import textwrap
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from pytest_twolayer.plugin import suite_dir
+
+try:
+    from .zoo import CHECKS, catalog
+except ImportError:  # tests/ is not a package: it is on sys.path itself
+    from zoo import CHECKS, catalog  # type: ignore[no-redef]
+
+TESTS_DIR = Path(__file__).resolve().parent
+ZOO = catalog()
+SEED = 0
+RUN_TIMEOUT_S = 600
+
+SUITE_MISSES: dict[str, str] = {}
+"""Exhibits whose guarding check does not fail at the zoo's seed: the suite's bug, reported."""
+
+NOT_A_VERDICT: dict[str, str] = {}
+"""Exhibits for which some check fails with a raw exception, not the suite's message."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One testcase of the zoo run."""
+
+    check: str  # the test function's name
+    dtype: str | None  # None for test_implementation_loads
+    status: str  # passed, failure, error or skipped
+    message: str
+
+
+@dataclass(frozen=True)
+class ZooRun:
+    """Every exhibit's outcomes, and what the run printed."""
+
+    outcomes: dict[str, list[Outcome]]
+    unparsed: list[str]
+    output: str
+
+
+CASE_ID = re.compile(r"^(?P<check>test_\w+)\[(?P<param>.+)\]$")
+PARAM_ID = re.compile(r"^(?P<impl>.+)-cpu-(?P<dtype>float32|float64)$")
+
+
+def parse_junit(path: Path) -> tuple[dict[str, list[Outcome]], list[str]]:
+    """Outcomes by implementation name, and the testcase names that are not a zoo case."""
+    outcomes: dict[str, list[Outcome]] = {}
+    unparsed: list[str] = []
+    for testcase in ET.parse(path).getroot().iter("testcase"):
+        name = testcase.get("name", "")
+        match = CASE_ID.match(name)
+        if not match:
+            unparsed.append(name)
+            continue
+        param = PARAM_ID.match(match["param"])
+        impl, dtype = (param["impl"], param["dtype"]) if param else (match["param"], None)
+        status, message = "passed", ""
+        for kind in ("failure", "error", "skipped"):
+            element = testcase.find(kind)
+            if element is not None:
+                status, message = kind, element.get("message", "")
+        outcomes.setdefault(impl, []).append(Outcome(match["check"], dtype, status, message))
+    return outcomes, unparsed
+
+
+@pytest.fixture(scope="module")
+def zoo_run(tmp_path_factory: pytest.TempPathFactory) -> ZooRun:
+    """The suite run once on every exhibit, in a subprocess with a hermetic configuration."""
+    folder = tmp_path_factory.mktemp("zoo-run")
+    (folder / "pytest.ini").write_text("[pytest]\n")
+    (folder / "conftest.py").write_text(
+        textwrap.dedent(
+            f"""\
+            import sys
+
+            sys.path.insert(0, {str(TESTS_DIR)!r})
+
+            from zoo import catalog
+
+
+            def pytest_twolayer_register(registry):
+                for name, cls in catalog().items():
+                    registry.add(name, cls)
+            """
+        )
+    )
+    report = folder / "zoo.xml"
+    command = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-c",
+        str(folder / "pytest.ini"),
+        # The suite's folder is named so that conftest.py files above it load at startup.
+        str(folder),
+        str(suite_dir()),
+        "-p",
+        "twolayer",
+        "--impl",
+        ",".join(ZOO),
+        "--device",
+        "cpu",
+        "--twolayer-seed",
+        str(SEED),
+        "-p",
+        "no:cacheprovider",
+        f"--junitxml={report}",
+        "-q",
+    ]
+    env = {k: v for k, v in os.environ.items() if k != "PYTEST_ADDOPTS"}
+    # One BLAS/OpenMP thread: on a shared 2-core machine that is ~10x faster than two
+    # oversubscribed ones, and it pins the rounding (the dynamic net's curves are chaotic).
+    env.update(OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    done = subprocess.run(
+        command,
+        cwd=folder,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=RUN_TIMEOUT_S,
+        check=False,
+    )
+    output = done.stdout + done.stderr
+    if done.returncode not in (0, 1) or not report.is_file():
+        pytest.fail(f"the zoo run exited with {done.returncode}:\n{output[-4000:]}", pytrace=False)
+    outcomes, unparsed = parse_junit(report)
+    return ZooRun(outcomes, unparsed, output)
+
+
+def describe(outcomes: list[Outcome]) -> str:
+    """One line per failing, erroring or skipped testcase, with its message."""
+    lines = [
+        f"  {o.status} {o.check}[{o.dtype or '-'}]: {o.message.strip()}"
+        for o in outcomes
+        if o.status != "passed"
+    ]
+    return "\n".join(lines) or "  (every check passed)"
+
+
+def with_marks(names: list[str], reasons: dict[str, str]) -> list[object]:
+    return [
+        pytest.param(
+            name,
+            marks=[pytest.mark.xfail(strict=True, reason=reasons[name])] if name in reasons else [],
+        )
+        for name in names
+    ]
+
+
+def test_zoo_covers_every_check() -> None:
+    """At least 24 distinct bugs, every check guarding at least one, and a correct control."""
+    bugs = {name: cls for name, cls in ZOO.items() if cls.expected_failures}
+    controls = [name for name, cls in ZOO.items() if not cls.expected_failures]
+    assert len(bugs) >= 24, sorted(bugs)
+    assert "zoo-numpy-control" in controls
+    for name, cls in ZOO.items():
+        unknown = set(cls.expected_failures) - set(CHECKS)
+        assert not unknown, f"{name} expects unknown checks {sorted(unknown)}"
+        assert len(set(cls.expected_failures)) == len(cls.expected_failures), name
+        doc = (cls.__doc__ or "").strip()
+        assert doc.startswith("Bug: ") == bool(cls.expected_failures), (
+            f"{name}: an exhibit's docstring names its bug ('Bug: ...'), a control's does not"
+        )
+    caught = {n: c for n, c in bugs.items() if n not in SUITE_MISSES}
+    covered = {check for cls in caught.values() for check in cls.expected_failures}
+    assert covered == set(CHECKS), f"no exhibit for {sorted(set(CHECKS) - covered)}"
+
+
+def test_zoo_run_is_complete(zoo_run: ZooRun) -> None:
+    """Every testcase of the run belongs to an exhibit, and every exhibit was run."""
+    assert not zoo_run.unparsed, f"testcases of no exhibit: {zoo_run.unparsed}"
+    assert set(zoo_run.outcomes) == set(ZOO), zoo_run.output[-4000:]
+
+
+@pytest.mark.parametrize("name", with_marks(list(ZOO), SUITE_MISSES))
+def test_verdict(zoo_run: ZooRun, name: str) -> None:
+    """The checks that fail for an exhibit are its ``expected_failures``, plus possibly some of
+    its ``incidental_failures`` (seed-dependent side effects of the same bug)."""
+    cls = ZOO[name]
+    outcomes = zoo_run.outcomes.get(name, [])
+    ran = {o.check for o in outcomes}
+    loads = "test_implementation_loads" not in cls.expected_failures
+    assert ran == (set(CHECKS) if loads else {"test_implementation_loads"}), (
+        f"{name}: ran {sorted(ran)}"
+    )
+    odd = [o for o in outcomes if o.status not in ("passed", "failure")]
+    assert not odd, f"{name}: errors or skips, not verdicts:\n{describe(odd)}"
+    failed = {o.check for o in outcomes if o.status == "failure"}
+    expected = set(cls.expected_failures)
+    incidental = set(getattr(cls, "incidental_failures", ()))
+    assert expected <= failed <= expected | incidental, (
+        f"{name} ({cls.__doc__}):\n"
+        f"  failing but not expected: {sorted(failed - expected)}\n"
+        f"  expected but passing: {sorted(expected - failed)}\n{describe(outcomes)}"
+    )
+
+
+@pytest.mark.parametrize(
+    "name", with_marks([n for n, c in ZOO.items() if c.expected_failures], NOT_A_VERDICT)
+)
+def test_failures_are_verdicts(zoo_run: ZooRun, name: str) -> None:
+    """Each failure is the suite's message naming implementation, device, dtype, seed, check."""
+    failures = [o for o in zoo_run.outcomes.get(name, []) if o.status == "failure"]
+    for outcome in failures:
+        message = outcome.message
+        if outcome.check == "test_implementation_loads":
+            assert f"implementation {name!r}" in message, message
+            assert "\n" not in message.strip(), f"not one line: {message!r}"
+            continue
+        label = CHECKS[outcome.check]
+        head = f"[{label}] impl={name} device=cpu dtype={outcome.dtype} seed={SEED}: "
+        where = f"{outcome.check}[{outcome.dtype}] of {name}"
+        assert message.startswith(head), f"{where}: expected {head!r}..., got:\n{message}"
+        lines = message.strip().splitlines()
+        assert len(lines) == 2, f"{where}: expected a verdict and a reproduce line:\n{message}"
+        assert lines[1] == (
+            f"  reproduce: pytest -p twolayer --impl {name} --device cpu --twolayer-seed {SEED}"
+        ), lines[1]
+
+
+def _register(pytester: pytest.Pytester, name: str, module: str, cls: str) -> None:
+    pytester.makeconftest(
+        textwrap.dedent(
+            f"""\
+            import sys
+
+            sys.path.insert(0, {str(TESTS_DIR)!r})
+
+            from zoo.{module} import {cls}
+
+
+            def pytest_twolayer_register(registry):
+                registry.add({name!r}, {cls})
+            """
+        )
+    )
+
+
+def _run(pytester: pytest.Pytester, impl: str, *args: str) -> pytest.RunResult:
+    # Both folders are named so that the conftest.py files of both load at startup; the
+    # empty ini keeps the repository's own pytest configuration out of the run.
+    ini = pytester.makeini("[pytest]\n")
+    return pytester.runpytest_inprocess(
+        "-c",
+        str(ini),
+        str(pytester.path),
+        str(suite_dir()),
+        "-p",
+        "twolayer",
+        "--impl",
+        impl,
+        "--device",
+        "cpu",
+        "-p",
+        "no:cacheprovider",
+        "-ra",
+        *args,
+    )
+
+
+def test_pytester_shows_the_update_verdict(pytester: pytest.Pytester) -> None:
+    """A user's run on a net whose lr is 0.5% off: one failure, the update rule's verdict."""
+    name = "zoo-lr-off-by-half-percent"
+    _register(pytester, name, "numpy_bugs", "LrOffByHalfPercent")
+    result = _run(pytester, name, "-k", "contract or update")
+    result.assert_outcomes(passed=6, failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            f"[[]update.rule[]] impl={name} device=cpu dtype=float64 seed=0: after step #1 w? "
+            "moved wrongly for SGD(lr=1e-06, momentum=0.0): displacement off by 0.005 of its "
+            "reference norm (allowed 1e-08)*",
+            f"  reproduce: pytest -p twolayer --impl {name} --device cpu --twolayer-seed 0",
+            f"FAILED *test_update.py::test_update_follows_rule[[]{name}-cpu-float64[]]*",
+        ]
+    )
+
+
+def test_pytester_shows_the_contract_error(pytester: pytest.Pytester) -> None:
+    """A class without ``to_device()`` fails its own check, naming it, and runs no other."""
+    name = "zoo-missing-method"
+    _register(pytester, name, "numpy_bugs", "MissingMethod")
+    result = _run(pytester, f"{name},numpy", "-k", "implementation_loads")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            f"implementation '{name}': has no method to_device() "
+            "[[]register hook zoo.numpy_bugs:MissingMethod[]]",
+            f"FAILED *test_contract.py::test_implementation_loads[[]{name}[]]*",
+        ]
+    )

@@ -1,0 +1,74 @@
+"""A zoo of deliberately broken implementations, each with the suite's expected verdict.
+
+Every class in a zoo module that declares ``expected_failures`` is an exhibit: a small
+change to a correct implementation (one bug, named in its docstring) and the exact set of
+conformance checks (test function names) that must fail for it on every seed; an optional
+``incidental_failures`` lists checks the same bug may also fail, depending on the seed (a
+chaotic training curve, a depth that may or may not be drawn). A control lists none and
+must pass everything. ``tests/test_zoo_verdicts.py`` runs the conformance suite on the whole
+zoo in one pytest run and compares verdicts.
+
+The package imports as ``zoo`` (``tests/`` on ``sys.path``) or ``tests.zoo``; its modules use
+relative imports only.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import inspect
+import re
+
+CHECKS: dict[str, str | None] = {
+    # test function -> the check label its verdict carries, e.g. "[update.rule]"
+    "test_implementation_loads": None,  # a registration error naming the implementation
+    "test_params_canonical": "contract.params",
+    "test_params_are_copies": "contract.copies",
+    "test_load_round_trips": "contract.load",
+    "test_load_rejects_bad_params": "contract.load_errors",
+    "test_init_rejects_undeclared": "contract.init_errors",
+    "test_forward_shapes": "shapes.forward",
+    "test_gradients_match_reference": "gradients.reference",
+    "test_depth_draws": "gradients.depths",
+    "test_update_follows_rule": "update.rule",
+    "test_training": "training.curve",
+    "test_same_seed_reproduces": "hygiene.same_seed",
+    "test_different_seeds_differ": "hygiene.different_seeds",
+    "test_instances_share_no_state": "hygiene.isolation",
+    "test_inputs_not_mutated": "hygiene.inputs",
+}
+"""Every check of the conformance suite, in the order the suite runs them per concern."""
+
+MODULES: dict[str, str | None] = {
+    # zoo module -> the framework it needs (None: numpy only)
+    "numpy_bugs": None,
+    "torch_bugs": "torch",
+}
+
+
+def zoo_name(cls: type) -> str:
+    """The registered name of an exhibit: ``zoo-`` and its class name in kebab case."""
+    return "zoo-" + re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "-", cls.__name__).lower()
+
+
+def available_modules() -> list[str]:
+    """The zoo modules whose framework is installed here."""
+    return [
+        module
+        for module, needs in MODULES.items()
+        if needs is None or importlib.util.find_spec(needs) is not None
+    ]
+
+
+def catalog() -> dict[str, type]:
+    """Registered name -> exhibit class, for every zoo module that can be imported here."""
+    exhibits: dict[str, type] = {}
+    for module_name in available_modules():
+        module = importlib.import_module(f"{__name__}.{module_name}")
+        for _, cls in inspect.getmembers(module, inspect.isclass):
+            if cls.__module__ == module.__name__ and "expected_failures" in vars(cls):
+                name = zoo_name(cls)
+                if name in exhibits:
+                    raise ValueError(f"two zoo exhibits are named {name!r}")
+                exhibits[name] = cls
+    return exhibits

@@ -1,0 +1,385 @@
+"""Broken variants of the numpy net (the tutorial's "Warm-up: NumPy"), one bug each.
+
+Most exhibits derive from :class:`NumpyBase`, ``NumpyNet`` declared in its training dtype
+(float64) only: that halves the zoo's run time and hides none of these bugs. An exhibit that
+needs float32 says so. ``expected_failures`` lists every check that fails, not only the one
+that guards the bug, so that a check that starts failing for another reason is noticed.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import numpy as np
+from pytest_twolayer.implementations.numpy_net import NumpyNet
+
+import pytest_twolayer as tl
+from pytest_twolayer.validation import checked_params, param_shapes, require_declared
+
+F = tuple[str, ...]
+
+
+class NumpyControl(NumpyNet):
+    """Control: ``NumpyNet`` unchanged, in both its dtypes. Must pass every check."""
+
+    expected_failures: F = ()
+
+
+class NumpyBase(NumpyNet):
+    """``NumpyNet`` in its training dtype only: the correct base of the exhibits below."""
+
+    dtypes = ("float64",)
+    expected_failures: F = ()
+
+
+def _backprop(
+    net: NumpyNet, x: np.ndarray, y: np.ndarray, *, relu_mask: bool = True, factor: float = 2.0
+) -> tuple[float, dict[str, np.ndarray]]:
+    """``NumpyNet.gradients`` with two knobs for the exhibits that break it."""
+    h = x.dot(net.w1)
+    h_relu = np.maximum(h, 0)
+    y_pred = h_relu.dot(net.w2)
+    loss = np.square(y_pred - y).sum()
+    grad_y_pred = factor * (y_pred - y)
+    grad_w2 = h_relu.T.dot(grad_y_pred)
+    grad_h = grad_y_pred.dot(net.w2.T)
+    if relu_mask:
+        grad_h[h < 0] = 0
+    grad_w1 = x.T.dot(grad_h)
+    return float(loss), {"w1": grad_w1, "w2": grad_w2}
+
+
+# --- gradients -----------------------------------------------------------------------------
+
+
+class NoReluMask(NumpyBase):
+    """Bug: the backward pass forgets the ReLU mask (``grad_h[h < 0] = 0``)."""
+
+    expected_failures: F = ("test_gradients_match_reference", "test_update_follows_rule")
+
+    def gradients(self, x: np.ndarray, y: np.ndarray) -> tuple[float, dict[str, np.ndarray]]:
+        return _backprop(self, x, y, relu_mask=False)
+
+
+class HalfGradient(NumpyBase):
+    """Bug: ``grad_y_pred = y_pred - y``, the derivative of the square without its 2."""
+
+    expected_failures: F = ("test_gradients_match_reference", "test_update_follows_rule")
+
+    def gradients(self, x: np.ndarray, y: np.ndarray) -> tuple[float, dict[str, np.ndarray]]:
+        return _backprop(self, x, y, factor=1.0)
+
+
+class MeanLoss(NumpyBase):
+    """Bug: the loss (and its gradient) is the mean of the squares, not the tutorial's sum."""
+
+    expected_failures: F = (
+        "test_gradients_match_reference",
+        "test_update_follows_rule",
+        "test_training",
+    )
+
+    def gradients(self, x: np.ndarray, y: np.ndarray) -> tuple[float, dict[str, np.ndarray]]:
+        loss, grads = NumpyNet.gradients(self, x, y)
+        count = y.size
+        return loss / count, {name: g / count for name, g in grads.items()}
+
+
+class GradientsInFloat32(NumpyBase):
+    """Bug: a float64 net whose backward pass rounds through float32 (a stray ``astype``)."""
+
+    expected_failures: F = ("test_gradients_match_reference", "test_update_follows_rule")
+
+    def gradients(self, x: np.ndarray, y: np.ndarray) -> tuple[float, dict[str, np.ndarray]]:
+        loss, grads = NumpyNet.gradients(self, x, y)
+        return loss, {name: g.astype(np.float32).astype(self.dtype) for name, g in grads.items()}
+
+
+class GradientsUpdate(NumpyBase):
+    """Bug: ``gradients()`` also applies the update (it calls ``step``)."""
+
+    expected_failures: F = ("test_gradients_match_reference", "test_update_follows_rule")
+
+    def gradients(self, x: np.ndarray, y: np.ndarray) -> tuple[float, dict[str, np.ndarray]]:
+        loss, grads = NumpyNet.gradients(self, x, y)
+        self.w1 -= self.optimizer.lr * grads["w1"]
+        self.w2 -= self.optimizer.lr * grads["w2"]
+        return loss, grads
+
+    def step(self, x: np.ndarray, y: np.ndarray) -> float:
+        # The step itself is correct: it updates once, from gradients it computes itself.
+        loss, grads = NumpyNet.gradients(self, x, y)
+        self.w1 -= self.optimizer.lr * grads["w1"]
+        self.w2 -= self.optimizer.lr * grads["w2"]
+        return loss
+
+
+# --- update --------------------------------------------------------------------------------
+
+
+class _LrFactor(NumpyBase):
+    """Steps with ``lr_factor`` times the declared learning rate."""
+
+    lr_factor: ClassVar[float] = 1.0
+
+    def step(self, x: np.ndarray, y: np.ndarray) -> float:
+        loss, grads = self.gradients(x, y)
+        learning_rate = self.optimizer.lr * self.lr_factor
+        self.w1 -= learning_rate * grads["w1"]
+        self.w2 -= learning_rate * grads["w2"]
+        return loss
+
+
+class LrDoubled(_LrFactor):
+    """Bug: declares ``lr=1e-6`` but steps with 2e-6."""
+
+    lr_factor = 2.0
+    expected_failures: F = ("test_update_follows_rule",)
+
+
+class LrOffByHalfPercent(_LrFactor):
+    """Bug: declares ``lr=1e-6`` but steps with 1.005e-6 (0.5% off)."""
+
+    lr_factor = 1.005
+    expected_failures: F = ("test_update_follows_rule",)
+
+
+class SignFlippedUpdate(_LrFactor):
+    """Bug: ``w += lr * grad``: gradient ascent, the loss diverges."""
+
+    lr_factor = -1.0
+    expected_failures: F = ("test_update_follows_rule", "test_training")
+
+
+class DeclaresMomentum(NumpyBase):
+    """Bug: declares ``SGD(lr=1e-6, momentum=0.9)`` but steps plain gradient descent."""
+
+    optimizer = tl.SGD(lr=1e-6, momentum=0.9)
+    expected_failures: F = ("test_update_follows_rule",)
+
+
+class PostUpdateLoss(NumpyBase):
+    """Bug: ``step()`` returns the loss after the update instead of the one before it."""
+
+    expected_failures: F = ("test_update_follows_rule",)
+
+    def step(self, x: np.ndarray, y: np.ndarray) -> float:
+        NumpyNet.step(self, x, y)
+        return float(np.square(self.forward(x) - y).sum())
+
+
+# --- shapes --------------------------------------------------------------------------------
+
+_FORWARD_CHECKS: F = ("test_load_round_trips", "test_forward_shapes", "test_depth_draws")
+
+
+class TransposedOutput(NumpyBase):
+    """Bug: ``forward()`` returns ``(D_out, N)``, the predictions transposed."""
+
+    expected_failures: F = _FORWARD_CHECKS
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        return NumpyNet.forward(self, x).T
+
+
+class ForwardReturnsList(NumpyBase):
+    """Bug: ``forward()`` returns a nested list (``.tolist()``), not a numpy array."""
+
+    expected_failures: F = _FORWARD_CHECKS
+
+    def forward(self, x: np.ndarray) -> list[list[float]]:  # type: ignore[override]
+        return NumpyNet.forward(self, x).tolist()
+
+
+class ForwardUpcasts(NumpyNet):
+    """Bug: a float32 net whose ``forward()`` returns float64: ``np.maximum(h, np.zeros(1))``
+    promotes (the zeros are float64)."""
+
+    dtypes = ("float32",)
+    expected_failures: F = _FORWARD_CHECKS
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        h_relu = np.maximum(x.dot(self.w1), np.zeros(1))
+        return h_relu.dot(self.w2)
+
+
+# --- contract ------------------------------------------------------------------------------
+
+
+class LiveParams(NumpyBase):
+    """Bug: ``params()`` returns the live weight arrays, not copies."""
+
+    expected_failures: F = ("test_params_are_copies",)
+
+    def params(self) -> dict[str, np.ndarray]:
+        return {"w1": self.w1, "w2": self.w2}
+
+
+class ParamsMissingW2(NumpyBase):
+    """Bug: ``params()`` forgets ``w2``."""
+
+    expected_failures: F = (
+        "test_params_canonical",
+        "test_load_round_trips",
+        "test_forward_shapes",
+        "test_gradients_match_reference",
+        "test_depth_draws",
+        "test_update_follows_rule",
+        "test_inputs_not_mutated",
+        # every check that reads params() says what is wrong with them
+        "test_params_are_copies",
+        "test_load_rejects_bad_params",
+        "test_same_seed_reproduces",
+        "test_different_seeds_differ",
+        "test_instances_share_no_state",
+    )
+
+    def params(self) -> dict[str, np.ndarray]:
+        return {"w1": self.w1.copy()}
+
+
+class TransposedW1Params(NumpyBase):
+    """Bug: ``params()`` reports ``w1`` as ``(H, D_in)``, torch's ``Linear`` layout."""
+
+    expected_failures: F = ParamsMissingW2.expected_failures
+
+    def params(self) -> dict[str, np.ndarray]:
+        return {"w1": self.w1.T.copy(), "w2": self.w2.copy()}
+
+
+class LoadWritesCopies(NumpyBase):
+    """Bug: ``load()`` writes into the copies ``params()`` returns: the network never sees it."""
+
+    expected_failures: F = (
+        "test_load_round_trips",
+        "test_gradients_match_reference",
+        "test_depth_draws",
+        "test_update_follows_rule",
+    )
+
+    def load(self, params: dict[str, np.ndarray]) -> None:
+        checked = checked_params(params, param_shapes(self.dims, ("w1", "w2")), self.dtype.name)
+        current = self.params()
+        for name, value in checked.items():
+            current[name][...] = value
+
+
+class LoadIgnoresUnknown(NumpyBase):
+    """Bug: ``load()`` silently drops names it does not know instead of raising ValueError."""
+
+    expected_failures: F = ("test_load_rejects_bad_params",)
+
+    def load(self, params: dict[str, np.ndarray]) -> None:
+        NumpyNet.load(self, {k: v for k, v in params.items() if k in ("w1", "w2")})
+
+
+class LoadKeepsFloat64(NumpyNet):
+    """Bug: a float32 net whose ``load()`` keeps the caller's float64 arrays (no cast)."""
+
+    dtypes = ("float32",)
+    expected_failures: F = (
+        "test_load_round_trips",
+        "test_gradients_match_reference",
+        "test_depth_draws",
+        "test_update_follows_rule",
+    )
+
+    def load(self, params: dict[str, np.ndarray]) -> None:
+        checked_params(params, param_shapes(self.dims, ("w1", "w2")), self.dtype.name)
+        self.w1, self.w2 = np.array(params["w1"]), np.array(params["w2"])
+
+
+class AcceptsUndeclaredDtype(NumpyBase):
+    """Bug: ``__init__`` validates the device but accepts any dtype (float16 included)."""
+
+    expected_failures: F = ("test_init_rejects_undeclared",)
+
+    def __init__(self, dims: tl.Dims, *, device: str, dtype: str, seed: int) -> None:
+        super().__init__(dims, device=device, dtype=self.dtypes[0], seed=seed)
+        self.dtype = np.dtype(dtype)
+        self.w1, self.w2 = self.w1.astype(self.dtype), self.w2.astype(self.dtype)
+
+
+class MissingMethod(NumpyBase):
+    """Bug: no ``to_device()`` (the attribute is None): the class breaks the contract."""
+
+    to_device = None  # type: ignore[assignment]
+    expected_failures: F = ("test_implementation_loads",)
+
+
+class BareLearningRate(NumpyBase):
+    """Bug: declares ``optimizer = 1e-6`` instead of ``tl.SGD(lr=1e-6)``."""
+
+    optimizer = 1e-6  # type: ignore[assignment]
+    expected_failures: F = ("test_implementation_loads",)
+
+
+class DtypesString(NumpyBase):
+    """Bug: declares ``dtypes = "float64"``, a string, where a tuple of names is required."""
+
+    dtypes = "float64"  # type: ignore[assignment]
+    expected_failures: F = ("test_implementation_loads",)
+
+
+# --- hygiene -------------------------------------------------------------------------------
+
+
+class FixedSeed(NumpyBase):
+    """Bug: ignores ``seed`` (always draws its start from seed 0)."""
+
+    expected_failures: F = ("test_different_seeds_differ",)
+
+    def __init__(self, dims: tl.Dims, *, device: str, dtype: str, seed: int) -> None:
+        super().__init__(dims, device=device, dtype=dtype, seed=0)
+
+
+class SharedStartCache(NumpyBase):
+    """Bug: caches the initial weights per (seed, dims, dtype) in a class-level dict without
+    copying, so instances with one seed share arrays that ``step`` updates in place."""
+
+    _cache: ClassVar[dict[tuple[int, tl.Dims, str], tuple[np.ndarray, np.ndarray]]] = {}
+    expected_failures: F = ("test_same_seed_reproduces", "test_instances_share_no_state")
+
+    def __init__(self, dims: tl.Dims, *, device: str, dtype: str, seed: int) -> None:
+        require_declared(type(self), device, dtype)
+        key = (seed, dims, dtype)
+        if key in self._cache:
+            self.dims, self.dtype = dims, np.dtype(dtype)
+            self.w1, self.w2 = self._cache[key]
+            return
+        super().__init__(dims, device=device, dtype=dtype, seed=seed)
+        self._cache[key] = (self.w1, self.w2)
+
+
+class InPlaceResidual(NumpyBase):
+    """Bug: ``gradients()`` forms the residual in y's own buffer (``y -= y_pred``) and adds
+    ``y_pred`` back afterwards, which leaves the native y off by rounding."""
+
+    expected_failures: F = ("test_inputs_not_mutated",)
+
+    def gradients(self, x: np.ndarray, y: np.ndarray) -> tuple[float, dict[str, np.ndarray]]:
+        h = x.dot(self.w1)
+        h_relu = np.maximum(h, 0)
+        y_pred = h_relu.dot(self.w2)
+        y -= y_pred  # y now holds -(y_pred - y): no temporary allocated
+        loss = np.square(y).sum()
+        grad_y_pred = -2.0 * y
+        y += y_pred  # "restored", up to rounding
+        grad_w2 = h_relu.T.dot(grad_y_pred)
+        grad_h = grad_y_pred.dot(self.w2.T)
+        grad_h[h < 0] = 0
+        grad_w1 = x.T.dot(grad_h)
+        return float(loss), {"w1": grad_w1, "w2": grad_w2}
+
+
+class InPlaceResidualOnView(InPlaceResidual):
+    """Bug: :class:`InPlaceResidual`'s in-place residual behind a ``to_device`` that returns
+    the caller's array (a view, which the contract allows): now the suite's own numpy y
+    drifts, so the second of two same-seed instances also steps on other data."""
+
+    expected_failures: F = ("test_inputs_not_mutated",)
+    # the drifted y may or may not move a same-seed twin's losses beyond rounding
+    incidental_failures: F = ("test_same_seed_reproduces",)
+
+    def to_device(self, a: np.ndarray) -> np.ndarray:
+        return np.asarray(a, dtype=self.dtype)
