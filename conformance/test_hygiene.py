@@ -19,7 +19,9 @@ inputs check runs in every dtype because aliasing often happens only when no cas
 (``np.asarray(x, dtype=x.dtype)`` returns ``x`` itself)."""
 
 
-def _losses(case: Case, check: str, impl: Any, xn: Any, yn: Any) -> list[float]:
+def _losses(case: Case, check: str, impl: Any, x: np.ndarray, y: np.ndarray) -> list[float]:
+    xn = case.call(check, "to_device(x)", impl.to_device, x)
+    yn = case.call(check, "to_device(y)", impl.to_device, y)
     return [
         as_loss(case, check, "step()", case.call(check, "step()", lambda: impl.step(xn, yn)))
         for _ in range(STEPS)
@@ -47,8 +49,8 @@ def check_same_seed_reproduces(case: Case) -> None:
         if not np.array_equal(pa[name], pb.get(name)):
             case.fail(check, f"two instances with seed {case.seed} start with different {name}")
     x, y = _data(case, check)
-    la = _losses(case, check, a, a.to_device(x), a.to_device(y))
-    lb = _losses(case, check, b, b.to_device(x), b.to_device(y))
+    la = _losses(case, check, a, x, y)
+    lb = _losses(case, check, b, x, y)
     if not _same_losses(case, la, lb):
         case.fail(check, f"same seed, same data, different step losses: {la} vs {lb}")
 
@@ -72,13 +74,13 @@ def check_instances_share_no_state(case: Case) -> None:
     stepped, bystander, fresh = (case.make(check=check) for _ in range(3))
     initial = canonical_params(case, check, bystander)
     x, y = _data(case, check)
-    _losses(case, check, stepped, stepped.to_device(x), stepped.to_device(y))
+    _losses(case, check, stepped, x, y)
     after = canonical_params(case, check, bystander)
     for name in sorted(initial):
         if not np.array_equal(initial[name], after.get(name)):
             case.fail(check, f"stepping one instance changed another instance's {name}")
-    lb = _losses(case, check, bystander, bystander.to_device(x), bystander.to_device(y))
-    lf = _losses(case, check, fresh, fresh.to_device(x), fresh.to_device(y))
+    lb = _losses(case, check, bystander, x, y)
+    lf = _losses(case, check, fresh, x, y)
     if not _same_losses(case, lb, lf):
         case.fail(
             check,

@@ -82,6 +82,6 @@ class Case:
             return fn(*args)
         except ConformanceFailure:
             raise
-        except Exception as exc:
+        except (Exception, SystemExit) as exc:  # an implementation's sys.exit() is a verdict too
             first_line = (str(exc).strip().splitlines() or ["(no message)"])[0]
             self.fail(check, f"{what} raised {type(exc).__name__}: {first_line}")

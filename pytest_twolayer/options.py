@@ -22,6 +22,11 @@ LIST_HELP = (
 NO_SUITE_HELP = (
     "select implementations but do not add the shipped conformance suite (run only your own tests)"
 )
+DEFAULT_TIMEOUT = "60"
+TIMEOUT_HELP = (
+    "per-check time limit in seconds: a twolayer test still running after it fails with a "
+    f"verdict naming the implementation (default: {DEFAULT_TIMEOUT}; 0 disables)"
+)
 
 
 @dataclass(frozen=True)
@@ -65,3 +70,16 @@ def parse_devices(values: list[str]) -> list[str]:
             if device not in devices:
                 devices.append(device)
     return devices
+
+
+def parse_timeout(value: str | float) -> float:
+    """The per-check time limit in seconds (0: none); ValueError for anything else."""
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise ValueError(f"--twolayer-timeout: {value!r} is not a number of seconds") from None
+    if not seconds >= 0 or seconds == float("inf"):
+        raise ValueError(
+            f"--twolayer-timeout: {value!r} must be a finite number of seconds, or 0 for no limit"
+        )
+    return seconds

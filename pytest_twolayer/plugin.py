@@ -14,16 +14,20 @@ import pytest
 from pytest_twolayer import fixtures, hookspecs
 from pytest_twolayer.case import ConformanceFailure
 from pytest_twolayer.options import (
+    DEFAULT_TIMEOUT,
     DEVICE_HELP,
     IMPL_HELP,
     LIST_HELP,
     NO_SUITE_HELP,
     SEED_HELP,
+    TIMEOUT_HELP,
     parse_devices,
     parse_impl,
+    parse_timeout,
 )
 from pytest_twolayer.registry import RegistrationError, Registry, installed_entry_points
 from pytest_twolayer.selection import Selection, resolve_devices, select
+from pytest_twolayer.timeouts import TimeLimit
 
 SELECTION_KEY = pytest.StashKey[Selection]()
 DTYPES_MARKER = "twolayer_dtypes"
@@ -40,7 +44,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--twolayer-seed", type=int, default=None, metavar="SEED", help=SEED_HELP)
     group.addoption("--twolayer-list", action="store_true", default=False, help=LIST_HELP)
     group.addoption("--twolayer-no-suite", action="store_true", default=False, help=NO_SUITE_HELP)
+    group.addoption("--twolayer-timeout", default=None, metavar="SECONDS", help=TIMEOUT_HELP)
     parser.addini("twolayer_seed", SEED_HELP, default="0")
+    parser.addini("twolayer_timeout", TIMEOUT_HELP, default=DEFAULT_TIMEOUT)
 
 
 def build_registry(config: pytest.Config) -> Registry:
@@ -111,6 +117,11 @@ def pytest_configure(config: pytest.Config) -> None:
     seed = config.getoption("twolayer_seed")
     if seed is None:
         seed = int(config.getini("twolayer_seed"))
+    timeout = config.getoption("twolayer_timeout")
+    try:
+        seconds = parse_timeout(config.getini("twolayer_timeout") if timeout is None else timeout)
+    except ValueError as exc:
+        raise pytest.UsageError(str(exc)) from None
     # `--impl mymodule:MyNet` should work from the folder holding mymodule.py, as it would
     # under `python -m pytest`; the pytest console script does not put that folder on sys.path.
     invocation_dir = str(config.invocation_params.dir)
@@ -121,8 +132,22 @@ def pytest_configure(config: pytest.Config) -> None:
     selection = Selection(implementations, devices, seed, explicit)
     config.stash[SELECTION_KEY] = selection
     config.pluginmanager.register(TwoLayerRun(selection), "twolayer-run")
+    config.pluginmanager.register(TimeLimit(seconds), "twolayer-time-limit")
     if not config.getoption("twolayer_no_suite"):
         add_suite_to_args(config)
+    allow_worker_restarts(config, len(implementations))
+
+
+CRASHES_ALLOWED_PER_IMPLEMENTATION = 50
+"""Under xdist a crashed worker is replaced at most ``4 x -n`` times by default, which one
+implementation that aborts in every check exhausts, stopping the others' checks. Unless the
+user sets ``--max-worker-restart``, each selected implementation may crash this often."""
+
+
+def allow_worker_restarts(config: pytest.Config, implementations: int) -> None:
+    """Raise xdist's worker-restart cap (before xdist's own trylast configure reads it)."""
+    if getattr(config.option, "numprocesses", None) and config.option.maxworkerrestart is None:
+        config.option.maxworkerrestart = str(CRASHES_ALLOWED_PER_IMPLEMENTATION * implementations)
 
 
 def add_suite_to_args(config: pytest.Config) -> None:
@@ -168,7 +193,12 @@ class TwoLayerRun:
             for device, reason in selection.devices.items()
         )
         versions = ", ".join(
-            f"{dist} {_version(dist)}" for dist in ("numpy", "torch", "tensorflow")
+            f"{label} {_version(*dists)}"
+            for label, dists in (
+                ("numpy", ("numpy",)),
+                ("torch", ("torch",)),
+                ("tensorflow", ("tensorflow", "tensorflow-cpu", "tensorflow-macos")),
+            )
         )
         return [
             f"twolayer: implementations: {names}",
@@ -201,8 +231,11 @@ class TwoLayerRun:
         return report
 
 
-def _version(distribution: str) -> str:
-    try:
-        return importlib.metadata.version(distribution)
-    except importlib.metadata.PackageNotFoundError:
-        return "not installed"
+def _version(*distributions: str) -> str:
+    """The version of the first of ``distributions`` that is installed (they are aliases)."""
+    for distribution in distributions:
+        try:
+            return importlib.metadata.version(distribution)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return "not installed"

@@ -13,28 +13,16 @@ pass again (and the mark must go) once the suite is fixed.
 
 from __future__ import annotations
 
-import os
-import re
-import subprocess
-import sys
 import textwrap
-import xml.etree.ElementTree as ET
-from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 
 from pytest_twolayer.plugin import suite_dir
+from pytest_twolayer.zoo import CHECKS, catalog
+from pytest_twolayer.zoo.runner import Outcome, ZooRun, run_zoo
 
-try:
-    from .zoo import CHECKS, catalog
-except ImportError:  # tests/ is not a package: it is on sys.path itself
-    from zoo import CHECKS, catalog  # type: ignore[no-redef]
-
-TESTS_DIR = Path(__file__).resolve().parent
 ZOO = catalog()
 SEED = 0
-RUN_TIMEOUT_S = 600
 
 SUITE_MISSES: dict[str, str] = {}
 """Exhibits whose guarding check does not fail at the zoo's seed: the suite's bug, reported."""
@@ -43,112 +31,15 @@ NOT_A_VERDICT: dict[str, str] = {}
 """Exhibits for which some check fails with a raw exception, not the suite's message."""
 
 
-@dataclass(frozen=True)
-class Outcome:
-    """One testcase of the zoo run."""
-
-    check: str  # the test function's name
-    dtype: str | None  # None for test_implementation_loads
-    status: str  # passed, failure, error or skipped
-    message: str
-
-
-@dataclass(frozen=True)
-class ZooRun:
-    """Every exhibit's outcomes, and what the run printed."""
-
-    outcomes: dict[str, list[Outcome]]
-    unparsed: list[str]
-    output: str
-
-
-CASE_ID = re.compile(r"^(?P<check>test_\w+)\[(?P<param>.+)\]$")
-PARAM_ID = re.compile(r"^(?P<impl>.+)-cpu-(?P<dtype>float32|float64)$")
-
-
-def parse_junit(path: Path) -> tuple[dict[str, list[Outcome]], list[str]]:
-    """Outcomes by implementation name, and the testcase names that are not a zoo case."""
-    outcomes: dict[str, list[Outcome]] = {}
-    unparsed: list[str] = []
-    for testcase in ET.parse(path).getroot().iter("testcase"):
-        name = testcase.get("name", "")
-        match = CASE_ID.match(name)
-        if not match:
-            unparsed.append(name)
-            continue
-        param = PARAM_ID.match(match["param"])
-        impl, dtype = (param["impl"], param["dtype"]) if param else (match["param"], None)
-        status, message = "passed", ""
-        for kind in ("failure", "error", "skipped"):
-            element = testcase.find(kind)
-            if element is not None:
-                status, message = kind, element.get("message", "")
-        outcomes.setdefault(impl, []).append(Outcome(match["check"], dtype, status, message))
-    return outcomes, unparsed
-
-
 @pytest.fixture(scope="module")
-def zoo_run(tmp_path_factory: pytest.TempPathFactory) -> ZooRun:
-    """The suite run once on every exhibit, in a subprocess with a hermetic configuration."""
-    folder = tmp_path_factory.mktemp("zoo-run")
-    (folder / "pytest.ini").write_text("[pytest]\n")
-    (folder / "conftest.py").write_text(
-        textwrap.dedent(
-            f"""\
-            import sys
-
-            sys.path.insert(0, {str(TESTS_DIR)!r})
-
-            from zoo import catalog
-
-
-            def pytest_twolayer_register(registry):
-                for name, cls in catalog().items():
-                    registry.add(name, cls)
-            """
+def zoo_run() -> ZooRun:
+    """The suite run once on every exhibit (``python -m pytest_twolayer.zoo`` runs the same)."""
+    run = run_zoo(SEED)
+    if run.returncode not in (0, 1):
+        pytest.fail(
+            f"the zoo run exited with {run.returncode}:\n{run.output[-4000:]}", pytrace=False
         )
-    )
-    report = folder / "zoo.xml"
-    command = [
-        sys.executable,
-        "-m",
-        "pytest",
-        "-c",
-        str(folder / "pytest.ini"),
-        # The suite's folder is named so that conftest.py files above it load at startup.
-        str(folder),
-        str(suite_dir()),
-        "-p",
-        "twolayer",
-        "--impl",
-        ",".join(ZOO),
-        "--device",
-        "cpu",
-        "--twolayer-seed",
-        str(SEED),
-        "-p",
-        "no:cacheprovider",
-        f"--junitxml={report}",
-        "-q",
-    ]
-    env = {k: v for k, v in os.environ.items() if k != "PYTEST_ADDOPTS"}
-    # One BLAS/OpenMP thread: on a shared 2-core machine that is ~10x faster than two
-    # oversubscribed ones, and it pins the rounding (the dynamic net's curves are chaotic).
-    env.update(OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
-    done = subprocess.run(
-        command,
-        cwd=folder,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=RUN_TIMEOUT_S,
-        check=False,
-    )
-    output = done.stdout + done.stderr
-    if done.returncode not in (0, 1) or not report.is_file():
-        pytest.fail(f"the zoo run exited with {done.returncode}:\n{output[-4000:]}", pytrace=False)
-    outcomes, unparsed = parse_junit(report)
-    return ZooRun(outcomes, unparsed, output)
+    return run
 
 
 def describe(outcomes: list[Outcome]) -> str:
@@ -246,11 +137,7 @@ def _register(pytester: pytest.Pytester, name: str, module: str, cls: str) -> No
     pytester.makeconftest(
         textwrap.dedent(
             f"""\
-            import sys
-
-            sys.path.insert(0, {str(TESTS_DIR)!r})
-
-            from zoo.{module} import {cls}
+            from pytest_twolayer.zoo.{module} import {cls}
 
 
             def pytest_twolayer_register(registry):
@@ -308,7 +195,7 @@ def test_pytester_shows_the_contract_error(pytester: pytest.Pytester) -> None:
     result.stdout.fnmatch_lines(
         [
             f"implementation '{name}': has no method to_device() "
-            "[[]register hook zoo.numpy_bugs:MissingMethod[]]",
+            "[[]register hook pytest_twolayer.zoo.numpy_bugs:MissingMethod[]]",
             f"FAILED *test_contract.py::test_implementation_loads[[]{name}[]]*",
         ]
     )

@@ -5,11 +5,11 @@ change to a correct implementation (one bug, named in its docstring) and the exa
 conformance checks (test function names) that must fail for it on every seed; an optional
 ``incidental_failures`` lists checks the same bug may also fail, depending on the seed (a
 chaotic training curve, a depth that may or may not be drawn). A control lists none and
-must pass everything. ``tests/test_zoo_verdicts.py`` runs the conformance suite on the whole
-zoo in one pytest run and compares verdicts.
+must pass everything.
 
-The package imports as ``zoo`` (``tests/`` on ``sys.path``) or ``tests.zoo``; its modules use
-relative imports only.
+``python -m pytest_twolayer.zoo`` runs the conformance suite on the whole zoo in one pytest
+run and prints which checks rejected each exhibit; ``tests/test_zoo_verdicts.py`` asserts it.
+The zoo is registered only there, never by ``--impl all``.
 """
 
 from __future__ import annotations

@@ -11,9 +11,9 @@ from __future__ import annotations
 from typing import ClassVar
 
 import numpy as np
-from pytest_twolayer.implementations.numpy_net import NumpyNet
 
 import pytest_twolayer as tl
+from pytest_twolayer.implementations.numpy_net import NumpyNet
 from pytest_twolayer.validation import checked_params, param_shapes, require_declared
 
 F = tuple[str, ...]
@@ -297,7 +297,9 @@ class AcceptsUndeclaredDtype(NumpyBase):
     def __init__(self, dims: tl.Dims, *, device: str, dtype: str, seed: int) -> None:
         super().__init__(dims, device=device, dtype=self.dtypes[0], seed=seed)
         self.dtype = np.dtype(dtype)
-        self.w1, self.w2 = self.w1.astype(self.dtype), self.w2.astype(self.dtype)
+        w1: np.ndarray = self.w1  # type: ignore[has-type]
+        w2: np.ndarray = self.w2  # type: ignore[has-type]
+        self.w1, self.w2 = w1.astype(self.dtype), w2.astype(self.dtype)
 
 
 class MissingMethod(NumpyBase):

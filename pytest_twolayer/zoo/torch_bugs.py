@@ -21,13 +21,13 @@ from typing import ClassVar
 
 import numpy as np
 import torch
+
+import pytest_twolayer as tl
 from pytest_twolayer.implementations._torch_common import load_linears, seeded, to_numpy
 from pytest_twolayer.implementations.autograd_net import AutogradNet
 from pytest_twolayer.implementations.dynamic_net import DynamicNet, DynamicNetImpl
 from pytest_twolayer.implementations.optim_net import NAMES as OPTIM_NAMES
 from pytest_twolayer.implementations.optim_net import OptimNet
-
-import pytest_twolayer as tl
 from pytest_twolayer.validation import checked_params, param_shapes
 
 F = tuple[str, ...]

@@ -1,0 +1,109 @@
+"""Running the conformance suite on the whole zoo and reading back every exhibit's verdicts."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+from pathlib import Path
+
+from pytest_twolayer.zoo import catalog
+
+RUN_TIMEOUT_S = 900
+
+CONFTEST = """\
+from pytest_twolayer.zoo import catalog
+
+
+def pytest_twolayer_register(registry):
+    for name, cls in catalog().items():
+        registry.add(name, cls)
+"""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One testcase of a zoo run."""
+
+    check: str  # the test function's name
+    dtype: str | None  # None for test_implementation_loads
+    status: str  # passed, failure, error or skipped
+    message: str
+
+
+@dataclass(frozen=True)
+class ZooRun:
+    """Every exhibit's outcomes, the testcases that belong to none, and what the run printed."""
+
+    outcomes: dict[str, list[Outcome]]
+    unparsed: list[str]
+    output: str
+    returncode: int
+
+    def failed_checks(self, name: str) -> set[str]:
+        """The checks that failed for exhibit ``name``."""
+        return {o.check for o in self.outcomes.get(name, []) if o.status == "failure"}
+
+
+CASE_ID = re.compile(r"^(?P<check>test_\w+)\[(?P<param>.+)\]$")
+PARAM_ID = re.compile(r"^(?P<impl>.+)-cpu-(?P<dtype>float32|float64)$")
+
+
+def parse_junit(path: Path) -> tuple[dict[str, list[Outcome]], list[str]]:
+    """Outcomes by implementation name, and the testcase names that are not a zoo case."""
+    outcomes: dict[str, list[Outcome]] = {}
+    unparsed: list[str] = []
+    for testcase in ET.parse(path).getroot().iter("testcase"):
+        name = testcase.get("name", "")
+        match = CASE_ID.match(name)
+        if not match:
+            unparsed.append(name)
+            continue
+        param = PARAM_ID.match(match["param"])
+        impl, dtype = (param["impl"], param["dtype"]) if param else (match["param"], None)
+        status, message = "passed", ""
+        for kind in ("failure", "error", "skipped"):
+            element = testcase.find(kind)
+            if element is not None:
+                status, message = kind, element.get("message", "")
+        outcomes.setdefault(impl, []).append(Outcome(match["check"], dtype, status, message))
+    return outcomes, unparsed
+
+
+def run_zoo(seed: int = 0, extra_args: tuple[str, ...] = ()) -> ZooRun:
+    """The suite, run once on every exhibit on cpu, in a subprocess with a hermetic config.
+
+    The exhibits register through a generated ``conftest.py`` as a user's would; BLAS and
+    OpenMP get one thread each (on a shared 2-core machine that is far faster than two
+    oversubscribed pools, and it pins the rounding of the chaotic training curves).
+    """
+    from pytest_twolayer.plugin import suite_dir  # the plugin imports pytest: only when run
+
+    with tempfile.TemporaryDirectory(prefix="twolayer-zoo-") as tmp:
+        folder = Path(tmp)
+        (folder / "pytest.ini").write_text("[pytest]\n")
+        (folder / "conftest.py").write_text(CONFTEST)
+        report = folder / "zoo.xml"
+        command = [
+            sys.executable, "-m", "pytest", "-c", str(folder / "pytest.ini"),
+            # both folders are named so that the conftest.py files above them load at startup
+            str(folder), str(suite_dir()),
+            "-p", "twolayer", "--impl", ",".join(catalog()), "--device", "cpu",
+            "--twolayer-seed", str(seed), "-p", "no:cacheprovider", f"--junitxml={report}", "-q",
+            *extra_args,
+        ]  # fmt: skip
+        env = {k: v for k, v in os.environ.items() if k != "PYTEST_ADDOPTS"}
+        env.update(OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
+        done = subprocess.run(
+            command, cwd=folder, env=env, capture_output=True, text=True,
+            timeout=RUN_TIMEOUT_S, check=False,
+        )  # fmt: skip
+        output = done.stdout + done.stderr
+        if not report.is_file():
+            raise RuntimeError(f"the zoo run exited with {done.returncode}:\n{output[-4000:]}")
+        outcomes, unparsed = parse_junit(report)
+    return ZooRun(outcomes, unparsed, output, done.returncode)
