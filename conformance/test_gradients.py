@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from pytest_twolayer import reference
-from pytest_twolayer.case import Case
+from pytest_twolayer.case import Case, ConformanceFailure
 from pytest_twolayer.compare import (
     as_array,
     as_loss,
@@ -19,7 +19,9 @@ from pytest_twolayer.compare import (
     closest_depth,
     params_as_f64,
 )
+from pytest_twolayer.dims import TUTORIAL_DIMS, Dims
 from pytest_twolayer.points import draw_params, draw_point, representable
+from pytest_twolayer.strategies import for_any_dims
 from pytest_twolayer.tolerances import rtol
 
 MAX_GRADIENT_CALLS = 80
@@ -39,42 +41,17 @@ def check_gradients_match_reference(case: Case) -> None:
     impl = case.make(check=check)
     names = set(canonical_params(case, check, impl))
     depths = tuple(case.cls.depths)  # type: ignore[attr-defined]
-    point = draw_point(names, case.dims, depths, case.cls.optimizer, case.dtype, case.rng(check))  # type: ignore[attr-defined]
+    point = draw_point(
+        names, case.dims, depths, case.cls.optimizer, case.dtype, case.rng(check), for_update=False
+    )  # type: ignore[attr-defined]
     case.call(check, "load(params)", lambda: impl.load(point.params))
     xn = case.call(check, "to_device(x)", lambda: impl.to_device(point.x))
     yn = case.call(check, "to_device(y)", lambda: impl.to_device(point.y))
     expected = {d: reference.loss_and_gradients(point.params, point.x, point.y, d) for d in depths}
     seen: set[int] = set()
-    shapes = case.dims.param_shapes()
     for _ in range(MAX_GRADIENT_CALLS):
-        result = case.call(check, "gradients(x, y)", lambda: impl.gradients(xn, yn))
-        if not isinstance(result, tuple) or len(result) != 2:
-            case.fail(check, f"gradients() returned {type(result).__name__}, expected (loss, dict)")
-        raw_loss, grads = result
-        loss = as_loss(case, check, "gradients() loss", raw_loss)
-        depth, _ = closest_depth(loss, {d: e[0] for d, e in expected.items()})
-        tolerance = rtol(case.dtype, case.dims, depth)
-        where = "" if len(depths) == 1 else f" (depth {depth} of {depths})"
-        assert_loss_close(
-            case, check, f"gradients() loss{where}", loss, expected[depth][0], tolerance
-        )
-        if not isinstance(grads, dict):
-            case.fail(
-                check, f"gradients() returned {type(grads).__name__} for gradients, expected a dict"
-            )
-        if set(grads) != names:
-            case.fail(
-                check,
-                f"gradients() keys {sorted(grads)} differ from params() names {sorted(names)}",
-            )
-        for name in sorted(names):
-            got = as_array(
-                case, check, f"gradient {name}{where}", grads[name], shapes[name], case.dtype
-            )
-            assert_arrays_close(
-                case, check, f"gradient {name}{where}", got, expected[depth][1][name], tolerance
-            )
-        seen.add(depth)
+        result = case.call(check, "gradients(x, y)", impl.gradients, xn, yn)
+        seen.add(verify_gradients_call(case, check, case.dims, names, result, expected))
         if seen == set(depths):
             break
     else:
@@ -85,6 +62,111 @@ def check_gradients_match_reference(case: Case) -> None:
     for name, value in point.params.items():
         if not np.array_equal(after[name], value):
             case.fail(check, f"gradients() changed parameter {name} (it must not update)")
+
+
+def verify_gradients_call(
+    case: Case,
+    check: str,
+    dims: Dims,
+    names: set[str],
+    result: object,
+    expected: dict[int, tuple[float, dict[str, np.ndarray]]],
+    at: str = "",
+    *,
+    joint: bool = False,
+) -> int:
+    """One ``gradients()`` result against the reference at the depth it drew; returns it.
+
+    The depth is the one whose reference loss is nearest; should another depth's loss also
+    match within rounding (possible at degenerate dims), its gradients are accepted too.
+    ``joint`` compares all gradients as one vector: at tiny dims a single element (a bias of
+    one hidden unit) can be a sum with heavy cancellation, whose relative error says
+    nothing about the implementation; its share of the whole gradient does.
+    """
+    if not isinstance(result, tuple) or len(result) != 2:
+        case.fail(check, f"gradients(){at} returned {type(result).__name__}, expected (loss, dict)")
+    raw_loss, grads = result
+    loss = as_loss(case, check, f"gradients(){at} loss", raw_loss)
+    if not isinstance(grads, dict):
+        case.fail(
+            check, f"gradients(){at} returned {type(grads).__name__} for gradients, expected a dict"
+        )
+    if set(grads) != names:
+        case.fail(
+            check,
+            f"gradients(){at} keys {sorted(grads)} differ from params() names {sorted(names)}",
+        )
+    shapes = dims.param_shapes()
+    got = {
+        name: as_array(case, check, f"gradient {name}{at}", grads[name], shapes[name], case.dtype)
+        for name in sorted(names)
+    }
+    nearest_first = sorted(expected, key=lambda d: abs(loss - expected[d][0]))
+    first_failure: ConformanceFailure | None = None
+    for depth in nearest_first:
+        # At tiny dims the sqrt(K) model undercounts: a one-unit layer can cancel, so the
+        # joint comparison takes the tutorial's (larger) K.
+        tolerance = rtol(case.dtype, TUTORIAL_DIMS if joint else dims, depth)
+        reference_loss, reference_grads = expected[depth]
+        if first_failure is not None and abs(loss - reference_loss) > tolerance * reference_loss:
+            break
+        where = at if len(expected) == 1 else f"{at} (depth {depth} of {tuple(expected)})"
+        try:
+            assert_loss_close(
+                case, check, f"gradients() loss{where}", loss, reference_loss, tolerance
+            )
+            if joint:
+                order = sorted(names)
+                assert_arrays_close(
+                    case,
+                    check,
+                    f"gradients {', '.join(order)} as one vector{where}",
+                    np.concatenate([got[n].ravel() for n in order]),
+                    np.concatenate([reference_grads[n].ravel() for n in order]),
+                    tolerance,
+                )
+            else:
+                for name in sorted(names):
+                    assert_arrays_close(
+                        case,
+                        check,
+                        f"gradient {name}{where}",
+                        got[name],
+                        reference_grads[name],
+                        tolerance,
+                    )
+        except ConformanceFailure as failure:
+            first_failure = first_failure or failure
+            continue
+        return depth
+    assert first_failure is not None
+    raise first_failure
+
+
+def check_gradients_any_dims(case: Case) -> None:
+    """At small random dims (1s included), ``gradients()`` equals the reference."""
+    check = "gradients.any_dims"
+    depths = tuple(case.cls.depths)  # type: ignore[attr-defined]
+
+    @for_any_dims(case.seed)
+    def gradients_at(dims: Dims) -> None:
+        at = f" at dims {dims}"
+        impl = case.make(dims=dims, check=check)
+        names = set(canonical_params(case, check, impl, dims))
+        rng = case.rng(check, dims.N, dims.D_in, dims.H, dims.D_out)
+        point = draw_point(
+            names, dims, depths, case.cls.optimizer, case.dtype, rng, for_update=False
+        )  # type: ignore[attr-defined]
+        case.call(check, f"load(params){at}", impl.load, point.params)
+        xn = case.call(check, f"to_device(x){at}", impl.to_device, point.x)
+        yn = case.call(check, f"to_device(y){at}", impl.to_device, point.y)
+        expected = {
+            d: reference.loss_and_gradients(point.params, point.x, point.y, d) for d in depths
+        }
+        result = case.call(check, f"gradients(x, y){at}", impl.gradients, xn, yn)
+        verify_gradients_call(case, check, dims, names, result, expected, at, joint=True)
+
+    gradients_at()
 
 
 def check_depth_draws(case: Case) -> None:
@@ -150,6 +232,11 @@ def chi_square_sf(statistic: float, dof: int) -> float:
 
 def test_gradients_match_reference(twolayer_case: Case) -> None:
     check_gradients_match_reference(twolayer_case)
+
+
+@pytest.mark.twolayer_dtypes("training")  # the fixed-dims check covers every dtype
+def test_gradients_any_dims(twolayer_case: Case) -> None:
+    check_gradients_any_dims(twolayer_case)
 
 
 @pytest.mark.twolayer_dtypes("training")  # the draw does not depend on the dtype

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
+import pytest
 
 from pytest_twolayer.case import Case
 from pytest_twolayer.compare import (
@@ -18,6 +19,7 @@ from pytest_twolayer.compare import (
 from pytest_twolayer.dims import TUTORIAL_DIMS, Dims
 from pytest_twolayer.points import representable
 from pytest_twolayer.reference import forward
+from pytest_twolayer.strategies import for_any_dims
 from pytest_twolayer.tolerances import rtol
 
 OTHER_DIMS: dict[str, Dims] = {
@@ -62,5 +64,49 @@ def check_forward_shapes(case: Case) -> None:
             )
 
 
+def check_forward_any_dims(case: Case) -> None:
+    """At small random dims (1s included), ``forward`` gives ``(N, D_out)`` in the declared
+    dtype with the reference's values."""
+    check = "shapes.any_dims"
+    depths = tuple(case.cls.depths)  # type: ignore[attr-defined]
+
+    @for_any_dims(case.seed)
+    def forward_at(dims: Dims) -> None:
+        what = f"forward(x) at dims {dims}"
+        impl = case.make(dims=dims, check=check)
+        params = params_as_f64(canonical_params(case, check, impl, dims))
+        rng = case.rng(check, dims.N, dims.D_in, dims.H, dims.D_out)
+        x = representable(rng.standard_normal((dims.N, dims.D_in)), case.dtype)
+        xn = case.call(check, f"to_device(x) at dims {dims}", impl.to_device, x)
+        got = as_array(
+            case,
+            check,
+            what,
+            case.call(check, what, impl.forward, xn),
+            (dims.N, dims.D_out),
+            case.dtype,
+        )
+        passes = {d: forward(params, x, d) for d in depths}
+        depth, _ = closest_depth(got, {d: p.y_pred for d, p in passes.items()})
+        expected = passes[depth].y_pred
+        # A one-unit layer can cancel in its last sum (h @ w2 + b2): judge the error against
+        # the size of that sum's terms too, at the tutorial's K (see gradients.any_dims).
+        terms = np.abs(passes[depth].activations[-1]) @ np.abs(params["w2"]) + np.abs(
+            params.get("b2", 0.0)
+        )
+        scale = float(np.linalg.norm(expected) + np.linalg.norm(terms))
+        tolerance = rtol(case.dtype, TUTORIAL_DIMS, depth)
+        error = float(np.linalg.norm(got.astype(np.float64) - expected))
+        if not error <= tolerance * scale:
+            assert_arrays_close(case, check, what, got, expected, tolerance)
+
+    forward_at()
+
+
 def test_forward_shapes(twolayer_case: Case) -> None:
     check_forward_shapes(twolayer_case)
+
+
+@pytest.mark.twolayer_dtypes("training")  # the fixed-dims check covers every dtype
+def test_forward_any_dims(twolayer_case: Case) -> None:
+    check_forward_any_dims(twolayer_case)

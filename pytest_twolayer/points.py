@@ -80,8 +80,14 @@ def draw_point(
     rule: SGD | Adam,
     dtype: str,
     rng: np.random.Generator,
+    *,
+    for_update: bool = True,
 ) -> Point:
     """A kink-free point where one step of ``rule`` moves parameters by a few percent.
+
+    With ``for_update=False`` (the gradient checks) parameters keep their He scale and the
+    residual is standard normal, as large as the predictions, so no cancellation in
+    ``y_pred - y`` magnifies rounding.
 
     Raises RuntimeError if no such point turns up in :data:`MAX_ATTEMPTS` draws (with the
     margins in :mod:`pytest_twolayer.tolerances` a draw fails far less than half the time).
@@ -89,7 +95,7 @@ def draw_point(
     names = list(names)
     for _ in range(MAX_ATTEMPTS):
         params = draw_params(names, dims, rng)
-        if isinstance(rule, Adam):
+        if for_update and isinstance(rule, Adam):
             for name, value in params.items():
                 rms = float(np.sqrt(np.mean(value * value))) or 1.0
                 params[name] = value * (ADAM_SCALE_IN_LR * rule.lr / rms)
@@ -99,13 +105,15 @@ def draw_point(
             continue
         noise = rng.standard_normal((dims.N, dims.D_out))
         y_pred = reference.forward(params, x, min(depths)).y_pred
-        if isinstance(rule, Adam):
+        if not for_update or isinstance(rule, Adam):
             y = y_pred - noise
         else:
             # The gradient is linear in the residual: scale it so that the first step moves
             # the most-moved parameter by STEP_FRACTION of its norm at the shallowest depth.
             # Momentum multiplies the step by up to 1 / (1 - momentum) as its buffer fills.
             unit = relative_move(params, x, y_pred - noise, min(depths), rule.lr)
+            if not unit > 0:  # every hidden unit dead (tiny dims): no gradient to scale
+                continue
             y = y_pred - noise * (STEP_FRACTION * (1.0 - rule.momentum) / unit)
         return Point(params, x, representable(y, dtype))
     raise RuntimeError(f"no kink-free test point in {MAX_ATTEMPTS} draws")

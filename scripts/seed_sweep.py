@@ -1,10 +1,13 @@
-"""Sweep the training check over many seeds: false failures and the margins of its thresholds.
+"""Sweep the suite over many seeds: false failures, and the margins of the training thresholds.
 
-For each implementation and seed, train as ``conformance/test_training.py`` does and record
-the largest post-burn-in rise (plain descent), the largest window-median ratio (trend) and
-the end/first ratio, then report the worst of each against the thresholds in force.
+By default, for each implementation and seed, train as ``conformance/test_training.py`` does
+and record the largest post-burn-in rise (plain descent), the worst later window (trend) and
+the end/first ratio, then report the worst of each against the thresholds in force. With
+``--checks all`` it instead runs every other check of the suite on every seed, in the dtypes
+the suite runs it in, and counts the failures (for correct implementations: false failures).
 
     python scripts/seed_sweep.py --seeds 200 [--impl numpy,tensor] [--json out.json]
+    python scripts/seed_sweep.py --seeds 200 --checks all
 """
 
 from __future__ import annotations
@@ -40,16 +43,73 @@ def curve_statistics(losses: list[float]) -> dict[str, float]:
     }
 
 
+def suite_tests() -> list[tuple[str, object, bool]]:
+    """Every test function of the suite that takes a case: (name, function, training dtype only)."""
+    import importlib
+    import inspect
+
+    tests = []
+    for concern in ("contract", "shapes", "gradients", "update", "hygiene"):
+        module = importlib.import_module(f"pytest_twolayer.conformance.test_{concern}")
+        module_marks = getattr(module, "pytestmark", [])
+        for name, fn in inspect.getmembers(module, inspect.isfunction):
+            if (
+                not name.startswith("test_")
+                or "twolayer_case" not in inspect.signature(fn).parameters
+            ):
+                continue
+            marks = [*module_marks, *getattr(fn, "pytestmark", [])]
+            training_only = any(
+                m.name == "twolayer_dtypes" and m.args == ("training",) for m in marks
+            )
+            tests.append((name, fn, training_only))
+    return tests
+
+
+def sweep_all_checks(registry: Registry, names: list[str], seeds: range) -> int:
+    """Run every non-training check on every seed; print failures; return their count."""
+    tests = suite_tests()
+    failures = 0
+    for name in names:
+        cls = registry.get(name).load()
+        start, count = time.perf_counter(), 0
+        for seed in seeds:
+            for test_name, test, training_only in tests:
+                for dtype in cls.dtypes[:1] if training_only else cls.dtypes:
+                    count += 1
+                    try:
+                        test(Case(name, cls, "cpu", dtype, seed))  # type: ignore[operator]
+                    except ConformanceFailure as failure:
+                        failures += 1
+                        print(f"    {test_name}: {str(failure).splitlines()[0]}", flush=True)
+        print(
+            f"{name:10s} {len(seeds)} seeds, {count} check runs, "
+            f"{time.perf_counter() - start:.0f} s",
+            flush=True,
+        )
+    print(f"{failures} failures in all")
+    return failures
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=200)
     parser.add_argument("--first-seed", type=int, default=0)
     parser.add_argument("--impl", default="all")
     parser.add_argument("--json", help="write every curve's statistics here")
+    parser.add_argument(
+        "--checks",
+        choices=("training", "all"),
+        default="training",
+        help="sweep the training check's thresholds (default) or run every other check",
+    )
     args = parser.parse_args()
     registry = Registry()
     registry.add_entry_points(installed_entry_points())
     names = registry.names() if args.impl == "all" else args.impl.split(",")
+    if args.checks == "all":
+        seeds = range(args.first_seed, args.first_seed + args.seeds)
+        sys.exit(1 if sweep_all_checks(registry, names, seeds) else 0)
     records = []
     total_failures = 0
     for name in names:

@@ -55,7 +55,11 @@ def _backprop(
 class NoReluMask(NumpyBase):
     """Bug: the backward pass forgets the ReLU mask (``grad_h[h < 0] = 0``)."""
 
-    expected_failures: F = ("test_gradients_match_reference", "test_update_follows_rule")
+    expected_failures: F = (
+        "test_gradients_match_reference",
+        "test_update_follows_rule",
+        "test_gradients_any_dims",
+    )
 
     def gradients(self, x: np.ndarray, y: np.ndarray) -> tuple[float, dict[str, np.ndarray]]:
         return _backprop(self, x, y, relu_mask=False)
@@ -64,7 +68,11 @@ class NoReluMask(NumpyBase):
 class HalfGradient(NumpyBase):
     """Bug: ``grad_y_pred = y_pred - y``, the derivative of the square without its 2."""
 
-    expected_failures: F = ("test_gradients_match_reference", "test_update_follows_rule")
+    expected_failures: F = (
+        "test_gradients_match_reference",
+        "test_update_follows_rule",
+        "test_gradients_any_dims",
+    )
 
     def gradients(self, x: np.ndarray, y: np.ndarray) -> tuple[float, dict[str, np.ndarray]]:
         return _backprop(self, x, y, factor=1.0)
@@ -77,6 +85,7 @@ class MeanLoss(NumpyBase):
         "test_gradients_match_reference",
         "test_update_follows_rule",
         "test_training",
+        "test_gradients_any_dims",
     )
 
     def gradients(self, x: np.ndarray, y: np.ndarray) -> tuple[float, dict[str, np.ndarray]]:
@@ -88,7 +97,11 @@ class MeanLoss(NumpyBase):
 class GradientsInFloat32(NumpyBase):
     """Bug: a float64 net whose backward pass rounds through float32 (a stray ``astype``)."""
 
-    expected_failures: F = ("test_gradients_match_reference", "test_update_follows_rule")
+    expected_failures: F = (
+        "test_gradients_match_reference",
+        "test_update_follows_rule",
+        "test_gradients_any_dims",
+    )
 
     def gradients(self, x: np.ndarray, y: np.ndarray) -> tuple[float, dict[str, np.ndarray]]:
         loss, grads = NumpyNet.gradients(self, x, y)
@@ -170,7 +183,12 @@ class PostUpdateLoss(NumpyBase):
 
 # --- shapes --------------------------------------------------------------------------------
 
-_FORWARD_CHECKS: F = ("test_load_round_trips", "test_forward_shapes", "test_depth_draws")
+_FORWARD_CHECKS: F = (
+    "test_load_round_trips",
+    "test_forward_shapes",
+    "test_forward_any_dims",
+    "test_depth_draws",
+)
 
 
 class TransposedOutput(NumpyBase):
@@ -219,6 +237,7 @@ class ParamsMissingW2(NumpyBase):
     """Bug: ``params()`` forgets ``w2``."""
 
     expected_failures: F = (
+        # every check that reads params() says what is wrong with them
         "test_params_canonical",
         "test_load_round_trips",
         "test_forward_shapes",
@@ -226,12 +245,13 @@ class ParamsMissingW2(NumpyBase):
         "test_depth_draws",
         "test_update_follows_rule",
         "test_inputs_not_mutated",
-        # every check that reads params() says what is wrong with them
         "test_params_are_copies",
         "test_load_rejects_bad_params",
         "test_same_seed_reproduces",
         "test_different_seeds_differ",
         "test_instances_share_no_state",
+        "test_forward_any_dims",
+        "test_gradients_any_dims",
     )
 
     def params(self) -> dict[str, np.ndarray]:
@@ -255,6 +275,7 @@ class LoadWritesCopies(NumpyBase):
         "test_gradients_match_reference",
         "test_depth_draws",
         "test_update_follows_rule",
+        "test_gradients_any_dims",
     )
 
     def load(self, params: dict[str, np.ndarray]) -> None:
@@ -282,6 +303,7 @@ class LoadKeepsFloat64(NumpyNet):
         "test_gradients_match_reference",
         "test_depth_draws",
         "test_update_follows_rule",
+        "test_gradients_any_dims",
     )
 
     def load(self, params: dict[str, np.ndarray]) -> None:

@@ -198,6 +198,8 @@ class UnsharedMiddle(DynamicBase):
     incidental_failures: F = (
         "test_load_round_trips",
         "test_forward_shapes",
+        "test_forward_any_dims",
+        "test_gradients_any_dims",
         "test_update_follows_rule",
     )
 
