@@ -152,6 +152,8 @@ class DepthsZeroToFour(DynamicBase):
     incidental_failures: F = (
         "test_load_round_trips",
         "test_forward_shapes",
+        "test_forward_any_dims",
+        "test_gradients_any_dims",
         "test_gradients_match_reference",
         "test_update_follows_rule",
         "test_training",
