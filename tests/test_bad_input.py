@@ -24,10 +24,10 @@ import pytest
 
 from pytest_twolayer.registry import ENTRY_POINT_GROUP
 from pytest_twolayer.timeouts import TimeLimitExceeded, alarm
-from tests.readme import example_files
+from tests.readme import example_files, suite_check_count
 
 MYNET = example_files()["mynet.py"]
-SUITE_CHECKS = 15  # test functions in conformance/ that a cpu, float64-only net runs
+SUITE_CHECKS = suite_check_count()  # what a cpu, float64-only net runs
 WHERE = "impl=broken device=cpu dtype=float64 seed=0"
 REPRODUCE = "  reproduce: pytest -p twolayer --impl broken --device cpu --twolayer-seed 0"
 TUTORIAL = "tutorial dims Dims(N=64, D_in=1000, H=100, D_out=10), standard-normal x"

@@ -6,9 +6,10 @@ from __future__ import annotations
 import pytest
 
 from pytest_twolayer.devices import unavailable_reason
-from tests.readme import example_files
+from tests.readme import example_files, suite_check_count
 
 MYNET = example_files()["mynet.py"]
+SUITE_CHECKS = suite_check_count()  # what a cpu, float64-only net runs
 BUILTINS = [
     "autograd",
     "dynamic",
@@ -110,14 +111,14 @@ def test_broken_and_duplicate_registrations_fail_alone(pytester: pytest.Pytester
     )
     outcomes = result.parseoutcomes()
     assert outcomes["failed"] == 2
-    assert outcomes["passed"] == 15  # every check of the healthy one
+    assert outcomes["passed"] == SUITE_CHECKS  # every check of the healthy one
 
 
 def test_user_python_files_cannot_hide_the_suite(pytester: pytest.Pytester):
     pytester.makeini("[pytest]\npython_files = check_*.py\ntestpaths = nowhere\n")
     pytester.makepyfile(mynet=MYNET)
     result = pytester.runpytest("-p", "twolayer", "--impl", "mine=mynet:MyNet")
-    result.assert_outcomes(passed=15)
+    result.assert_outcomes(passed=SUITE_CHECKS)
 
 
 def test_header_names_implementations_devices_and_seed(pytester: pytest.Pytester):

@@ -9,8 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from pytest_twolayer.zoo import catalog
-from pytest_twolayer.zoo.runner import run_zoo
+from pytest_twolayer.zoo.runner import exhibits, run_zoo
 
 
 def bug_of(cls: type) -> str:
@@ -29,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0, help="the suite's seed (default 0)")
     parser.add_argument("--markdown", action="store_true", help="print a Markdown table")
     args = parser.parse_args(argv)
-    zoo = catalog()
+    zoo = exhibits()
     run = run_zoo(args.seed)
     escaped_bugs = rejected_controls = 0
     rows = []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 import subprocess
@@ -14,13 +15,31 @@ from pathlib import Path
 from pytest_twolayer.zoo import catalog
 
 RUN_TIMEOUT_S = 900
+TIME_LIMIT_S = 15
+"""The zoo run's per-check limit: ten times the slowest correct check here, so that only the
+hanging exhibit reaches it."""
+
+
+def isolation() -> list[str]:
+    """``-n 2`` when pytest-xdist is installed: a crashing exhibit then fails its checks
+    instead of killing the run. Without xdist the crashing exhibits are left out."""
+    return ["-n", "2"] if importlib.util.find_spec("xdist") is not None else []
+
+
+def exhibits() -> dict[str, type]:
+    """The zoo to run: all of it under xdist, else all but the exhibits that crash."""
+    zoo = catalog()
+    if isolation():
+        return zoo
+    return {name: cls for name, cls in zoo.items() if not getattr(cls, "crashes", False)}
+
 
 CONFTEST = """\
-from pytest_twolayer.zoo import catalog
+from pytest_twolayer.zoo.runner import exhibits
 
 
 def pytest_twolayer_register(registry):
-    for name, cls in catalog().items():
+    for name, cls in exhibits().items():
         registry.add(name, cls)
 """
 
@@ -70,6 +89,9 @@ def parse_junit(path: Path) -> tuple[dict[str, list[Outcome]], list[str]]:
             element = testcase.find(kind)
             if element is not None:
                 status, message = kind, element.get("message", "")
+        if status == "error" and "crashed while running" in message:
+            # xdist files a dead worker's test as an error; for the zoo it is the verdict
+            status, message = "failure", message.removeprefix("failed on setup with ").strip('"')
         outcomes.setdefault(impl, []).append(Outcome(match["check"], dtype, status, message))
     return outcomes, unparsed
 
@@ -92,8 +114,10 @@ def run_zoo(seed: int = 0, extra_args: tuple[str, ...] = ()) -> ZooRun:
             sys.executable, "-m", "pytest", "-c", str(folder / "pytest.ini"),
             # both folders are named so that the conftest.py files above them load at startup
             str(folder), str(suite_dir()),
-            "-p", "twolayer", "--impl", ",".join(catalog()), "--device", "cpu",
+            "-p", "twolayer", "--impl", ",".join(exhibits()), "--device", "cpu",
             "--twolayer-seed", str(seed), "-p", "no:cacheprovider", f"--junitxml={report}", "-q",
+            # the hanging exhibit costs one time limit; the crashing one needs xdist's workers
+            "--twolayer-timeout", str(TIME_LIMIT_S), *isolation(),
             *extra_args,
         ]  # fmt: skip
         env = {k: v for k, v in os.environ.items() if k != "PYTEST_ADDOPTS"}
