@@ -85,7 +85,10 @@ def select(registry: Registry, tokens: list[ImplToken]) -> list[Loaded]:
                 registry.add(token.name, token.target, source="command line")
                 registry.get(token.name).load()
             except RegistrationError as exc:
-                raise pytest.UsageError(f"--impl {token.target}: {exc}") from None
+                available = ", ".join(n for n in registry.names() if n != token.name)
+                raise pytest.UsageError(
+                    f"--impl {token.target}: {exc} (registered: {available or 'none'})"
+                ) from None
             names = [token.name]
         elif token.name == "all":
             names = registry.names()

@@ -37,7 +37,7 @@ def test_unimportable_path_is_a_one_line_usage_error(pytester: pytest.Pytester):
     result.stderr.fnmatch_lines(
         [
             "ERROR: --impl a.b:C: cannot import 'a.b' for 'a.b:C': "
-            "ModuleNotFoundError: No module named 'a'"
+            f"ModuleNotFoundError: No module named 'a' (registered: {', '.join(BUILTINS)})"
         ]
     )
 
@@ -47,7 +47,10 @@ def test_missing_class_in_a_path_is_a_usage_error(pytester: pytest.Pytester):
     result = pytester.runpytest("-p", "twolayer", "--impl", "mynet:NotThere")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(
-        ["ERROR: --impl mynet:NotThere: module 'mynet' has no attribute 'NotThere'*"]
+        [
+            "ERROR: --impl mynet:NotThere: module 'mynet' has no attribute 'NotThere' "
+            "* (registered: *)"
+        ]
     )
 
 
