@@ -8,6 +8,8 @@ from contextlib import contextmanager
 import numpy as np
 import torch
 
+from pytest_twolayer.validation import checked_params, param_shapes, require_declared
+
 TORCH_DTYPES: Mapping[str, torch.dtype] = {"float32": torch.float32, "float64": torch.float64}
 
 
@@ -65,3 +67,60 @@ def load_linears(layers: Mapping[str, torch.nn.Linear], params: Mapping[str, np.
         for k, linear in layers.items():
             linear.weight.copy_(torch.from_numpy(params[f"w{k}"].T))
             linear.bias.copy_(torch.from_numpy(params[f"b{k}"]))
+
+
+class LinearModuleAdapter:
+    """The contract's plumbing for the sections built from ``nn.Linear`` layers (nn, optim,
+    custom module, dynamic net), so that each file keeps only its section's code.
+
+    A subclass calls :meth:`_setup`, builds ``self.model`` under :func:`seeded`, names its
+    linear layers in ``self.layers`` (``{"1": ..., "2": ...}``, ``"m"`` for a middle layer),
+    sets ``self.loss_fn``, and writes ``step`` as its section does. ``_make_optimizer``
+    returns the section's ``torch.optim`` optimizer (``None`` for a hand-written update);
+    ``load`` makes a fresh one, so no state survives it. The torch optimizer lives in
+    ``self.opt``: the class attribute ``optimizer`` is the declaration the suite reads.
+    """
+
+    names: tuple[str, ...]
+    optimizer: object
+    model: torch.nn.Module
+    layers: Mapping[str, torch.nn.Linear]
+    loss_fn: torch.nn.Module
+    opt: torch.optim.Optimizer | None
+
+    def _setup(self, dims: object, device: str, dtype: str) -> None:
+        require_declared(type(self), device, dtype)
+        self.dims = dims
+        self.dtype_name = dtype
+        self.device = torch.device(device)
+        self.dtype = TORCH_DTYPES[dtype]
+
+    def _make_optimizer(self) -> torch.optim.Optimizer | None:
+        return None
+
+    def params(self) -> dict[str, np.ndarray]:
+        return linear_params(self.layers)
+
+    def load(self, params: dict[str, np.ndarray]) -> None:
+        shapes = param_shapes(self.dims, self.names)  # type: ignore[arg-type]
+        load_linears(self.layers, checked_params(params, shapes, self.dtype_name))
+        self.opt = self._make_optimizer()
+
+    def to_device(self, a: np.ndarray) -> torch.Tensor:
+        return to_device(a, self.device, self.dtype)
+
+    def forward(self, x: torch.Tensor) -> np.ndarray:
+        # Forward pass only: no graph is needed
+        with torch.no_grad():
+            y_pred = self.model(x)
+        return to_numpy(y_pred)
+
+    def gradients(self, x: torch.Tensor, y: torch.Tensor) -> tuple[float, dict[str, np.ndarray]]:
+        loss = self.loss_fn(self.model(x), y)
+        self.model.zero_grad(set_to_none=True)
+        loss.backward()
+        # A layer the pass did not use (the middle one at depth 0) has no .grad: zeros
+        grads = linear_grads(self.layers)
+        # No update: nothing changes, and no gradient is left for the next step
+        self.model.zero_grad(set_to_none=True)
+        return loss.item(), grads

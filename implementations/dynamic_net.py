@@ -4,20 +4,13 @@ from __future__ import annotations
 
 import random
 
-import numpy as np
 import torch
 
 import pytest_twolayer as tl
-from pytest_twolayer.validation import checked_params, param_shapes, require_declared
 
 from ._torch_common import (
-    TORCH_DTYPES,
-    linear_grads,
-    linear_params,
-    load_linears,
+    LinearModuleAdapter,
     seeded,
-    to_device,
-    to_numpy,
 )
 
 NAMES = ("w1", "b1", "wm", "bm", "w2", "b2")
@@ -47,7 +40,7 @@ class DynamicNet(torch.nn.Module):
         return y_pred
 
 
-class DynamicNetImpl:
+class DynamicNetImpl(LinearModuleAdapter):
     """Section "PyTorch: Control Flow + Weight Sharing": ``DynamicNet`` with SGD and momentum.
 
     The adapter builds the module under the seeded generator, draws depths from
@@ -62,13 +55,10 @@ class DynamicNetImpl:
     dtypes = ("float32", "float64")
     optimizer = tl.SGD(lr=1e-4, momentum=0.9)
     depths = (0, 1, 2, 3)
+    names = NAMES
 
     def __init__(self, dims: tl.Dims, *, device: str, dtype: str, seed: int) -> None:
-        require_declared(type(self), device, dtype)
-        self.dims = dims
-        self.dtype_name = dtype
-        self.device = torch.device(device)
-        self.dtype = TORCH_DTYPES[dtype]
+        self._setup(dims, device, dtype)
         D_in, H, D_out = dims.D_in, dims.H, dims.D_out
 
         # Construct our model by instantiating the class defined above
@@ -82,44 +72,15 @@ class DynamicNetImpl:
         }
 
         # Training this strange model with vanilla SGD is hard, so we use momentum
-        self.criterion = torch.nn.MSELoss(reduction="sum")
+        self.loss_fn = torch.nn.MSELoss(reduction="sum")
         self.opt = self._make_optimizer()
 
     def _make_optimizer(self) -> torch.optim.SGD:
         learning_rate, momentum = self.optimizer.lr, self.optimizer.momentum
         return torch.optim.SGD(self.model.parameters(), lr=learning_rate, momentum=momentum)
 
-    def params(self) -> dict[str, np.ndarray]:
-        return linear_params(self.layers)
-
-    def load(self, params: dict[str, np.ndarray]) -> None:
-        p = checked_params(params, param_shapes(self.dims, NAMES), self.dtype_name)
-        load_linears(self.layers, p)
-        self.opt = self._make_optimizer()
-
-    def to_device(self, a: np.ndarray) -> torch.Tensor:
-        return to_device(a, self.device, self.dtype)
-
-    def forward(self, x: torch.Tensor) -> np.ndarray:
-        # Forward pass only (one depth draw): no graph is needed
-        with torch.no_grad():
-            y_pred = self.model(x)
-        return to_numpy(y_pred)
-
-    def gradients(self, x: torch.Tensor, y: torch.Tensor) -> tuple[float, dict[str, np.ndarray]]:
-        model, criterion, optimizer = self.model, self.criterion, self.opt
-        y_pred = model(x)
-        loss = criterion(y_pred, y)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        # At depth 0 the middle layer has no .grad: it reports zeros
-        grads = linear_grads(self.layers)
-        # No optimizer.step(): nothing changes, and nothing is left behind
-        optimizer.zero_grad(set_to_none=True)
-        return loss.item(), grads
-
     def step(self, x: torch.Tensor, y: torch.Tensor) -> float:
-        model, criterion, optimizer = self.model, self.criterion, self.opt
+        model, criterion, optimizer = self.model, self.loss_fn, self.opt
 
         # Forward pass: compute predicted y by passing x to the model
         y_pred = model(x)

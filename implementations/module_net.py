@@ -2,20 +2,13 @@
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 
 import pytest_twolayer as tl
-from pytest_twolayer.validation import checked_params, param_shapes, require_declared
 
 from ._torch_common import (
-    TORCH_DTYPES,
-    linear_grads,
-    linear_params,
-    load_linears,
+    LinearModuleAdapter,
     seeded,
-    to_device,
-    to_numpy,
 )
 
 NAMES = ("w1", "b1", "w2", "b2")
@@ -35,7 +28,7 @@ class TwoLayerNet(torch.nn.Module):
         return y_pred
 
 
-class ModuleNet:
+class ModuleNet(LinearModuleAdapter):
     """Section "PyTorch: Custom nn Modules": ``TwoLayerNet`` with ``torch.optim.SGD(lr=1e-4)``.
 
     The adapter builds the module under the seeded generator, moves it to the requested
@@ -48,13 +41,10 @@ class ModuleNet:
     dtypes = ("float32", "float64")
     optimizer = tl.SGD(lr=1e-4)
     depths = (0,)
+    names = NAMES
 
     def __init__(self, dims: tl.Dims, *, device: str, dtype: str, seed: int) -> None:
-        require_declared(type(self), device, dtype)
-        self.dims = dims
-        self.dtype_name = dtype
-        self.device = torch.device(device)
-        self.dtype = TORCH_DTYPES[dtype]
+        self._setup(dims, device, dtype)
         D_in, H, D_out = dims.D_in, dims.H, dims.D_out
 
         # Construct our model by instantiating the class defined above
@@ -69,34 +59,6 @@ class ModuleNet:
 
     def _make_optimizer(self) -> torch.optim.SGD:
         return torch.optim.SGD(self.model.parameters(), lr=self.optimizer.lr)
-
-    def params(self) -> dict[str, np.ndarray]:
-        return linear_params(self.layers)
-
-    def load(self, params: dict[str, np.ndarray]) -> None:
-        p = checked_params(params, param_shapes(self.dims, NAMES), self.dtype_name)
-        load_linears(self.layers, p)
-        self.opt = self._make_optimizer()
-
-    def to_device(self, a: np.ndarray) -> torch.Tensor:
-        return to_device(a, self.device, self.dtype)
-
-    def forward(self, x: torch.Tensor) -> np.ndarray:
-        # Forward pass only: no graph is needed
-        with torch.no_grad():
-            y_pred = self.model(x)
-        return to_numpy(y_pred)
-
-    def gradients(self, x: torch.Tensor, y: torch.Tensor) -> tuple[float, dict[str, np.ndarray]]:
-        model, loss_fn, optimizer = self.model, self.loss_fn, self.opt
-        y_pred = model(x)
-        loss = loss_fn(y_pred, y)
-        optimizer.zero_grad()
-        loss.backward()
-        grads = linear_grads(self.layers)
-        # No optimizer.step(): nothing changes, and nothing is left behind
-        optimizer.zero_grad()
-        return loss.item(), grads
 
     def step(self, x: torch.Tensor, y: torch.Tensor) -> float:
         model, loss_fn, optimizer = self.model, self.loss_fn, self.opt

@@ -227,7 +227,7 @@ class MomentumOnZeroGradients(DynamicBase):
     incidental_failures: F = ("test_training",)  # the curve is chaotic: seed-dependent
 
     def step(self, x: torch.Tensor, y: torch.Tensor) -> float:
-        loss = self.criterion(self.model(x), y)
+        loss = self.loss_fn(self.model(x), y)
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         for param in self.model.parameters():
@@ -246,7 +246,7 @@ class MomentumOnZeroedGradients(DynamicBase):
     incidental_failures: F = ("test_training",)  # the curve is chaotic: seed-dependent
 
     def step(self, x: torch.Tensor, y: torch.Tensor) -> float:
-        loss = self.criterion(self.model(x), y)
+        loss = self.loss_fn(self.model(x), y)
         self.opt.zero_grad(set_to_none=False)
         loss.backward()
         self.opt.step()
