@@ -69,7 +69,22 @@ def load_linears(layers: Mapping[str, torch.nn.Linear], params: Mapping[str, np.
             linear.bias.copy_(torch.from_numpy(params[f"b{k}"]))
 
 
-class LinearModuleAdapter:
+class TorchAdapter:
+    """What every PyTorch section's adapter starts with: the declared device and dtype checked,
+    resolved to torch's, and native arrays made as copies on that device."""
+
+    def _setup(self, dims: object, device: str, dtype: str) -> None:
+        require_declared(type(self), device, dtype)
+        self.dims = dims
+        self.dtype_name = dtype
+        self.device = torch.device(device)
+        self.dtype = TORCH_DTYPES[dtype]
+
+    def to_device(self, a: np.ndarray) -> torch.Tensor:
+        return to_device(a, self.device, self.dtype)
+
+
+class LinearModuleAdapter(TorchAdapter):
     """The contract's plumbing for the sections built from ``nn.Linear`` layers (nn, optim,
     custom module, dynamic net), so that each file keeps only its section's code.
 
@@ -88,13 +103,6 @@ class LinearModuleAdapter:
     loss_fn: torch.nn.Module
     opt: torch.optim.Optimizer | None
 
-    def _setup(self, dims: object, device: str, dtype: str) -> None:
-        require_declared(type(self), device, dtype)
-        self.dims = dims
-        self.dtype_name = dtype
-        self.device = torch.device(device)
-        self.dtype = TORCH_DTYPES[dtype]
-
     def _make_optimizer(self) -> torch.optim.Optimizer | None:
         return None
 
@@ -105,9 +113,6 @@ class LinearModuleAdapter:
         shapes = param_shapes(self.dims, self.names)  # type: ignore[arg-type]
         load_linears(self.layers, checked_params(params, shapes, self.dtype_name))
         self.opt = self._make_optimizer()
-
-    def to_device(self, a: np.ndarray) -> torch.Tensor:
-        return to_device(a, self.device, self.dtype)
 
     def forward(self, x: torch.Tensor) -> np.ndarray:
         # Forward pass only: no graph is needed

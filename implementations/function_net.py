@@ -7,9 +7,9 @@ import torch
 from torch.autograd.function import FunctionCtx
 
 import pytest_twolayer as tl
-from pytest_twolayer.validation import checked_params, param_shapes, require_declared
+from pytest_twolayer.validation import checked_params, param_shapes
 
-from ._torch_common import TORCH_DTYPES, to_device, to_numpy
+from ._torch_common import TorchAdapter, to_numpy
 
 
 class MyReLU(torch.autograd.Function):
@@ -30,7 +30,7 @@ class MyReLU(torch.autograd.Function):
         return grad_x
 
 
-class FunctionNet:
+class FunctionNet(TorchAdapter):
     """Section "PyTorch: Defining new autograd functions": autograd with ``MyReLU.apply``.
 
     The adapter keeps the weights on the requested device, draws them from a generator
@@ -44,11 +44,7 @@ class FunctionNet:
     depths = (0,)
 
     def __init__(self, dims: tl.Dims, *, device: str, dtype: str, seed: int) -> None:
-        require_declared(type(self), device, dtype)
-        self.dims = dims
-        self.dtype_name = dtype
-        self.device = torch.device(device)
-        self.dtype = TORCH_DTYPES[dtype]
+        self._setup(dims, device, dtype)
         D_in, H, D_out = dims.D_in, dims.H, dims.D_out
         g = torch.Generator(device=self.device).manual_seed(seed)
         # Random weight tensors
@@ -66,9 +62,6 @@ class FunctionNet:
         p = checked_params(params, param_shapes(self.dims, ("w1", "w2")), self.dtype_name)
         self.w1 = self.to_device(p["w1"]).requires_grad_()
         self.w2 = self.to_device(p["w2"]).requires_grad_()
-
-    def to_device(self, a: np.ndarray) -> torch.Tensor:
-        return to_device(a, self.device, self.dtype)
 
     def _loss(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         w1, w2 = self.w1, self.w2

@@ -6,12 +6,12 @@ import numpy as np
 import torch
 
 import pytest_twolayer as tl
-from pytest_twolayer.validation import checked_params, param_shapes, require_declared
+from pytest_twolayer.validation import checked_params, param_shapes
 
-from ._torch_common import TORCH_DTYPES, to_device, to_numpy
+from ._torch_common import TorchAdapter, to_numpy
 
 
-class TensorNet:
+class TensorNet(TorchAdapter):
     """Section "PyTorch: Tensors": ``w1``, ``w2`` as plain tensors, no autograd.
 
     The adapter keeps the weights on the requested device, draws them from a generator
@@ -24,11 +24,7 @@ class TensorNet:
     depths = (0,)
 
     def __init__(self, dims: tl.Dims, *, device: str, dtype: str, seed: int) -> None:
-        require_declared(type(self), device, dtype)
-        self.dims = dims
-        self.dtype_name = dtype
-        self.device = torch.device(device)
-        self.dtype = TORCH_DTYPES[dtype]
+        self._setup(dims, device, dtype)
         D_in, H, D_out = dims.D_in, dims.H, dims.D_out
         g = torch.Generator(device=self.device).manual_seed(seed)
         # Randomly initialize weights
@@ -42,9 +38,6 @@ class TensorNet:
         p = checked_params(params, param_shapes(self.dims, ("w1", "w2")), self.dtype_name)
         self.w1 = self.to_device(p["w1"])
         self.w2 = self.to_device(p["w2"])
-
-    def to_device(self, a: np.ndarray) -> torch.Tensor:
-        return to_device(a, self.device, self.dtype)
 
     def forward(self, x: torch.Tensor) -> np.ndarray:
         w1, w2 = self.w1, self.w2

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, NoReturn, TypeVar
 
 import numpy as np
@@ -32,15 +32,6 @@ class Case:
     dtype: str
     seed: int = 0
     dims: Dims = TUTORIAL_DIMS
-
-    @property
-    def training_dtype(self) -> str:
-        """The dtype the implementation trains and is benchmarked in (its first)."""
-        return str(self.cls.dtypes[0])  # type: ignore[attr-defined]
-
-    def with_dims(self, dims: Dims) -> Case:
-        """The same case at other dims."""
-        return replace(self, dims=dims)
 
     def where(self) -> str:
         """``impl=... device=... dtype=... seed=...`` for messages."""

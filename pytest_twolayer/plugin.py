@@ -128,8 +128,8 @@ def pytest_configure(config: pytest.Config) -> None:
     if any(t.target for t in tokens) and invocation_dir not in sys.path:
         sys.path.append(invocation_dir)
     implementations = select(build_registry(config), tokens)
-    devices, explicit = resolve_devices(requested_devices, implementations)
-    selection = Selection(implementations, devices, seed, explicit)
+    devices = resolve_devices(requested_devices, implementations)
+    selection = Selection(implementations, devices, seed)
     config.stash[SELECTION_KEY] = selection
     config.pluginmanager.register(TwoLayerRun(selection), "twolayer-run")
     config.pluginmanager.register(TimeLimit(seconds), "twolayer-time-limit")

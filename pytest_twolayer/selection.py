@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import pytest
 
@@ -28,8 +28,6 @@ class Selection:
     implementations: list[Loaded]
     devices: dict[str, str | None]  # device -> reason it is unavailable, None if present
     seed: int
-    explicit_devices: bool = False
-    notes: list[str] = field(default_factory=list)
 
     def cases(self, which_dtypes: str) -> list[object]:
         """``pytest.param`` objects, one per implementation x device x dtype that applies.
@@ -111,9 +109,7 @@ def select(registry: Registry, tokens: list[ImplToken]) -> list[Loaded]:
     return loaded
 
 
-def resolve_devices(
-    requested: list[str], implementations: list[Loaded]
-) -> tuple[dict[str, str | None], bool]:
+def resolve_devices(requested: list[str], implementations: list[Loaded]) -> dict[str, str | None]:
     """Devices to run on and why each is absent; explicit requests must be present.
 
     By default: cpu, plus cuda when a selected implementation declares it (asking whether
@@ -125,8 +121,8 @@ def resolve_devices(
         if missing:
             device, reason = next(iter(missing.items()))
             raise pytest.UsageError(f"--device {device} was asked for but {reason}")
-        return devices, True
+        return devices
     default: dict[str, str | None] = {"cpu": None}
     if any("cuda" in getattr(i.cls, "devices", ()) for i in implementations if i.cls):
         default["cuda"] = unavailable_reason("cuda")
-    return default, False
+    return default
