@@ -8,6 +8,7 @@ import pytest
 
 from pytest_twolayer.case import Case
 from pytest_twolayer.compare import as_loss
+from pytest_twolayer.published import publish
 
 pytestmark = pytest.mark.twolayer_dtypes("training")
 
@@ -44,8 +45,9 @@ DYNAMIC_END = 0.1
 is ~1e-4; about 2 seeds in 100 end above 1%)."""
 
 
-def check_training(case: Case) -> list[float]:
-    """Train ``STEPS`` steps on standard normal data and judge the loss curve."""
+def check_training(case: Case, record: list[float] | None = None) -> list[float]:
+    """Train ``STEPS`` steps on standard normal data and judge the loss curve (appended to
+    ``record`` as it grows, when given)."""
     check = "training.curve"
     impl = case.make(check=check)
     rng = case.rng(check)
@@ -53,15 +55,10 @@ def check_training(case: Case) -> list[float]:
     x, y = rng.standard_normal((d.N, d.D_in)), rng.standard_normal((d.N, d.D_out))
     xn = case.call(check, "to_device(x)", lambda: impl.to_device(x))
     yn = case.call(check, "to_device(y)", lambda: impl.to_device(y))
-    losses = [
-        as_loss(
-            case,
-            check,
-            f"step() #{t + 1}",
-            case.call(check, f"step() #{t + 1}", lambda: impl.step(xn, yn)),
-        )
-        for t in range(STEPS)
-    ]
+    losses = [] if record is None else record
+    for t in range(STEPS):
+        returned = case.call(check, f"step() #{t + 1}", lambda: impl.step(xn, yn))
+        losses.append(as_loss(case, check, f"step() #{t + 1}", returned))
     judge_curve(case, check, losses)
     return losses
 
@@ -114,5 +111,10 @@ def judge_curve(case: Case, check: str, losses: list[float]) -> None:
         )
 
 
-def test_training(twolayer_case: Case) -> None:
-    check_training(twolayer_case)
+def test_training(twolayer_case: Case, request: pytest.FixtureRequest) -> None:
+    losses: list[float] = []
+    try:
+        losses = check_training(twolayer_case, record=losses)
+    finally:
+        # The curve goes to the reports and plots, a failing one too (that is when it's wanted).
+        publish(request.node, "losses", losses)

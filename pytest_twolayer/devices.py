@@ -35,3 +35,16 @@ def unavailable_reason(device: str) -> str | None:
     if device == "cuda":
         return cuda_unavailable_reason()
     return f"unknown device {device!r}"
+
+
+def cuda_device_count() -> int:
+    """How many GPUs cuda offers here (0 when none); asks the framework that answered above."""
+    if cuda_unavailable_reason() is not None:
+        return 0
+    if importlib.util.find_spec("torch") is not None:
+        import torch
+
+        return int(torch.cuda.device_count())
+    import tensorflow as tf
+
+    return len(tf.config.list_physical_devices("GPU"))

@@ -14,16 +14,16 @@ import pytest
 
 from pytest_twolayer.case import Case
 from pytest_twolayer.dims import TUTORIAL_DIMS, Dims
-from pytest_twolayer.selection import Loaded
+from pytest_twolayer.selection import CaseParam, Loaded
 
 
 @pytest.fixture
 def twolayer_case(request: pytest.FixtureRequest) -> Case:
     """The :class:`Case` under test: implementation class, device, dtype and seed."""
-    case = getattr(request, "param", None)
-    if not isinstance(case, Case):
+    param = getattr(request, "param", None)
+    if not isinstance(param, CaseParam):
         pytest.skip("no implementation selected: run pytest with -p twolayer --impl NAME")
-    return case
+    return param.case()
 
 
 @pytest.fixture

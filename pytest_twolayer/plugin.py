@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_twolayer import fixtures, hookspecs
+from pytest_twolayer import distributed, fixtures, hookspecs, workers
 from pytest_twolayer.case import ConformanceFailure
 from pytest_twolayer.options import (
     DEFAULT_TIMEOUT,
@@ -25,8 +25,16 @@ from pytest_twolayer.options import (
     parse_impl,
     parse_timeout,
 )
+from pytest_twolayer.published import DATA_KEY, PROPERTY_PREFIX, REPORT_ATTRIBUTE
 from pytest_twolayer.registry import RegistrationError, Registry, installed_entry_points
-from pytest_twolayer.selection import Selection, resolve_devices, select
+from pytest_twolayer.selection import (
+    CaseParam,
+    Loaded,
+    Selection,
+    chosen_names,
+    resolve_devices,
+    select,
+)
 from pytest_twolayer.timeouts import TimeLimit
 
 SELECTION_KEY = pytest.StashKey[Selection]()
@@ -127,15 +135,28 @@ def pytest_configure(config: pytest.Config) -> None:
     invocation_dir = str(config.invocation_params.dir)
     if any(t.target for t in tokens) and invocation_dir not in sys.path:
         sys.path.append(invocation_dir)
-    implementations = select(build_registry(config), tokens)
-    devices = resolve_devices(requested_devices, implementations)
-    selection = Selection(implementations, devices, seed)
+    registry = build_registry(config)
+    from_controller = distributed.selection_from_controller(config)
+    if from_controller is not None:
+        # An xdist worker: the controller imported every class and resolved the devices;
+        # collecting from its record imports nothing until a check runs.
+        chosen_names(registry, tokens, verify=False)
+        selection = Selection.from_json(registry, from_controller)
+        workers.pin_this_process()
+    else:
+        implementations = select(registry, tokens)
+        devices = resolve_devices(requested_devices, implementations)
+        selection = Selection(implementations, devices, seed)
     config.stash[SELECTION_KEY] = selection
     config.pluginmanager.register(TwoLayerRun(selection), "twolayer-run")
+    if getattr(config.option, "numprocesses", None) and not distributed.is_worker(config):
+        config.pluginmanager.register(
+            distributed.Distribution(config, selection, suite_dir()), "twolayer-distribution"
+        )
     config.pluginmanager.register(TimeLimit(seconds), "twolayer-time-limit")
     if not config.getoption("twolayer_no_suite"):
         add_suite_to_args(config)
-    allow_worker_restarts(config, len(implementations))
+    allow_worker_restarts(config, len(selection.implementations))
 
 
 CRASHES_ALLOWED_PER_IMPLEMENTATION = 50
@@ -186,7 +207,7 @@ class TwoLayerRun:
     def pytest_report_header(self) -> list[str]:
         selection = self.selection
         names = ", ".join(
-            f"{i.spec.name}" + ("" if i.cls else " (BROKEN)") for i in selection.implementations
+            i.spec.name + ("" if i.declared else " (BROKEN)") for i in selection.implementations
         )
         devices = ", ".join(
             device if reason is None else f"{device} (absent: {reason})"
@@ -205,6 +226,28 @@ class TwoLayerRun:
             f"twolayer: devices: {devices}; seed: {selection.seed}",
             f"twolayer: {versions}",
         ]
+
+    def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
+        """Label every conformance test with its case, for --junitxml and the reports."""
+        for item in items:
+            callspec = getattr(item, "callspec", None)
+            param = callspec.params.get("twolayer_case") if callspec else None
+            loaded = callspec.params.get("twolayer_loaded") if callspec else None
+            if isinstance(param, CaseParam):
+                labels = {
+                    "impl": param.loaded.spec.name,
+                    "device": param.device,
+                    "dtype": param.dtype,
+                    "seed": str(param.seed),
+                }
+            elif isinstance(loaded, Loaded):
+                labels = {"impl": loaded.spec.name, "seed": str(self.selection.seed)}
+            else:
+                continue
+            in_suite = item.path.parent == self.suite
+            labels["concern"] = item.path.stem.removeprefix("test_") if in_suite else "other"
+            labels["check"] = check_id(item)
+            item.user_properties.extend((PROPERTY_PREFIX + k, v) for k, v in labels.items())
 
     def pytest_generate_tests(self, metafunc: pytest.Metafunc) -> None:
         if "twolayer_loaded" in metafunc.fixturenames:
@@ -225,10 +268,17 @@ class TwoLayerRun:
         self, item: pytest.Item, call: pytest.CallInfo[None]
     ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
         report = yield
+        if call.when == "call" and DATA_KEY in item.stash:
+            setattr(report, REPORT_ATTRIBUTE, item.stash[DATA_KEY])
         # A conformance verdict is a complete message; a traceback into the suite hides it.
         if call.excinfo is not None and call.excinfo.errisinstance(ConformanceFailure):
             report.longrepr = str(call.excinfo.value)
         return report
+
+
+def check_id(item: pytest.Item) -> str:
+    """A check's stable id: its test function's name without ``test_`` (``training``)."""
+    return str(getattr(item, "originalname", item.name)).removeprefix("test_")
 
 
 def _version(*distributions: str) -> str:

@@ -1,0 +1,160 @@
+"""An xdist scheduler that keeps every check of one implementation on one worker.
+
+A worker then imports only the frameworks of the implementations it is given, warms each
+implementation's kernels once, and one implementation that crashes its worker loses only
+its own running check. Written against xdist's scheduler protocol rather than on top of
+``LoadScopeScheduling``, whose crash handling puts the crashed test back in the queue
+(``loadgroup`` plus a worker restart hangs in xdist 3.8).
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from typing import Any
+
+Node = Any  # xdist.workermanage.WorkerController; xdist is untyped for mypy here
+
+LOW_WATERMARK = 2
+"""A worker is given its next group when fewer of its tests than this are left: the test it
+runs needs the next one queued to know its teardown, so an empty queue would stall it."""
+
+
+class GroupScheduling:
+    """Schedule whole groups of tests (one per implementation), costliest first, each to a
+    worker that already imported what the group needs when one can take it.
+
+    ``group_of(nodeid)`` names a test's group; ``needs(group)`` the frameworks it imports;
+    ``cost(group, tests)`` estimates its run time (framework imports included).
+    """
+
+    def __init__(
+        self,
+        numnodes: int,
+        group_of: Callable[[str], str],
+        needs: Callable[[str], frozenset[str]] = lambda group: frozenset(),
+        cost: Callable[[str, int], float] = lambda group, tests: float(tests),
+        log: Any = None,
+    ) -> None:
+        self.numnodes = numnodes
+        self.group_of = group_of
+        self.needs = needs
+        self.cost = cost
+        self.log = log or (lambda *args: None)
+        self.imported: dict[Node, frozenset[str]] = {}  # node -> frameworks its groups needed
+        self.collection: list[str] | None = None
+        self.queue: OrderedDict[str, list[int]] = OrderedDict()  # group -> test indices
+        self.pending: dict[Node, list[int]] = {}  # node -> indices sent, not yet complete
+        self.collections: dict[Node, list[str]] = {}
+
+    # -- what DSession asks ------------------------------------------------------------
+    @property
+    def nodes(self) -> list[Node]:
+        return list(self.pending)
+
+    @property
+    def collection_is_completed(self) -> bool:
+        """Every initial worker has collected (replacements join a completed collection)."""
+        return self.collection is not None or len(self.collections) >= self.numnodes
+
+    @property
+    def tests_finished(self) -> bool:
+        if not self.collection_is_completed or self.queue:
+            return False
+        return all(not pending for pending in self.pending.values())
+
+    @property
+    def has_pending(self) -> bool:
+        return bool(self.queue) or any(self.pending.values())
+
+    # -- what DSession tells -----------------------------------------------------------
+    def add_node(self, node: Node) -> None:
+        assert node not in self.pending
+        self.pending[node] = []
+
+    def add_node_collection(self, node: Node, collection: Sequence[str]) -> None:
+        assert node in self.pending
+        if self.collection is not None and list(collection) != self.collection:
+            # A replacement worker collected something else: never give it work.
+            self.log(f"worker {node} collected different tests; not scheduling on it")
+            return
+        self.collections[node] = list(collection)
+
+    def mark_test_complete(self, node: Node, item_index: int, duration: float = 0) -> None:
+        self.pending[node].remove(item_index)
+        self._feed(node)
+
+    def mark_test_pending(self, item: str) -> None:
+        raise NotImplementedError("only the worksteal scheduler moves single tests")
+
+    def remove_pending_tests_from_node(self, node: Node, indices: Sequence[int]) -> None:
+        raise NotImplementedError("only the worksteal scheduler moves single tests")
+
+    def remove_node(self, node: Node) -> str | None:
+        """Forget ``node``; if it died mid-group, return the test it was running (xdist
+        reports that one as crashed) and queue the rest of the group first, to run again."""
+        pending = self.pending.pop(node, [])  # a worker shut down unused was dropped already
+        self.imported.pop(node, None)
+        self.collections.pop(node, None)
+        if not pending or self.collection is None:
+            return None
+        crashed, rest = pending[0], pending[1:]
+        if rest:
+            # The rest of the group runs next, on whichever worker asks first.
+            self.queue[self.group_of(self.collection[crashed])] = rest
+            self.queue.move_to_end(self.group_of(self.collection[crashed]), last=False)
+        for other in self.nodes:
+            self._feed(other)
+        return self.collection[crashed]
+
+    def schedule(self) -> None:
+        assert self.collection_is_completed
+        if self.collection is None:
+            collections = list(self.collections.values())
+            if any(c != collections[0] for c in collections[1:]):
+                self.log("workers collected different tests; not scheduling")
+                return
+            self.collection = collections[0]
+            groups: dict[str, list[int]] = {}
+            for index, nodeid in enumerate(self.collection):
+                groups.setdefault(self.group_of(nodeid), []).append(index)
+            # Costliest first (longest-processing-time order): the last groups handed out are
+            # cheap, so workers finish close together.
+            for group, indices in sorted(groups.items(), key=lambda kv: -self.cost(*kv_len(kv))):
+                self.queue[group] = indices
+            idle = self.nodes[len(self.queue) :]
+            for node in idle:  # more workers than groups
+                self.pending.pop(node)
+                node.shutdown()
+        for node in self.nodes:
+            self._feed(node)
+
+    # -- internals ---------------------------------------------------------------------
+    def _next_group_for(self, node: Node) -> str:
+        """The costliest queued group ``node`` can run without a new import, else the first."""
+        imported = self.imported.get(node, frozenset())
+        for group in self.queue:
+            if self.needs(group) <= imported:
+                return group
+        return next(iter(self.queue))
+
+    def _feed(self, node: Node) -> None:
+        """Give ``node`` the next group when it is about to run dry; stop it when none is left."""
+        if node.shutting_down or node not in self.collections:
+            return
+        if len(self.pending[node]) >= LOW_WATERMARK:
+            return
+        if not self.queue:
+            node.shutdown()
+            return
+        group = self._next_group_for(node)
+        indices = self.queue.pop(group)
+        self.log(f"group {group!r} ({len(indices)} tests) -> {node}")
+        self.imported[node] = self.imported.get(node, frozenset()) | self.needs(group)
+        self.pending[node].extend(indices)
+        node.send_runtest_some(indices)
+
+
+def kv_len(item: tuple[str, list[int]]) -> tuple[str, int]:
+    """``(group, number of tests)`` for the cost estimate."""
+    return item[0], len(item[1])
