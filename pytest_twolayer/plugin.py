@@ -11,7 +11,16 @@ from pathlib import Path
 
 import pytest
 
-from pytest_twolayer import distributed, fixtures, hookspecs, workers
+from pytest_twolayer import (
+    distributed,
+    expectations,
+    fixtures,
+    hookspecs,
+    plots,
+    report,
+    reproduction,
+    workers,
+)
 from pytest_twolayer.case import ConformanceFailure
 from pytest_twolayer.options import (
     DEFAULT_TIMEOUT,
@@ -38,6 +47,9 @@ from pytest_twolayer.selection import (
 from pytest_twolayer.timeouts import TimeLimit
 
 SELECTION_KEY = pytest.StashKey[Selection]()
+FEATURES = (report, expectations, plots)
+"""Modules that add options and, once implementations are selected, register their plugin:
+each has ``add_options(group, parser)`` and ``configure(config, selection)``."""
 DTYPES_MARKER = "twolayer_dtypes"
 
 
@@ -55,6 +67,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--twolayer-timeout", default=None, metavar="SECONDS", help=TIMEOUT_HELP)
     parser.addini("twolayer_seed", SEED_HELP, default="0")
     parser.addini("twolayer_timeout", TIMEOUT_HELP, default=DEFAULT_TIMEOUT)
+    for feature in FEATURES:
+        feature.add_options(group, parser)
 
 
 def build_registry(config: pytest.Config) -> Registry:
@@ -157,6 +171,8 @@ def pytest_configure(config: pytest.Config) -> None:
     if not config.getoption("twolayer_no_suite"):
         add_suite_to_args(config)
     allow_worker_restarts(config, len(selection.implementations))
+    for feature in FEATURES:
+        feature.configure(config, selection)
 
 
 CRASHES_ALLOWED_PER_IMPLEMENTATION = 50
@@ -273,6 +289,7 @@ class TwoLayerRun:
         # A conformance verdict is a complete message; a traceback into the suite hides it.
         if call.excinfo is not None and call.excinfo.errisinstance(ConformanceFailure):
             report.longrepr = str(call.excinfo.value)
+        reproduction.annotate(item, call, report)
         return report
 
 

@@ -27,6 +27,7 @@ class Declared:
     dtypes: tuple[str, ...]
     skip_reasons: dict[str, str | None] = field(default_factory=dict)  # device -> reason
     frameworks: tuple[str, ...] = ()  # what its modules import, for scheduling only
+    expected_failures: dict[str, str] = field(default_factory=dict)  # check id -> reason
 
     @classmethod
     def of(cls, implementation: type) -> Declared:
@@ -36,6 +37,7 @@ class Declared:
             dtypes=tuple(str(d) for d in implementation.dtypes),  # type: ignore[attr-defined]
             skip_reasons={d: implementation_skip_reason(implementation, d) for d in devices},
             frameworks=frameworks_of(implementation),
+            expected_failures=dict(getattr(implementation, "expected_failures", None) or {}),
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -44,6 +46,7 @@ class Declared:
             "dtypes": list(self.dtypes),
             "skip_reasons": self.skip_reasons,
             "frameworks": list(self.frameworks),
+            "expected_failures": self.expected_failures,
         }
 
     @classmethod
@@ -53,6 +56,7 @@ class Declared:
             tuple(data["dtypes"]),
             dict(data["skip_reasons"]),
             tuple(data["frameworks"]),
+            dict(data["expected_failures"]),
         )
 
 
