@@ -3,7 +3,7 @@
 One pytest run, in a subprocess shared by the whole module, checks every exhibit (registered
 by a generated ``conftest.py``, as a user registers an implementation) on the cpu at the
 default seed, and writes a JUnit XML report. Each exhibit's set of failing checks must then
-equal its ``expected_failures`` (a control: none), and every failure must be the suite's
+equal its ``failing_checks`` (a control: none), and every failure must be the suite's
 verdict: ``[concern.check] impl=... device=cpu dtype=... seed=0: ...`` and how to reproduce
 it. Two in-process ``pytester`` runs check what a user sees on the terminal.
 
@@ -66,20 +66,20 @@ def with_marks(names: list[str], reasons: dict[str, str]) -> list[object]:
 
 def test_zoo_covers_every_check() -> None:
     """At least 24 distinct bugs, every check guarding at least one, and a correct control."""
-    bugs = {name: cls for name, cls in ZOO.items() if cls.expected_failures}
-    controls = [name for name, cls in ZOO.items() if not cls.expected_failures]
+    bugs = {name: cls for name, cls in ZOO.items() if cls.failing_checks}
+    controls = [name for name, cls in ZOO.items() if not cls.failing_checks]
     assert len(bugs) >= 24, sorted(bugs)
     assert "zoo-numpy-control" in controls
     for name, cls in ZOO.items():
-        unknown = set(cls.expected_failures) - set(CHECKS)
+        unknown = set(cls.failing_checks) - set(CHECKS)
         assert not unknown, f"{name} expects unknown checks {sorted(unknown)}"
-        assert len(set(cls.expected_failures)) == len(cls.expected_failures), name
+        assert len(set(cls.failing_checks)) == len(cls.failing_checks), name
         doc = (cls.__doc__ or "").strip()
-        assert doc.startswith("Bug: ") == bool(cls.expected_failures), (
+        assert doc.startswith("Bug: ") == bool(cls.failing_checks), (
             f"{name}: an exhibit's docstring names its bug ('Bug: ...'), a control's does not"
         )
     caught = {n: c for n, c in bugs.items() if n not in SUITE_MISSES}
-    covered = {check for cls in caught.values() for check in cls.expected_failures}
+    covered = {check for cls in caught.values() for check in cls.failing_checks}
     assert covered == set(CHECKS), f"no exhibit for {sorted(set(CHECKS) - covered)}"
 
 
@@ -91,19 +91,19 @@ def test_zoo_run_is_complete(zoo_run: ZooRun) -> None:
 
 @pytest.mark.parametrize("name", with_marks(list(ZOO), SUITE_MISSES))
 def test_verdict(zoo_run: ZooRun, name: str) -> None:
-    """The checks that fail for an exhibit are its ``expected_failures``, plus possibly some of
+    """The checks that fail for an exhibit are its ``failing_checks``, plus possibly some of
     its ``incidental_failures`` (seed-dependent side effects of the same bug)."""
     cls = ZOO[name]
     outcomes = zoo_run.outcomes.get(name, [])
     ran = {o.check for o in outcomes}
-    loads = "test_implementation_loads" not in cls.expected_failures
+    loads = "test_implementation_loads" not in cls.failing_checks
     assert ran == (set(CHECKS) if loads else {"test_implementation_loads"}), (
         f"{name}: ran {sorted(ran)}"
     )
     odd = [o for o in outcomes if o.status not in ("passed", "failure")]
     assert not odd, f"{name}: errors or skips, not verdicts:\n{describe(odd)}"
     failed = {o.check for o in outcomes if o.status == "failure"}
-    expected = set(cls.expected_failures)
+    expected = set(cls.failing_checks)
     incidental = set(getattr(cls, "incidental_failures", ()))
     assert expected <= failed <= expected | incidental, (
         f"{name} ({cls.__doc__}):\n"
@@ -113,7 +113,7 @@ def test_verdict(zoo_run: ZooRun, name: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "name", with_marks([n for n, c in ZOO.items() if c.expected_failures], NOT_A_VERDICT)
+    "name", with_marks([n for n, c in ZOO.items() if c.failing_checks], NOT_A_VERDICT)
 )
 def test_failures_are_verdicts(zoo_run: ZooRun, name: str) -> None:
     """Each failure is the suite's message naming implementation, device, dtype, seed, check."""

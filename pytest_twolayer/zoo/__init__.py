@@ -1,6 +1,6 @@
 """A zoo of deliberately broken implementations, each with the suite's expected verdict.
 
-Every class in a zoo module that declares ``expected_failures`` is an exhibit: a small
+Every class in a zoo module that declares ``failing_checks`` is an exhibit: a small
 change to a correct implementation (one bug, named in its docstring) and the exact set of
 conformance checks (test function names) that must fail for it on every seed; an optional
 ``incidental_failures`` lists checks the same bug may also fail, depending on the seed (a
@@ -68,7 +68,7 @@ def catalog() -> dict[str, type]:
     for module_name in available_modules():
         module = importlib.import_module(f"{__name__}.{module_name}")
         for _, cls in inspect.getmembers(module, inspect.isclass):
-            if cls.__module__ == module.__name__ and "expected_failures" in vars(cls):
+            if cls.__module__ == module.__name__ and "failing_checks" in vars(cls):
                 name = zoo_name(cls)
                 if name in exhibits:
                     raise ValueError(f"two zoo exhibits are named {name!r}")

@@ -20,7 +20,7 @@ def bug_of(cls: type) -> str:
 
 def expected_of(cls: type) -> tuple[str, ...]:
     """The checks that must reject an exhibit (none for a control)."""
-    return tuple(getattr(cls, "expected_failures", ()))
+    return tuple(getattr(cls, "failing_checks", ()))
 
 
 def main(argv: list[str] | None = None) -> int:

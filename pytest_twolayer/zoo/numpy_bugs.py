@@ -2,7 +2,7 @@
 
 Most exhibits derive from :class:`NumpyBase`, ``NumpyNet`` declared in its training dtype
 (float64) only: that halves the zoo's run time and hides none of these bugs. An exhibit that
-needs float32 says so. ``expected_failures`` lists every check that fails, not only the one
+needs float32 says so. ``failing_checks`` lists every check that fails, not only the one
 that guards the bug, so that a check that starts failing for another reason is noticed.
 """
 
@@ -23,14 +23,14 @@ F = tuple[str, ...]
 class NumpyControl(NumpyNet):
     """Control: ``NumpyNet`` unchanged, in both its dtypes. Must pass every check."""
 
-    expected_failures: F = ()
+    failing_checks: F = ()
 
 
 class NumpyBase(NumpyNet):
     """``NumpyNet`` in its training dtype only: the correct base of the exhibits below."""
 
     dtypes = ("float64",)
-    expected_failures: F = ()
+    failing_checks: F = ()
 
 
 def _backprop(
@@ -56,7 +56,7 @@ def _backprop(
 class NoReluMask(NumpyBase):
     """Bug: the backward pass forgets the ReLU mask (``grad_h[h < 0] = 0``)."""
 
-    expected_failures: F = (
+    failing_checks: F = (
         "test_gradients_match_reference",
         "test_update_follows_rule",
         "test_gradients_any_dims",
@@ -69,7 +69,7 @@ class NoReluMask(NumpyBase):
 class HalfGradient(NumpyBase):
     """Bug: ``grad_y_pred = y_pred - y``, the derivative of the square without its 2."""
 
-    expected_failures: F = (
+    failing_checks: F = (
         "test_gradients_match_reference",
         "test_update_follows_rule",
         "test_gradients_any_dims",
@@ -82,7 +82,7 @@ class HalfGradient(NumpyBase):
 class MeanLoss(NumpyBase):
     """Bug: the loss (and its gradient) is the mean of the squares, not the tutorial's sum."""
 
-    expected_failures: F = (
+    failing_checks: F = (
         "test_gradients_match_reference",
         "test_update_follows_rule",
         "test_training",
@@ -98,7 +98,7 @@ class MeanLoss(NumpyBase):
 class GradientsInFloat32(NumpyBase):
     """Bug: a float64 net whose backward pass rounds through float32 (a stray ``astype``)."""
 
-    expected_failures: F = (
+    failing_checks: F = (
         "test_gradients_match_reference",
         "test_update_follows_rule",
         "test_gradients_any_dims",
@@ -112,7 +112,7 @@ class GradientsInFloat32(NumpyBase):
 class GradientsUpdate(NumpyBase):
     """Bug: ``gradients()`` also applies the update (it calls ``step``)."""
 
-    expected_failures: F = ("test_gradients_match_reference", "test_update_follows_rule")
+    failing_checks: F = ("test_gradients_match_reference", "test_update_follows_rule")
 
     def gradients(self, x: np.ndarray, y: np.ndarray) -> tuple[float, dict[str, np.ndarray]]:
         loss, grads = NumpyNet.gradients(self, x, y)
@@ -148,34 +148,34 @@ class LrDoubled(_LrFactor):
     """Bug: declares ``lr=1e-6`` but steps with 2e-6."""
 
     lr_factor = 2.0
-    expected_failures: F = ("test_update_follows_rule",)
+    failing_checks: F = ("test_update_follows_rule",)
 
 
 class LrOffByHalfPercent(_LrFactor):
     """Bug: declares ``lr=1e-6`` but steps with 1.005e-6 (0.5% off)."""
 
     lr_factor = 1.005
-    expected_failures: F = ("test_update_follows_rule",)
+    failing_checks: F = ("test_update_follows_rule",)
 
 
 class SignFlippedUpdate(_LrFactor):
     """Bug: ``w += lr * grad``: gradient ascent, the loss diverges."""
 
     lr_factor = -1.0
-    expected_failures: F = ("test_update_follows_rule", "test_training")
+    failing_checks: F = ("test_update_follows_rule", "test_training")
 
 
 class DeclaresMomentum(NumpyBase):
     """Bug: declares ``SGD(lr=1e-6, momentum=0.9)`` but steps plain gradient descent."""
 
     optimizer = tl.SGD(lr=1e-6, momentum=0.9)
-    expected_failures: F = ("test_update_follows_rule",)
+    failing_checks: F = ("test_update_follows_rule",)
 
 
 class PostUpdateLoss(NumpyBase):
     """Bug: ``step()`` returns the loss after the update instead of the one before it."""
 
-    expected_failures: F = ("test_update_follows_rule",)
+    failing_checks: F = ("test_update_follows_rule",)
 
     def step(self, x: np.ndarray, y: np.ndarray) -> float:
         NumpyNet.step(self, x, y)
@@ -195,7 +195,7 @@ _FORWARD_CHECKS: F = (
 class TransposedOutput(NumpyBase):
     """Bug: ``forward()`` returns ``(D_out, N)``, the predictions transposed."""
 
-    expected_failures: F = _FORWARD_CHECKS
+    failing_checks: F = _FORWARD_CHECKS
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         return NumpyNet.forward(self, x).T
@@ -204,7 +204,7 @@ class TransposedOutput(NumpyBase):
 class ForwardReturnsList(NumpyBase):
     """Bug: ``forward()`` returns a nested list (``.tolist()``), not a numpy array."""
 
-    expected_failures: F = _FORWARD_CHECKS
+    failing_checks: F = _FORWARD_CHECKS
 
     def forward(self, x: np.ndarray) -> list[list[float]]:  # type: ignore[override]
         return NumpyNet.forward(self, x).tolist()
@@ -215,7 +215,7 @@ class ForwardUpcasts(NumpyNet):
     promotes (the zeros are float64)."""
 
     dtypes = ("float32",)
-    expected_failures: F = _FORWARD_CHECKS
+    failing_checks: F = _FORWARD_CHECKS
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         h_relu = np.maximum(x.dot(self.w1), np.zeros(1))
@@ -228,7 +228,7 @@ class ForwardUpcasts(NumpyNet):
 class LiveParams(NumpyBase):
     """Bug: ``params()`` returns the live weight arrays, not copies."""
 
-    expected_failures: F = ("test_params_are_copies",)
+    failing_checks: F = ("test_params_are_copies",)
 
     def params(self) -> dict[str, np.ndarray]:
         return {"w1": self.w1, "w2": self.w2}
@@ -237,7 +237,7 @@ class LiveParams(NumpyBase):
 class ParamsMissingW2(NumpyBase):
     """Bug: ``params()`` forgets ``w2``."""
 
-    expected_failures: F = (
+    failing_checks: F = (
         # every check that reads params() says what is wrong with them
         "test_params_canonical",
         "test_load_round_trips",
@@ -262,7 +262,7 @@ class ParamsMissingW2(NumpyBase):
 class TransposedW1Params(NumpyBase):
     """Bug: ``params()`` reports ``w1`` as ``(H, D_in)``, torch's ``Linear`` layout."""
 
-    expected_failures: F = ParamsMissingW2.expected_failures
+    failing_checks: F = ParamsMissingW2.failing_checks
 
     def params(self) -> dict[str, np.ndarray]:
         return {"w1": self.w1.T.copy(), "w2": self.w2.copy()}
@@ -271,7 +271,7 @@ class TransposedW1Params(NumpyBase):
 class LoadWritesCopies(NumpyBase):
     """Bug: ``load()`` writes into the copies ``params()`` returns: the network never sees it."""
 
-    expected_failures: F = (
+    failing_checks: F = (
         "test_load_round_trips",
         "test_gradients_match_reference",
         "test_depth_draws",
@@ -289,7 +289,7 @@ class LoadWritesCopies(NumpyBase):
 class LoadIgnoresUnknown(NumpyBase):
     """Bug: ``load()`` silently drops names it does not know instead of raising ValueError."""
 
-    expected_failures: F = ("test_load_rejects_bad_params",)
+    failing_checks: F = ("test_load_rejects_bad_params",)
 
     def load(self, params: dict[str, np.ndarray]) -> None:
         NumpyNet.load(self, {k: v for k, v in params.items() if k in ("w1", "w2")})
@@ -299,7 +299,7 @@ class LoadKeepsFloat64(NumpyNet):
     """Bug: a float32 net whose ``load()`` keeps the caller's float64 arrays (no cast)."""
 
     dtypes = ("float32",)
-    expected_failures: F = (
+    failing_checks: F = (
         "test_load_round_trips",
         "test_gradients_match_reference",
         "test_depth_draws",
@@ -315,7 +315,7 @@ class LoadKeepsFloat64(NumpyNet):
 class AcceptsUndeclaredDtype(NumpyBase):
     """Bug: ``__init__`` validates the device but accepts any dtype (float16 included)."""
 
-    expected_failures: F = ("test_init_rejects_undeclared",)
+    failing_checks: F = ("test_init_rejects_undeclared",)
 
     def __init__(self, dims: tl.Dims, *, device: str, dtype: str, seed: int) -> None:
         super().__init__(dims, device=device, dtype=self.dtypes[0], seed=seed)
@@ -329,21 +329,21 @@ class MissingMethod(NumpyBase):
     """Bug: no ``to_device()`` (the attribute is None): the class breaks the contract."""
 
     to_device = None  # type: ignore[assignment]
-    expected_failures: F = ("test_implementation_loads",)
+    failing_checks: F = ("test_implementation_loads",)
 
 
 class BareLearningRate(NumpyBase):
     """Bug: declares ``optimizer = 1e-6`` instead of ``tl.SGD(lr=1e-6)``."""
 
     optimizer = 1e-6  # type: ignore[assignment]
-    expected_failures: F = ("test_implementation_loads",)
+    failing_checks: F = ("test_implementation_loads",)
 
 
 class DtypesString(NumpyBase):
     """Bug: declares ``dtypes = "float64"``, a string, where a tuple of names is required."""
 
     dtypes = "float64"  # type: ignore[assignment]
-    expected_failures: F = ("test_implementation_loads",)
+    failing_checks: F = ("test_implementation_loads",)
 
 
 # --- hygiene -------------------------------------------------------------------------------
@@ -352,7 +352,7 @@ class DtypesString(NumpyBase):
 class FixedSeed(NumpyBase):
     """Bug: ignores ``seed`` (always draws its start from seed 0)."""
 
-    expected_failures: F = ("test_different_seeds_differ",)
+    failing_checks: F = ("test_different_seeds_differ",)
 
     def __init__(self, dims: tl.Dims, *, device: str, dtype: str, seed: int) -> None:
         super().__init__(dims, device=device, dtype=dtype, seed=0)
@@ -363,7 +363,7 @@ class SharedStartCache(NumpyBase):
     copying, so instances with one seed share arrays that ``step`` updates in place."""
 
     _cache: ClassVar[dict[tuple[int, tl.Dims, str], tuple[np.ndarray, np.ndarray]]] = {}
-    expected_failures: F = ("test_same_seed_reproduces", "test_instances_share_no_state")
+    failing_checks: F = ("test_same_seed_reproduces", "test_instances_share_no_state")
 
     def __init__(self, dims: tl.Dims, *, device: str, dtype: str, seed: int) -> None:
         require_declared(type(self), device, dtype)
@@ -380,7 +380,7 @@ class InPlaceResidual(NumpyBase):
     """Bug: ``gradients()`` forms the residual in y's own buffer (``y -= y_pred``) and adds
     ``y_pred`` back afterwards, which leaves the native y off by rounding."""
 
-    expected_failures: F = ("test_inputs_not_mutated",)
+    failing_checks: F = ("test_inputs_not_mutated",)
 
     def gradients(self, x: np.ndarray, y: np.ndarray) -> tuple[float, dict[str, np.ndarray]]:
         h = x.dot(self.w1)
@@ -402,7 +402,7 @@ class InPlaceResidualOnView(InPlaceResidual):
     the caller's array (a view, which the contract allows): now the suite's own numpy y
     drifts, so the second of two same-seed instances also steps on other data."""
 
-    expected_failures: F = ("test_inputs_not_mutated",)
+    failing_checks: F = ("test_inputs_not_mutated",)
     # the drifted y may or may not move a same-seed twin's losses beyond rounding
     incidental_failures: F = ("test_same_seed_reproduces",)
 
@@ -415,7 +415,7 @@ class CrashesOnBatchOfOne(NumpyBase):
     segfaults on a degenerate shape would). Only pytest-xdist keeps such a run alive."""
 
     crashes = True
-    expected_failures: F = ("test_forward_shapes",)
+    failing_checks: F = ("test_forward_shapes",)
     # hypothesis may or may not draw N=1 among its ten dims
     incidental_failures: F = ("test_forward_any_dims",)
 
@@ -430,7 +430,7 @@ class HangsNearConvergence(NumpyBase):
     """Bug: ``step()`` spins forever once the loss falls below 1e-3 (a convergence loop that
     never exits). The per-check time limit turns it into a verdict."""
 
-    expected_failures: F = ("test_training",)
+    failing_checks: F = ("test_training",)
 
     def step(self, x: np.ndarray, y: np.ndarray) -> float:
         loss = float(NumpyNet.step(self, x, y))

@@ -2,7 +2,7 @@
 
 Each exhibit derives from a base that is the built-in declared in float32 only (the dtype it
 trains in), which keeps the zoo fast and hides none of these bugs; each base is itself an
-exhibit that must pass everything. ``expected_failures`` lists every check that fails.
+exhibit that must pass everything. ``failing_checks`` lists every check that fails.
 
 Where a check sees a dynamic net's bug only at some depths, whether it fails depends on the
 depths the seeded generator draws during that check: the sets below are those of the
@@ -39,13 +39,13 @@ class AutogradBase(AutogradNet):
     """``AutogradNet`` in float32 only: the correct base of the exhibits below."""
 
     dtypes = ("float32",)
-    expected_failures: F = ()
+    failing_checks: F = ()
 
 
 class NoZeroGrad(AutogradBase):
     """Bug: ``step()`` never zeroes ``w.grad``, so gradients accumulate across steps."""
 
-    expected_failures: F = ("test_update_follows_rule",)
+    failing_checks: F = ("test_update_follows_rule",)
     incidental_failures: F = ("test_training",)  # the curve is chaotic: seed-dependent
 
     def step(self, x: torch.Tensor, y: torch.Tensor) -> float:
@@ -61,7 +61,7 @@ class NoZeroGrad(AutogradBase):
 class GradientsLeaveGrad(AutogradBase):
     """Bug: ``gradients()`` leaves its ``.grad`` behind; the next ``step`` adds to it."""
 
-    expected_failures: F = ("test_update_follows_rule",)
+    failing_checks: F = ("test_update_follows_rule",)
 
     def gradients(self, x: torch.Tensor, y: torch.Tensor) -> tuple[float, dict[str, np.ndarray]]:
         loss = self._loss(x, y)
@@ -76,14 +76,14 @@ class OptimBase(OptimNet):
     """``OptimNet`` (Adam) in float32 only: the correct base of the exhibits below."""
 
     dtypes = ("float32",)
-    expected_failures: F = ()
+    failing_checks: F = ()
 
 
 class WrongAdamBetas(OptimBase):
     """Bug: declares Adam's default betas (0.9, 0.999) but runs ``torch.optim.Adam`` with
     ``betas=(0.8, 0.999)``."""
 
-    expected_failures: F = ("test_update_follows_rule",)
+    failing_checks: F = ("test_update_follows_rule",)
 
     def _make_optimizer(self) -> torch.optim.Adam:
         return torch.optim.Adam(self.model.parameters(), lr=self.optimizer.lr, betas=(0.8, 0.999))
@@ -92,7 +92,7 @@ class WrongAdamBetas(OptimBase):
 class AdamStateSurvivesLoad(OptimBase):
     """Bug: ``load()`` keeps the old Adam (its moments and step counts) instead of a fresh one."""
 
-    expected_failures: F = ("test_update_follows_rule",)
+    failing_checks: F = ("test_update_follows_rule",)
 
     def load(self, params: dict[str, np.ndarray]) -> None:
         p = checked_params(params, param_shapes(self.dims, OPTIM_NAMES), self.dtype_name)
@@ -108,7 +108,7 @@ class DynamicBase(DynamicNetImpl):
 
     dtypes = ("float32",)
     module_class: ClassVar[type[DynamicNet]] = DynamicNet
-    expected_failures: F = ()
+    failing_checks: F = ()
 
     def __init__(self, dims: tl.Dims, *, device: str, dtype: str, seed: int) -> None:
         super().__init__(dims, device=device, dtype=dtype, seed=seed)
@@ -146,7 +146,7 @@ class DepthsZeroToFour(DynamicBase):
     """Bug: draws depths 0..4 (``randint(0, 4)``) while declaring (0, 1, 2, 3)."""
 
     module_class = _DepthsZeroToFourNet
-    expected_failures: F = ("test_depth_draws",)
+    failing_checks: F = ("test_depth_draws",)
     # whether the other checks' few calls draw a 4, and whether training diverges, depends on
     # the seed: the 400 draws of test_depth_draws are what guard this bug
     incidental_failures: F = (
@@ -169,7 +169,7 @@ class ShallowBiasedDepths(DynamicBase):
     """Bug: draws depth 0 half the time (1, 2, 3 a sixth each) instead of uniformly."""
 
     module_class = _ShallowBiasedNet
-    expected_failures: F = ("test_depth_draws",)
+    failing_checks: F = ("test_depth_draws",)
     incidental_failures: F = ("test_training",)  # the curve is chaotic: seed-dependent
 
 
@@ -196,7 +196,7 @@ class UnsharedMiddle(DynamicBase):
     # The gradients check calls until every depth was drawn and test_depth_draws makes 400
     # calls: both meet depth 2 or 3, where the bug shows. The others see it only if their few
     # calls happen to draw such a depth.
-    expected_failures: F = ("test_gradients_match_reference", "test_depth_draws")
+    failing_checks: F = ("test_gradients_match_reference", "test_depth_draws")
     incidental_failures: F = (
         "test_load_round_trips",
         "test_forward_shapes",
@@ -212,7 +212,7 @@ _SHARED_DEPTHS = random.Random(0)
 class SharedDepthGenerator(DynamicBase):
     """Bug: every instance draws its depths from one module-level ``random.Random``."""
 
-    expected_failures: F = ("test_same_seed_reproduces", "test_instances_share_no_state")
+    failing_checks: F = ("test_same_seed_reproduces", "test_instances_share_no_state")
 
     def __init__(self, dims: tl.Dims, *, device: str, dtype: str, seed: int) -> None:
         super().__init__(dims, device=device, dtype=dtype, seed=seed)
@@ -223,7 +223,7 @@ class MomentumOnZeroGradients(DynamicBase):
     """Bug: ``step()`` gives every parameter a gradient (zeros for the middle layer at depth 0),
     so SGD never skips the unused ``wm``/``bm``: their momentum keeps moving and decaying."""
 
-    expected_failures: F = ("test_update_follows_rule",)
+    failing_checks: F = ("test_update_follows_rule",)
     incidental_failures: F = ("test_training",)  # the curve is chaotic: seed-dependent
 
     def step(self, x: torch.Tensor, y: torch.Tensor) -> float:
@@ -242,7 +242,7 @@ class MomentumOnZeroedGradients(DynamicBase):
     deeper step the unused ``wm``/``bm`` keep a zero ``.grad`` at depth 0 and SGD moves them
     by their decaying momentum instead of skipping them."""
 
-    expected_failures: F = ("test_update_follows_rule",)
+    failing_checks: F = ("test_update_follows_rule",)
     incidental_failures: F = ("test_training",)  # the curve is chaotic: seed-dependent
 
     def step(self, x: torch.Tensor, y: torch.Tensor) -> float:
