@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from pytest_twolayer.benchmarking.gates import BenchmarkSettings
 from pytest_twolayer.case import Case
 from pytest_twolayer.dims import TUTORIAL_DIMS, Dims
 from pytest_twolayer.selection import CaseParam, Loaded
@@ -74,6 +75,15 @@ def data(twolayer_case: Case) -> tuple[np.ndarray, np.ndarray]:
     rng = twolayer_case.rng("data")
     d = twolayer_case.dims
     return rng.standard_normal((d.N, d.D_in)), rng.standard_normal((d.N, d.D_out))
+
+
+BENCHMARK_SETTINGS_KEY = pytest.StashKey[BenchmarkSettings]()
+
+
+@pytest.fixture
+def twolayer_benchmark_settings(request: pytest.FixtureRequest) -> BenchmarkSettings:
+    """The benchmark concern's time per measurement and gates (``--twolayer-budget``, ...)."""
+    return request.config.stash.get(BENCHMARK_SETTINGS_KEY, BenchmarkSettings())
 
 
 @pytest.fixture

@@ -83,3 +83,18 @@ def parse_timeout(value: str | float) -> float:
             f"--twolayer-timeout: {value!r} must be a finite number of seconds, or 0 for no limit"
         )
     return seconds
+
+
+DEFAULT_BENCHMARK_TIME = "0.3"
+BENCHMARK_TIME_HELP = (
+    "seconds of timed training steps per implementation and device in the benchmark "
+    f"concern (default: {DEFAULT_BENCHMARK_TIME}; rounds are kept between 10 and 400)"
+)
+BUDGET_HELP = (
+    "benchmark gate: the median training step may take at most this many milliseconds; "
+    "[IMPL=]MS, comma-separated or repeated (no IMPL: every implementation)"
+)
+MAX_RATIO_HELP = (
+    "benchmark gate: IMPL's median step may be at most FACTOR times REFERENCE's, both timed "
+    "in alternation in the same test; IMPL:REFERENCE=FACTOR, comma-separated or repeated"
+)

@@ -126,6 +126,9 @@ class GroupScheduling:
             for node in idle:  # more workers than groups
                 self.pending.pop(node)
                 node.shutdown()
+            for node in self.nodes:  # one group each first, so small runs spread out too
+                if self.queue:
+                    self._give(node, self._next_group_for(node))
         for node in self.nodes:
             self._feed(node)
 
@@ -139,15 +142,17 @@ class GroupScheduling:
         return next(iter(self.queue))
 
     def _feed(self, node: Node) -> None:
-        """Give ``node`` the next group when it is about to run dry; stop it when none is left."""
+        """Top ``node`` up with groups while it is about to run dry; once nothing is queued,
+        shut it down, which makes it run the tests it holds (a worker keeps its last test
+        until it learns the next one or that there is none)."""
         if node.shutting_down or node not in self.collections:
             return
-        if len(self.pending[node]) >= LOW_WATERMARK:
-            return
+        while len(self.pending[node]) < LOW_WATERMARK and self.queue:
+            self._give(node, self._next_group_for(node))
         if not self.queue:
             node.shutdown()
-            return
-        group = self._next_group_for(node)
+
+    def _give(self, node: Node, group: str) -> None:
         indices = self.queue.pop(group)
         self.log(f"group {group!r} ({len(indices)} tests) -> {node}")
         self.imported[node] = self.imported.get(node, frozenset()) | self.needs(group)

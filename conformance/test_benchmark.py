@@ -1,0 +1,79 @@
+"""Benchmark: time per training step and per 500-step run, in the training dtype, with
+pytest-benchmark's statistics; FLOPs, GFLOP/s and the fraction of the in-run GEMM peak.
+
+A benchmark passes unless a gate is set and violated: ``--twolayer-budget`` (ms per step),
+``--twolayer-max-ratio`` (against another implementation, timed interleaved in the same
+test), and pytest-benchmark's ``--benchmark-compare-fail`` against a saved baseline.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from pytest_twolayer.benchmarking.gates import BenchmarkSettings, check_budget, interleaved_ratio
+from pytest_twolayer.benchmarking.measure import Prepared, measure_run, measure_step
+from pytest_twolayer.case import Case
+from pytest_twolayer.published import publish
+
+pytestmark = pytest.mark.twolayer_dtypes("training")
+
+
+def check_ratio(case: Case, settings: BenchmarkSettings) -> dict[str, Any] | None:
+    """Time this implementation and its ratio gate's reference in alternation; fail
+    ``benchmark.ratio`` when the ratio of median steps exceeds the ceiling."""
+    gate = settings.ratios.get(case.name)
+    if gate is None or settings.load is None:
+        return None
+    reference_name, ceiling = gate
+    reference_cls = settings.load(reference_name)
+    reference_dtype = reference_cls.dtypes[0]  # type: ignore[attr-defined]
+    if case.device not in reference_cls.devices:  # type: ignore[attr-defined]
+        case.fail(
+            "benchmark.ratio",
+            f"the ratio gate's reference {reference_name!r} does not declare {case.device}",
+        )
+    reference_case = Case(reference_name, reference_cls, case.device, reference_dtype, case.seed)
+    mine, theirs = Prepared(case, "benchmark.ratio"), Prepared(reference_case, "benchmark.ratio")
+    for _ in range(5):  # both warm before the first pair
+        mine.step()
+        theirs.step()
+    mine_s, theirs_s, ratio = interleaved_ratio(mine.step, theirs.step)
+    figures = {"reference": reference_name, "ratio": ratio, "max_ratio": ceiling}
+    if ratio > ceiling:
+        case.fail(
+            "benchmark.ratio",
+            f"median step {mine_s * 1e3:.3g} ms is {ratio:.2f}x {reference_name}'s "
+            f"{theirs_s * 1e3:.3g} ms (timed interleaved), above the allowed {ceiling:g}x "
+            "(--twolayer-max-ratio)",
+        )
+    return figures
+
+
+def test_benchmark_step(
+    twolayer_case: Case,
+    benchmark: Any,
+    twolayer_benchmark_settings: BenchmarkSettings,
+    request: pytest.FixtureRequest,
+) -> None:
+    """One training step: median over rounds; then the budget and ratio gates, if set."""
+    if getattr(benchmark, "disabled", False):
+        pytest.skip("benchmarks are disabled (--benchmark-disable)")
+    settings = twolayer_benchmark_settings
+    figures = measure_step(twolayer_case, benchmark, settings.seconds)
+    publish(request.node, "benchmark", figures)
+    budget = settings.budget_for(twolayer_case.name)
+    if budget is not None:
+        check_budget(twolayer_case, figures["median_s"], budget)
+    ratio = check_ratio(twolayer_case, settings)
+    if ratio is not None:
+        figures.update(ratio)
+        publish(request.node, "benchmark", figures)
+
+
+def test_benchmark_run(twolayer_case: Case, benchmark: Any, request: pytest.FixtureRequest) -> None:
+    """The tutorial's 500-step run of a fresh instance, after warm-up."""
+    if getattr(benchmark, "disabled", False):
+        pytest.skip("benchmarks are disabled (--benchmark-disable)")
+    publish(request.node, "benchmark", measure_run(twolayer_case, benchmark))

@@ -1,0 +1,107 @@
+"""Benchmark gates a CI can rely on despite noise: a budget per step, and a ratio to another
+implementation measured interleaved in the same test. (The third gate, regression against a
+saved baseline, is pytest-benchmark's ``--benchmark-compare-fail`` on the merged results.)"""
+
+from __future__ import annotations
+
+import re
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from pytest_twolayer.case import Case
+
+RATIO_PAIRS = 25
+"""Interleaved step pairs behind a ratio: drift (another process, frequency scaling) hits
+both sides of a pair alike, so the ratio of medians holds where absolute times drift ±30%."""
+
+
+@dataclass(frozen=True)
+class BenchmarkSettings:
+    """What the benchmark concern is told: time per measurement and the gates.
+
+    ``budgets`` are seconds per step (key ``"*"``: every implementation); ``ratios`` map an
+    implementation to (reference, largest allowed ratio of median steps); ``load`` loads a
+    registered implementation's class by name (a ratio's reference).
+    """
+
+    seconds: float = 0.3
+    budgets: dict[str, float] = field(default_factory=dict)
+    ratios: dict[str, tuple[str, float]] = field(default_factory=dict)
+    load: Callable[[str], type] | None = None
+
+    def budget_for(self, impl: str) -> float | None:
+        return self.budgets.get(impl, self.budgets.get("*"))
+
+
+_BUDGET = re.compile(r"^(?:(?P<impl>[^=]+)=)?(?P<ms>[0-9.eE+-]+)$")
+_RATIO = re.compile(r"^(?P<impl>[^:=]+):(?P<ref>[^=]+)=(?P<factor>[0-9.eE+-]+)$")
+
+
+def parse_budgets(values: list[str]) -> dict[str, float]:
+    """``[IMPL=]MS`` items (comma-separated or repeated) -> seconds; ValueError names one."""
+    budgets: dict[str, float] = {}
+    for item in _items(values):
+        match = _BUDGET.match(item)
+        ms = _positive(match["ms"]) if match else None
+        if match is None or ms is None:
+            raise ValueError(
+                f"--twolayer-budget: {item!r} is not [IMPL=]MILLISECONDS (e.g. tensor=5 or 20)"
+            )
+        budgets[(match["impl"] or "*").strip()] = ms / 1e3
+    return budgets
+
+
+def parse_ratios(values: list[str]) -> dict[str, tuple[str, float]]:
+    """``IMPL:REF=FACTOR`` items -> {impl: (ref, factor)}; ValueError names a bad one."""
+    ratios: dict[str, tuple[str, float]] = {}
+    for item in _items(values):
+        match = _RATIO.match(item)
+        factor = _positive(match["factor"]) if match else None
+        if match is None or factor is None:
+            raise ValueError(
+                f"--twolayer-max-ratio: {item!r} is not IMPL:REFERENCE=FACTOR "
+                "(e.g. mine:tensor=1.5)"
+            )
+        ratios[match["impl"].strip()] = (match["ref"].strip(), factor)
+    return ratios
+
+
+def _items(values: list[str]) -> list[str]:
+    return [item.strip() for value in values for item in value.split(",") if item.strip()]
+
+
+def _positive(text: str) -> float | None:
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return value if value > 0 and value != float("inf") else None
+
+
+def check_budget(case: Case, median_s: float, budget_s: float) -> None:
+    """Fail ``benchmark.budget`` when the median step exceeds the budget."""
+    if median_s > budget_s:
+        case.fail(
+            "benchmark.budget",
+            f"median step {median_s * 1e3:.3g} ms exceeds the budget of {budget_s * 1e3:.3g} ms "
+            "(--twolayer-budget)",
+        )
+
+
+def interleaved_ratio(
+    mine: Callable[[], None], reference: Callable[[], None]
+) -> tuple[float, float, float]:
+    """Median seconds of ``mine()`` and ``reference()`` timed in alternation, and their
+    ratio. Each callable runs one synced training step."""
+    mine_times: list[float] = []
+    reference_times: list[float] = []
+    for _ in range(RATIO_PAIRS):
+        for run, times in ((mine, mine_times), (reference, reference_times)):
+            start = time.perf_counter()
+            run()
+            times.append(time.perf_counter() - start)
+    mine_median = statistics.median(mine_times)
+    reference_median = statistics.median(reference_times)
+    return mine_median, reference_median, mine_median / reference_median

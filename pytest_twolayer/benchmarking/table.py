@@ -1,0 +1,86 @@
+"""The benchmark figures of a run, merged from every worker, as one terminal table."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from pytest_twolayer.published import published
+
+COLUMNS = (
+    ("implementation", "impl", "{}"),
+    ("device", "device", "{}"),
+    ("dtype", "dtype", "{}"),
+    ("ms/step", "median_s", "{:.3f}"),
+    ("±IQR", "iqr_s", "{:.3f}"),
+    ("GFLOP/s", "gflops", "{:.1f}"),
+    ("% peak", "peak_fraction", "{:.1%}"),
+    ("peak", "peak_gflops", "{:.0f}"),
+    ("thr/cores", "threads", "{}"),
+    ("faults/step", "minor_faults_per_step", "{:.0f}"),
+    ("depth", "depth_mean", "{:.2f}"),
+    ("rounds", "rounds", "{}"),
+)
+MILLISECONDS = {"median_s", "iqr_s"}
+
+
+def render(figures: list[dict[str, Any]], what: str) -> list[str]:
+    """Rows of figures whose ``what`` matches, fastest first, as aligned text lines."""
+    rows = sorted((f for f in figures if f.get("what") == what), key=lambda f: f["median_s"])
+    if not rows:
+        return []
+    cells = [[title for title, _, _ in COLUMNS]]
+    for row in rows:
+        line = []
+        for _, key, fmt in COLUMNS:
+            value = row.get(key)
+            if key in MILLISECONDS and value is not None:
+                value *= 1e3
+            if key == "threads":
+                value = f"{row.get('threads')}/{row.get('cores')}"
+            line.append("-" if value is None else fmt.format(value))
+        if "ratio" in row:
+            line.append(f"{row['ratio']:.2f}x {row['reference']} (max {row['max_ratio']:g})")
+        cells.append(line)
+    widths = [max(len(r[i]) for r in cells if i < len(r)) for i in range(len(cells[0]))]
+    return [
+        "  ".join(
+            cell.ljust(widths[i]) if i < 3 else cell.rjust(widths[i]) if i < len(widths) else cell
+            for i, cell in enumerate(row)
+        ).rstrip()
+        for row in cells
+    ]
+
+
+class BenchmarkTable:
+    """Collects ``benchmark`` figures from reports (any worker) and prints them at the end."""
+
+    def __init__(self) -> None:
+        self.figures: list[dict[str, Any]] = []
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        figures = published(report).get("benchmark")
+        if report.when == "call" and isinstance(figures, dict):
+            self.figures.append(figures)
+
+    def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
+        if not self.figures:
+            return
+        terminalreporter.section("twolayer benchmarks", sep="-")
+        for what, title in (
+            (
+                "step",
+                "one training step (median of rounds), in each implementation's training dtype",
+            ),
+            ("run", "the tutorial's 500-step run of a fresh instance, per step"),
+        ):
+            lines = render(self.figures, what)
+            if lines:
+                terminalreporter.write_line(title + ":")
+                for line in lines:
+                    terminalreporter.write_line("  " + line)
+        terminalreporter.write_line(
+            "GFLOP/s counts the matmul FLOPs of the depths drawn; % peak divides by a large "
+            "GEMM timed in the same process, dtype and thread budget (thr/cores)."
+        )
