@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import re
 from collections.abc import Mapping
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
@@ -92,7 +93,58 @@ def contract_problems(cls: object) -> list[str]:
     for method in METHODS:
         if not callable(getattr(cls, method, None)):
             problems.append(f"has no method {method}()")
+    why = expected_failures_problem(getattr(cls, "expected_failures", None))
+    if why:
+        problems.append(why)
     return problems
+
+
+EXPECTED_FAILURE_KEY = re.compile(r"(?P<check>\w+)(?:\[(?P<qualifier>[\w-]+)\])?")
+"""``check_id`` or ``check_id[qualifier]``; the qualifier is a device, a dtype or both."""
+
+
+def qualifier_problem(qualifier: str) -> str | None:
+    """Why ``qualifier`` is not ``device``, ``dtype`` or ``device-dtype`` (None if it is)."""
+    parts = qualifier.split("-")
+    if len(parts) == 1 and parts[0] in KNOWN_DEVICES + KNOWN_DTYPES:
+        return None
+    if len(parts) == 2 and parts[0] in KNOWN_DEVICES and parts[1] in KNOWN_DTYPES:
+        return None
+    return (
+        f"qualifier [{qualifier}] must be a device, a dtype or device-dtype "
+        f"(devices: {', '.join(KNOWN_DEVICES)}; dtypes: {', '.join(KNOWN_DTYPES)})"
+    )
+
+
+def expected_failures_problem(value: object) -> str | None:
+    """Why the optional ``expected_failures`` member is invalid (None if absent or valid).
+
+    It maps check ids (a conformance test's name without ``test_``, optionally qualified
+    ``[device]``, ``[dtype]`` or ``[device-dtype]``) to the non-empty reason it fails.
+    """
+    if value is None:
+        return None
+    prefix = "expected_failures"
+    if not isinstance(value, Mapping):
+        return f"{prefix} must be a dict {{check id: reason}}, got {value!r}"
+    for key, reason in value.items():
+        if not isinstance(key, str):
+            return f"{prefix} keys must be check ids (str), got {key!r}"
+        match = EXPECTED_FAILURE_KEY.fullmatch(key)
+        if match is None:
+            return (
+                f"{prefix} key {key!r} is not a check id such as 'update_follows_rule' "
+                "or 'update_follows_rule[cpu-float32]'"
+            )
+        if key.startswith("test_"):
+            return f"{prefix} key {key!r}: write the check id without 'test_'"
+        qualifier = match["qualifier"]
+        why = qualifier_problem(qualifier) if qualifier else None
+        if why:
+            return f"{prefix} key {key!r}: {why}"
+        if not isinstance(reason, str) or not reason.strip():
+            return f"{prefix}[{key!r}] needs a non-empty reason string, got {reason!r}"
+    return None
 
 
 def validate_class(cls: object, name: str) -> None:

@@ -1,0 +1,160 @@
+"""The versioned JSON report: run, environment, matrix, every check, benchmarks, summary."""
+
+from __future__ import annotations
+
+import json
+import platform
+import sys
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import pytest_twolayer
+from pytest_twolayer.registry import RegistrationError
+from pytest_twolayer.report.matrix import Matrix
+from pytest_twolayer.report.records import Outcome, Record, count, json_safe
+from pytest_twolayer.selection import Loaded, Selection
+
+SCHEMA_VERSION = 1
+"""Bumped when a field changes meaning or disappears; adding a field keeps the version."""
+TOOL = "pytest-twolayer"
+PACKAGES = {  # label -> distributions that provide it (aliases: the first installed wins)
+    "pytest": ("pytest",),
+    "pytest-xdist": ("pytest-xdist",),
+    "numpy": ("numpy",),
+    "torch": ("torch",),
+    "tensorflow": ("tensorflow", "tensorflow-cpu", "tensorflow-macos"),
+    "pytest-twolayer": ("pytest-twolayer",),
+}
+
+
+def schema() -> dict[str, Any]:
+    """The JSON Schema (draft 2020-12) that every report of this version validates against."""
+    text = resources.files("pytest_twolayer.report").joinpath("schema.json").read_text("utf-8")
+    loaded: dict[str, Any] = json.loads(text)
+    return loaded
+
+
+@dataclass(frozen=True)
+class Run:
+    """What the report says about the session beyond its records."""
+
+    selection: Selection
+    args: list[str]
+    exit_status: int
+    started: datetime
+    finished: datetime
+    workers: int  # pytest-xdist workers; 0 without -n
+
+
+def run_of(config: pytest.Config, selection: Selection, exit_status: int, started: datetime) -> Run:
+    workers = getattr(config.option, "numprocesses", None)
+    return Run(
+        selection=selection,
+        args=[str(a) for a in config.invocation_params.args],
+        exit_status=exit_status,
+        started=started,
+        finished=datetime.now(timezone.utc),
+        workers=workers if isinstance(workers, int) else 0,
+    )
+
+
+def build(run: Run, records: list[Record], matrix: Matrix) -> dict[str, Any]:
+    checks = [r.to_json() for r in records]
+    benchmarks = [
+        {**json_safe(r.benchmark), "nodeid": r.nodeid, "outcome": r.outcome.value}
+        for r in records
+        if r.benchmark is not None and r.outcome is not None
+    ]
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "tool": {"name": TOOL, "version": pytest_twolayer.__version__},
+        "created": run.finished.isoformat(timespec="seconds"),
+        "run": {
+            "seed": run.selection.seed,
+            "args": run.args,
+            "exit_status": run.exit_status,
+            "duration_s": round((run.finished - run.started).total_seconds(), 3),
+            "devices": [
+                {"name": device, "available": reason is None, "reason": reason}
+                for device, reason in run.selection.devices.items()
+            ],
+            "implementations": [
+                implementation(loaded, records) for loaded in run.selection.implementations
+            ],
+        },
+        "environment": environment(run.workers),
+        "matrix": matrix.to_json(),
+        "checks": checks,
+        "benchmarks": benchmarks,
+        "summary": {"total": len(checks), **count(records), "verdict": verdict(records)},
+    }
+
+
+def verdict(records: list[Record]) -> str:
+    """``"passed"`` when no check failed, errored or crashed (expected failures pass)."""
+    bad = (Outcome.FAILED, Outcome.ERROR, Outcome.CRASHED)
+    return "failed" if any(r.outcome in bad for r in records) else "passed"
+
+
+def status(loaded: Loaded, records: list[Record]) -> str:
+    """An implementation's overall state: broken, crashed, failed, passed, skipped or not run."""
+    own = {r.outcome for r in records if r.impl == loaded.spec.name}
+    if loaded.declared is None:
+        return "broken"
+    if Outcome.CRASHED in own:
+        return "crashed"
+    if own & {Outcome.FAILED, Outcome.ERROR}:
+        return "failed"
+    if not own:
+        return "not run"
+    return "skipped" if own == {Outcome.SKIPPED} else "passed"
+
+
+def implementation(loaded: Loaded, records: list[Record]) -> dict[str, Any]:
+    declared = loaded.declared
+    entry: dict[str, Any] = {
+        "name": loaded.spec.name,
+        "target": loaded.spec.target,
+        "source": loaded.spec.source,
+        "status": status(loaded, records),
+        "error": loaded.error,
+        "devices": list(declared.devices) if declared else [],
+        "dtypes": list(declared.dtypes) if declared else [],
+        "device_skip_reasons": dict(declared.skip_reasons) if declared else {},
+        "expected_failures": dict(declared.expected_failures) if declared else {},
+        "optimizer": None,
+        "depths": [],
+    }
+    try:
+        cls = loaded.cls  # the controller imported it while selecting: no import here
+    except RegistrationError:
+        cls = None
+    if cls is not None:
+        entry["optimizer"] = repr(getattr(cls, "optimizer", None))
+        entry["depths"] = [int(d) for d in getattr(cls, "depths", ())]
+    return entry
+
+
+def environment(workers: int) -> dict[str, Any]:
+    from pytest_twolayer.plugin import _version  # the plugin imports this package first
+
+    return {
+        "python": platform.python_version(),
+        "python_implementation": platform.python_implementation(),
+        "executable": sys.executable,
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "packages": {label: _version(*dists) for label, dists in PACKAGES.items()},
+        "xdist_workers": workers,
+    }
+
+
+def write(path: Path, report: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(report, indent=2, allow_nan=False) + "\n"
+    path.write_text(text, encoding="utf-8")

@@ -1,0 +1,118 @@
+"""The Markdown summary: verdict, matrix, failures, skips and benchmarks, for a CI step summary."""
+
+from __future__ import annotations
+
+import html
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+from pytest_twolayer.report.matrix import LEGEND, Matrix
+from pytest_twolayer.report.records import Outcome, Record, count
+
+TITLE = "pytest-twolayer conformance"
+STEP_SUMMARY_ENV = "GITHUB_STEP_SUMMARY"
+BAD = (Outcome.FAILED, Outcome.ERROR, Outcome.CRASHED)
+
+
+def render(matrix: Matrix, records: list[Record], exit_status: int) -> str:
+    lines = [f"## {TITLE}", "", verdict_line(records, exit_status), ""]
+    lines += table(matrix.table())
+    lines += ["", f"<sub>{_text(LEGEND)}</sub>"]
+    failures = [r for r in records if r.outcome in BAD]
+    if failures:
+        lines += ["", f"### Failures ({len(failures)})", ""]
+        lines += [
+            f"- **{r.outcome.value if r.outcome else ''}** `{r.nodeid}`: {_code(r.line)}"
+            for r in failures
+        ]
+    for kind, heading in (("load", "Failed to load"), ("crash", "Crashed"), ("skip", "Skipped")):
+        found = [note for note in matrix.notes if note.kind == kind]
+        if found:
+            lines += ["", f"### {heading}", ""]
+            lines += [f"- {_text(note.line().removeprefix(kind + ': '))}" for note in found]
+    benchmarks = [r.benchmark for r in records if r.benchmark is not None]
+    if benchmarks:
+        lines += ["", "### Benchmarks", ""]
+        lines += table(benchmark_rows(benchmarks))
+    return "\n".join(lines) + "\n"
+
+
+def verdict_line(records: list[Record], exit_status: int) -> str:
+    counts = count(records)
+    failed = sum(counts[o.value] for o in BAD)
+    impls = len({r.impl for r in records})
+    parts = [f"{n} {outcome}" for outcome, n in counts.items() if n]
+    word = "passed" if exit_status == 0 else "FAILED"
+    checks = f"{len(records)} check{'' if len(records) == 1 else 's'}"
+    detail = f"{failed} of {checks} failed" if failed else checks
+    return (
+        f"**{word}** (exit status {exit_status}): {detail} across {impls} "
+        f"implementation{'' if impls == 1 else 's'} ({', '.join(parts) or 'none ran'})"
+    )
+
+
+def benchmark_rows(benchmarks: list[dict[str, Any]]) -> list[list[str]]:
+    rows = [["impl", "device", "dtype", "what", "ms/step", "GFLOP/s", "% of peak", "threads"]]
+    for b in benchmarks:
+        rows.append(
+            [
+                str(b.get("impl", "?")),
+                str(b.get("device", "?")),
+                str(b.get("dtype", "?")),
+                str(b.get("what", "?")),
+                _figure(b.get("median_s"), 1e3),
+                _figure(b.get("gflops")),
+                _figure(b.get("peak_fraction"), 100.0),
+                str(b.get("threads", "-")),
+            ]
+        )
+    return rows
+
+
+def table(rows: list[list[str]]) -> list[str]:
+    """A GitHub-flavoured Markdown table; the first row is the header."""
+    header, *body = rows
+    lines = [_row(header), "| " + " | ".join("---" for _ in header) + " |"]
+    return lines + [_row(row) for row in body]
+
+
+def write(path: Path, text: str) -> bool:
+    """Write ``text`` to ``path``; append instead when ``path`` is the file that
+    ``$GITHUB_STEP_SUMMARY`` names (GitHub gives each step one such file, and every writer of
+    it appends). Returns whether it appended."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    summary = os.environ.get(STEP_SUMMARY_ENV)
+    append = bool(summary) and path.exists() and path.samefile(Path(summary or "."))
+    with path.open("a" if append else "w", encoding="utf-8") as out:
+        if append and path.stat().st_size:
+            out.write("\n")
+        out.write(text)
+    return append
+
+
+def _row(cells: list[str]) -> str:
+    return "| " + " | ".join(_text(c).replace("|", "\\|") for c in cells) + " |"
+
+
+def _text(text: str) -> str:
+    """Plain text in Markdown: no HTML tags from ``<class 'x'>``, no accidental emphasis."""
+    return re.sub(r"([\\*_`\[\]])", r"\\\1", html.escape(text, quote=False))
+
+
+def _code(text: str) -> str:
+    """``text`` as an inline code span, whatever backticks it holds."""
+    if not text:
+        return ""
+    longest = max((len(m) for m in re.findall(r"`+", text)), default=0)
+    fence = "`" * (longest + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
+def _figure(value: Any, scale: float = 1.0) -> str:
+    if not isinstance(value, int | float) or value != value:  # None or NaN
+        return "-"
+    scaled = float(value) * scale
+    return f"{scaled:.3g}" if abs(scaled) < 1000 else f"{scaled:.0f}"

@@ -1,0 +1,83 @@
+"""The reports' per-session plugin: records every verdict, prints the matrix, writes files."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from pytest_twolayer.report import json_report, markdown
+from pytest_twolayer.report.matrix import Matrix, build, render_text
+from pytest_twolayer.report.options import Settings
+from pytest_twolayer.report.records import Recorder
+from pytest_twolayer.selection import Selection
+
+SECTION = "twolayer conformance matrix"
+
+
+class Reporting:
+    """Registered on the xdist controller or the only process: a worker's reports reach the
+    controller's ``pytest_runtest_logreport``, a crashed worker's as xdist's crash report."""
+
+    def __init__(self, selection: Selection, settings: Settings, suite: frozenset[str]) -> None:
+        self.selection = selection
+        self.settings = settings
+        self.recorder = Recorder(
+            [i.spec.name for i in selection.implementations], suite, selection.seed
+        )
+        self.started = datetime.now(timezone.utc)
+        self.matrix: Matrix | None = None
+        self.written: list[str] = []
+        self.problems: list[str] = []
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        self.recorder.add(report)
+
+    def build_matrix(self) -> Matrix:
+        names = [i.spec.name for i in self.selection.implementations]
+        return build(self.recorder.records(), names, list(self.selection.devices))
+
+    @pytest.hookimpl(trylast=True)  # after other plugins (a ratchet) set the exit status
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        """Write the files, also after failures; a write that fails is reported, never
+        raised, so the exit status stays the run's."""
+        self.matrix = self.build_matrix()
+        records = self.recorder.records()
+        status = int(session.exitstatus)
+        if self.settings.json_path is not None:
+            run = json_report.run_of(session.config, self.selection, status, self.started)
+            report = json_report.build(run, records, self.matrix)
+            self._write(
+                "JSON report", self.settings.json_path, lambda p: json_report.write(p, report)
+            )
+        if self.settings.markdown_path is not None:
+            text = markdown.render(self.matrix, records, status)
+            self._write(
+                "Markdown report", self.settings.markdown_path, lambda p: markdown.write(p, text)
+            )
+        if self.problems and session.config.pluginmanager.get_plugin("terminalreporter") is None:
+            for problem in self.problems:
+                print(problem, file=sys.stderr)
+
+    def _write(self, what: str, path: Path, writer: Callable[[Path], object]) -> None:
+        try:
+            writer(path)
+        except OSError as exc:
+            self.problems.append(f"twolayer: could not write the {what} {path}: {exc}")
+        else:
+            self.written.append(f"twolayer {what}: {path}")
+
+    def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
+        # Nothing ran (--collect-only, a dry run, all deselected): a table of "-" says nothing.
+        if self.settings.matrix and self.recorder.records():
+            matrix = self.matrix or self.build_matrix()
+            terminalreporter.section(SECTION)
+            for line in render_text(matrix):
+                terminalreporter.line(line)
+        for line in self.written:
+            terminalreporter.write_sep("-", line)
+        for problem in self.problems:
+            terminalreporter.write_line(problem, red=True)
