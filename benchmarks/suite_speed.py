@@ -1,11 +1,14 @@
-"""Wall time of the whole conformance run against its floor, measured in one run.
+"""Wall time of the conformance run, serial and parallel, against its floor, in one run.
 
 The floor is what any check of the nine implementations must pay: starting Python,
 importing numpy, torch and TensorFlow, and training each implementation once for the
-tutorial's 500 steps. The suite is ``pytest -p twolayer --impl all`` on cpu. Both run as
-fresh subprocesses, alternated, and the medians are compared.
+tutorial's 500 steps. The suite is ``pytest -p twolayer --impl all --device cpu`` with
+``-n 0`` and with ``-n 2`` (and, with ``--benchmark-skip``, without its benchmark concern).
+Every variant runs as a fresh subprocess from an empty folder, the variants alternate
+within each repeat, and medians are compared: absolute times drift between runs on a
+shared machine, ratios measured side by side hold.
 
-    python scripts/suite_vs_floor.py [--repeats 3]
+    python benchmarks/suite_speed.py [--repeats 3] [--workers 2]
 """
 
 from __future__ import annotations
@@ -35,13 +38,12 @@ for name in registry.names():
         net.step(xn, yn)
 """
 
+SUITE = [sys.executable, "-m", "pytest", "-p", "twolayer", "--impl", "all", "--device", "cpu"]
+QUIET = ["-q", "-p", "no:cacheprovider", "--twolayer-matrix=no"]
+
 
 def timed(command: list[str], cwd: str) -> tuple[float, float]:
-    """Wall and CPU seconds (user + system) of one subprocess run.
-
-    CPU time is reported too because it is far less sensitive than wall time to whatever
-    else the machine runs; the suite and the floor use the same threads, so their ratio holds.
-    """
+    """Wall and CPU seconds (user + system, children included) of one subprocess run."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     done = subprocess.run(command, cwd=cwd, capture_output=True, text=True)
@@ -56,40 +58,32 @@ def timed(command: list[str], cwd: str) -> tuple[float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--workers", type=int, default=2, help="the -n of the parallel runs")
     args = parser.parse_args()
-    suite_cmd = [
-        sys.executable,
-        "-m",
-        "pytest",
-        "-p",
-        "twolayer",
-        "--impl",
-        "all",
-        "-q",
-        "-p",
-        "no:cacheprovider",
-        "--device",
-        "cpu",
-    ]
-    floor_cmd = [sys.executable, "-c", FLOOR]
-    floors: list[tuple[float, float]] = []
-    suites: list[tuple[float, float]] = []
+    n = str(args.workers)
+    variants = {
+        "floor": [sys.executable, "-c", FLOOR],
+        "suite -n 0": [*SUITE, *QUIET, "-n", "0"],
+        f"suite -n {n}": [*SUITE, *QUIET, "-n", n],
+        "suite -n 0 --benchmark-skip": [*SUITE, *QUIET, "-n", "0", "--benchmark-skip"],
+        f"suite -n {n} --benchmark-skip": [*SUITE, *QUIET, "-n", n, "--benchmark-skip"],
+    }
+    times: dict[str, list[tuple[float, float]]] = {label: [] for label in variants}
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     with tempfile.TemporaryDirectory() as empty:  # an unrelated folder, as a user would run it
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
         for i in range(args.repeats):
-            floors.append(timed(floor_cmd, empty))
-            suites.append(timed(suite_cmd, empty))
-            print(
-                f"run {i + 1}: floor {floors[-1][0]:.1f} s wall / {floors[-1][1]:.1f} s cpu, "
-                f"suite {suites[-1][0]:.1f} s wall / {suites[-1][1]:.1f} s cpu",
-                flush=True,
-            )
-    for label, index in (("wall", 0), ("cpu", 1)):
-        floor = statistics.median(f[index] for f in floors)
-        suite = statistics.median(s[index] for s in suites)
-        print(
-            f"median {label}: floor {floor:.1f} s, suite {suite:.1f} s, ratio {suite / floor:.2f}"
-        )
+            for label, command in variants.items():
+                times[label].append(timed(command, empty))
+                wall, cpu = times[label][-1]
+                print(f"run {i + 1}: {label:32} {wall:6.1f} s wall {cpu:6.1f} s cpu", flush=True)
+    medians = {label: statistics.median(w for w, _ in runs) for label, runs in times.items()}
+    floor = medians["floor"]
+    print(f"\nmedians of {args.repeats} (wall):")
+    for label, wall in medians.items():
+        print(f"  {label:32} {wall:6.1f} s   {wall / floor:5.2f}x floor")
+    for suffix in ("", " --benchmark-skip"):
+        serial, parallel = medians[f"suite -n 0{suffix}"], medians[f"suite -n {n}{suffix}"]
+        print(f"  -n {n} vs -n 0{suffix}: {parallel / serial:.2f}x the serial wall time")
 
 
 if __name__ == "__main__":

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+import os
+from pathlib import Path
 
 
 @functools.lru_cache(maxsize=1)
@@ -37,14 +39,11 @@ def unavailable_reason(device: str) -> str | None:
     return f"unknown device {device!r}"
 
 
-def cuda_device_count() -> int:
-    """How many GPUs cuda offers here (0 when none); asks the framework that answered above."""
-    if cuda_unavailable_reason() is not None:
-        return 0
-    if importlib.util.find_spec("torch") is not None:
-        import torch
-
-        return int(torch.cuda.device_count())
-    import tensorflow as tf
-
-    return len(tf.config.list_physical_devices("GPU"))
+def visible_gpu_count() -> int:
+    """NVIDIA GPUs this process may use, known without importing a framework: the
+    driver's device files, narrowed by ``CUDA_VISIBLE_DEVICES`` when it is set."""
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    present = len([p for p in Path("/dev").glob("nvidia*") if p.name[len("nvidia") :].isdigit()])
+    if visible is not None:
+        return min(present, len([d for d in visible.split(",") if d.strip()]))
+    return present

@@ -7,19 +7,23 @@ worker: rebuild the selection and pin the cores.
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
+import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from pytest_twolayer import nodeids
-from pytest_twolayer.devices import cuda_device_count
+from pytest_twolayer.devices import visible_gpu_count
 from pytest_twolayer.scheduling import GroupScheduling
-from pytest_twolayer.selection import Selection
+from pytest_twolayer.selection import Loaded, Selection, resolve_devices
 from pytest_twolayer.workers import available_cores, plan_workers, worker_environment
 
-SELECTION_INPUT = "twolayer_selection"
+SELECTION_INPUT = "twolayer_selection"  # the record itself, or the file it will be written to
 IMPORT_SECONDS = {"torch": 1.6, "tensorflow": 3.4}  # cold imports measured on a 2-core machine
 
 
@@ -27,11 +31,72 @@ def is_worker(config: pytest.Config) -> bool:
     return hasattr(config, "workerinput")
 
 
-def selection_from_controller(config: pytest.Config) -> dict[str, Any] | None:
-    """The selection the controller sent this worker, if it sent one."""
+def distributes(config: pytest.Config) -> bool:
+    """Whether this process is an xdist controller about to start workers."""
+    return (
+        bool(getattr(config.option, "numprocesses", None))
+        and not is_worker(config)
+        and not config.getoption("twolayer_dry_run", False)  # a dry run starts no workers
+    )
+
+
+def selection_from_controller(config: pytest.Config) -> dict[str, Any]:
+    """The selection the controller sent this worker, waiting for it if it is still being
+    written (the controller imports the implementations while its workers start)."""
     workerinput: dict[str, Any] = getattr(config, "workerinput", {})
-    data = workerinput.get(SELECTION_INPUT)
-    return data if isinstance(data, dict) else None
+    sent = workerinput[SELECTION_INPUT]
+    if isinstance(sent, dict):
+        return sent
+    path = Path(sent)
+    deadline = time.monotonic() + SELECTION_WAIT_SECONDS
+    while not path.exists():  # written whole by os.replace: existing means complete
+        if time.monotonic() > deadline:
+            raise pytest.UsageError(
+                f"pytest-twolayer: the xdist controller did not describe the implementations "
+                f"within {SELECTION_WAIT_SECONDS} s ({path} missing)"
+            )
+        time.sleep(SELECTION_POLL_SECONDS)
+    data: dict[str, Any] = json.loads(path.read_text())
+    return data
+
+
+SELECTION_WAIT_SECONDS = 900  # importing a user's implementations can be slow; not forever
+SELECTION_POLL_SECONDS = 0.02
+
+
+class PendingSelection:
+    """The controller's selection before its classes are imported.
+
+    Importing the frameworks takes seconds (torch ~1.6 s, TensorFlow ~3.4 s cold) that the
+    workers would only wait through: the controller sends each worker the path of a file
+    instead, starts them, and imports while they start up; each worker reads the file when
+    it is complete. The ``Selection`` object is filled in place, so everything that holds
+    it (reports, header) sees the loaded classes afterwards.
+    """
+
+    def __init__(self, selection: Selection, requested_devices: list[str]) -> None:
+        self.selection = selection
+        self.requested_devices = requested_devices
+        self.folder = Path(tempfile.mkdtemp(prefix="pytest-twolayer-"))
+        self.path = self.folder / "selection.json"
+        self.loaded = False
+
+    def load(self) -> None:
+        """Import every selected class, resolve the devices, write the record."""
+        if self.loaded:
+            return
+        for loaded in self.selection.implementations:
+            fresh = Loaded.load(loaded.spec)
+            loaded.declared, loaded.error, loaded._cls = fresh.declared, fresh.error, fresh._cls
+        devices = resolve_devices(self.requested_devices, self.selection.implementations)
+        self.selection.devices.update(devices)
+        partial = self.path.with_suffix(".partial")
+        partial.write_text(json.dumps(self.selection.to_json()))
+        os.replace(partial, self.path)
+        self.loaded = True
+
+    def cleanup(self) -> None:
+        shutil.rmtree(self.folder, ignore_errors=True)
 
 
 def suite_modules(suite: Path) -> frozenset[str]:
@@ -42,16 +107,20 @@ def suite_modules(suite: Path) -> frozenset[str]:
 class Distribution:
     """Controller-side xdist hooks; registered only when xdist runs with ``-n``."""
 
-    def __init__(self, config: pytest.Config, selection: Selection, suite: Path) -> None:
+    def __init__(self, config: pytest.Config, pending: PendingSelection, suite: Path) -> None:
         self.config = config
-        self.selection = selection
-        self.names = [i.spec.name for i in selection.implementations]
+        self.pending = pending
+        self.selection = pending.selection
+        self.names = [i.spec.name for i in self.selection.implementations]
         self.modules = suite_modules(suite)
-        self.frameworks = {
-            f"impl {i.spec.name}": frozenset(i.declared.frameworks)
-            for i in selection.implementations
-            if i.declared
-        }
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtestloop(self) -> None:
+        """The workers are starting: import the implementations now, in parallel with them."""
+        self.pending.load()
+
+    def pytest_unconfigure(self) -> None:
+        self.pending.cleanup()
 
     def group_of(self, nodeid: str) -> str:
         """A conformance test's implementation; any other test's module."""
@@ -66,7 +135,10 @@ class Distribution:
         return GroupScheduling(workers, self.group_of, self.needs, self.cost, log.twolayersched)
 
     def needs(self, group: str) -> frozenset[str]:
-        return self.frameworks.get(group, frozenset())
+        for loaded in self.selection.implementations:
+            if group == f"impl {loaded.spec.name}" and loaded.declared:
+                return frozenset(loaded.declared.frameworks)
+        return frozenset()
 
     def cost(self, group: str, tests: int) -> float:
         """Seconds, roughly: a check ~0.1 s, importing a framework several (DESIGN.md)."""
@@ -74,7 +146,7 @@ class Distribution:
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_xdist_setupnodes(self, config: pytest.Config, specs: list[Any]) -> None:
-        gpus = cuda_device_count() if self.selection.devices.get("cuda", "absent") is None else 0
+        gpus = visible_gpu_count()  # the frameworks are not imported yet; the driver's files say
         plans = plan_workers(len(specs), available_cores(), gpus)
         for spec, plan in zip(specs, plans, strict=True):
             if getattr(spec, "popen", False) and not getattr(spec, "via", None):
@@ -82,4 +154,14 @@ class Distribution:
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_configure_node(self, node: Any) -> None:
-        node.workerinput[SELECTION_INPUT] = self.selection.to_json()
+        if self.pending.loaded or not _shares_files(node):
+            self.pending.load()  # a replacement worker, or one on another machine
+            node.workerinput[SELECTION_INPUT] = self.selection.to_json()
+        else:
+            node.workerinput[SELECTION_INPUT] = str(self.pending.path)
+
+
+def _shares_files(node: Any) -> bool:
+    """A worker started here by popen sees this machine's temporary files."""
+    spec = getattr(getattr(node, "gateway", None), "spec", None)
+    return bool(getattr(spec, "popen", False)) and not getattr(spec, "via", None)

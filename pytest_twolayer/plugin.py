@@ -151,6 +151,12 @@ def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(fixtures, "twolayer-fixtures")
     impl_values = config.getoption("impl")
     if not impl_values:
+        for flag, dest in (
+            ("--twolayer-dry-run", "twolayer_dry_run"),
+            ("--twolayer-ratchet", "twolayer_ratchet"),
+        ):
+            if config.getoption(dest, None):
+                raise pytest.UsageError(f"{flag} needs --impl (which implementations?)")
         return
     tokens = parse_impl(impl_values)
     if not tokens:
@@ -173,13 +179,18 @@ def pytest_configure(config: pytest.Config) -> None:
     if any(t.target for t in tokens) and invocation_dir not in sys.path:
         sys.path.append(invocation_dir)
     registry = build_registry(config)
-    from_controller = distributed.selection_from_controller(config)
-    if from_controller is not None:
-        # An xdist worker: the controller imported every class and resolved the devices;
-        # collecting from its record imports nothing until a check runs.
-        chosen_names(registry, tokens, verify=False)
-        selection = Selection.from_json(registry, from_controller)
+    pending: distributed.PendingSelection | None = None
+    if distributed.is_worker(config):
+        # The controller imports every class and resolves the devices while this worker
+        # starts; collecting from its record imports nothing until a check runs.
         workers.pin_this_process()
+        chosen_names(registry, tokens, verify=False)
+        selection = Selection.from_json(registry, distributed.selection_from_controller(config))
+    elif distributed.distributes(config):
+        # Load the classes once the workers are starting (see PendingSelection).
+        names = chosen_names(registry, tokens)
+        selection = Selection([Loaded(registry.get(n), None) for n in names], {}, seed)
+        pending = distributed.PendingSelection(selection, requested_devices)
     else:
         implementations = select(registry, tokens)
         devices = resolve_devices(requested_devices, implementations)
@@ -189,9 +200,9 @@ def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(TwoLayerRun(selection), "twolayer-run")
     if distributed.is_worker(config):
         config.pluginmanager.register(relay.WorkerRelay(config), "twolayer-benchmark-relay")
-    elif getattr(config.option, "numprocesses", None):
+    elif pending is not None:
         config.pluginmanager.register(
-            distributed.Distribution(config, selection, suite_dir()), "twolayer-distribution"
+            distributed.Distribution(config, pending, suite_dir()), "twolayer-distribution"
         )
         config.pluginmanager.register(relay.ControllerRelay(config), "twolayer-benchmark-relay")
     if not distributed.is_worker(config):
@@ -287,11 +298,14 @@ class TwoLayerRun:
     def pytest_report_header(self) -> list[str]:
         selection = self.selection
         names = ", ".join(
-            i.spec.name + ("" if i.declared else " (BROKEN)") for i in selection.implementations
+            i.spec.name + (" (BROKEN)" if i.error else "") for i in selection.implementations
         )
-        devices = ", ".join(
-            device if reason is None else f"{device} (absent: {reason})"
-            for device, reason in selection.devices.items()
+        devices = (
+            ", ".join(
+                device if reason is None else f"{device} (absent: {reason})"
+                for device, reason in selection.devices.items()
+            )
+            or "resolved while the xdist workers start (see the matrix)"
         )
         versions = ", ".join(
             f"{label} {_version(*dists)}"

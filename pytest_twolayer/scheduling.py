@@ -134,10 +134,12 @@ class GroupScheduling:
 
     # -- internals ---------------------------------------------------------------------
     def _next_group_for(self, node: Node) -> str:
-        """The costliest queued group ``node`` can run without a new import, else the first."""
+        """The costliest queued group that runs on a framework ``node`` imported already;
+        failing that, the costliest group (groups needing no framework fill in as they come)."""
         imported = self.imported.get(node, frozenset())
         for group in self.queue:
-            if self.needs(group) <= imported:
+            needs = self.needs(group)
+            if needs and needs <= imported:
                 return group
         return next(iter(self.queue))
 

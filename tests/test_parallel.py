@@ -1,0 +1,203 @@
+"""Runs under pytest-xdist: each implementation stays on one worker, workers import only the
+frameworks they run, and benchmarks measured on workers reach one table, pytest-benchmark's
+saved JSON and its comparison on the controller."""
+
+from __future__ import annotations
+
+import json
+import re
+import textwrap
+
+import pytest
+
+RECORDER = """
+import json, os, sys
+
+import pytest
+
+
+def pytest_runtest_logreport(report):
+    props = dict(report.user_properties)
+    if report.when == "call" and "twolayer.impl" in props:
+        worker = os.environ.get("PYTEST_XDIST_WORKER", "none")
+        with open(f"ran-{worker}.txt", "a") as f:
+            f.write(props["twolayer.impl"] + "\\n")
+
+
+def pytest_sessionfinish(session):
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if worker:
+        frameworks = [m for m in ("torch", "tensorflow") if m in sys.modules]
+        with open(f"imported-{worker}.json", "w") as f:
+            json.dump(frameworks, f)
+"""
+
+SLOWNET = """
+import os
+
+from pytest_twolayer.implementations.numpy_net import NumpyNet
+
+
+class SlowNet(NumpyNet):
+    \"\"\"The numpy net, made SLOWDOWN times slower by repeating its gradient work.\"\"\"
+
+    def step(self, x, y):
+        for _ in range(int(os.environ.get("SLOWDOWN", "1")) - 1):
+            self.gradients(x, y)
+        return super().step(x, y)
+"""
+
+
+def test_each_implementation_runs_on_one_worker_which_imports_only_its_framework(
+    pytester: pytest.Pytester,
+):
+    # A plugin, not a conftest: a conftest's test-level hooks only see tests under its folder.
+    pytester.makepyfile(recorder=RECORDER)
+    result = pytester.runpytest_subprocess(
+        "-p", "recorder", "-p", "twolayer", "--impl", "numpy,tensor", "--device", "cpu", "-n", "2",
+        "--benchmark-skip", "-p", "no:cacheprovider",
+    )  # fmt: skip
+    result.assert_outcomes(passed=52, skipped=4)  # the 4 benchmarks skipped
+    ran = {
+        path.stem.removeprefix("ran-"): set(path.read_text().split())
+        for path in pytester.path.glob("ran-gw*.txt")
+    }
+    assert sorted(map(frozenset, ran.values()), key=sorted) == [{"numpy"}, {"tensor"}]
+    for worker, impls in ran.items():
+        imported = json.loads((pytester.path / f"imported-{worker}.json").read_text())
+        assert imported == ([] if impls == {"numpy"} else ["torch"]), (worker, impls)
+
+
+def benchmark_args(*extra: str) -> list[str]:
+    return [
+        "-p", "twolayer", "--impl", "numpy,mine", "--device", "cpu", "-k", "benchmark_step",
+        "-n", "2", "-p", "no:cacheprovider", "--twolayer-benchmark-time", "0.1",
+        "--benchmark-storage", "file://./store", *extra,
+    ]  # fmt: skip
+
+
+@pytest.fixture
+def slow_pair(pytester: pytest.Pytester) -> pytest.Pytester:
+    pytester.makepyfile(slownet=SLOWNET)
+    pytester.makeconftest(
+        "def pytest_twolayer_register(registry):\n    registry.add('mine', 'slownet:SlowNet')\n"
+    )
+    return pytester
+
+
+def table_rows(text: str) -> dict[str, list[str]]:
+    """The 'twolayer benchmarks' step table's rows, by implementation."""
+    section = text.split("twolayer benchmarks", 1)[1]
+    rows = {}
+    for line in section.splitlines():
+        cells = line.split()
+        if len(cells) > 8 and cells[1] == "cpu":
+            rows.setdefault(cells[0], cells)
+    return rows
+
+
+def test_workers_results_make_one_table_and_one_saved_json(slow_pair: pytest.Pytester):
+    result = slow_pair.runpytest_subprocess(*benchmark_args("--benchmark-save", "base"))
+    result.assert_outcomes(passed=2)
+    text = result.stdout.str()
+    assert text.count("twolayer benchmarks") == 1
+    rows = table_rows(text)
+    assert set(rows) == {"numpy", "mine"}
+    for cells in rows.values():  # ms/step, GFLOP/s and % of peak are numbers
+        assert float(cells[3]) > 0
+        assert float(cells[5]) > 0
+        assert re.fullmatch(r"\d+\.\d%", cells[6])
+    assert text.count("benchmark: 2 tests") == 1  # pytest-benchmark's own table, merged
+    saved = list((slow_pair.path / "store").rglob("*base.json"))
+    assert len(saved) == 1  # the controller saved once, not each worker
+    names = {b["name"] for b in json.loads(saved[0].read_text())["benchmarks"]}
+    assert names == {
+        "test_benchmark_step[numpy-cpu-float64]",
+        "test_benchmark_step[mine-cpu-float64]",
+    }
+
+
+def test_a_ten_times_slower_implementation_trips_the_ratio_and_baseline_gates_only(
+    slow_pair: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+):
+    gates = ["--twolayer-max-ratio", "mine:numpy=3"]
+    baseline = slow_pair.runpytest_subprocess(*benchmark_args(*gates, "--benchmark-save", "base"))
+    baseline.assert_outcomes(passed=2)
+
+    compare = ["--benchmark-compare", "0001", "--benchmark-compare-fail", "median:400%"]
+    same = slow_pair.runpytest_subprocess(*benchmark_args(*gates, *compare))
+    same.assert_outcomes(passed=2)
+    assert same.ret == 0
+
+    monkeypatch.setenv("SLOWDOWN", "10")
+    # pytest-benchmark raises out of the terminal summary on a regression (its design): the
+    # exit status is 1 and pytest's own summary line is cut, so outcomes come from the report.
+    report = ["--twolayer-report-json", "report.json"]
+    slow = slow_pair.runpytest_subprocess(*benchmark_args(*gates, *compare, *report))
+    assert slow.ret == pytest.ExitCode.TESTS_FAILED
+    checks = json.loads((slow_pair.path / "report.json").read_text())["checks"]
+    outcomes = {(c["impl"], c["check"]): c["outcome"] for c in checks}
+    assert outcomes == {("numpy", "benchmark_step"): "passed", ("mine", "benchmark_step"): "failed"}
+    ratio_verdict = next(c["line"] for c in checks if c["outcome"] == "failed")
+    assert re.fullmatch(
+        r"\[benchmark\.ratio\] impl=mine device=cpu dtype=float64 seed=0: median step \S+ ms "
+        r"is \S+x numpy's \S+ ms \(timed interleaved\), above the allowed 3x "
+        r"\(--twolayer-max-ratio\)",
+        ratio_verdict,
+    ), ratio_verdict
+    text = slow.stderr.str() + slow.stdout.str()
+    assert "Performance has regressed" in text
+    regressed = re.findall(
+        r"test_benchmark_step\[(\w+)-cpu-float64\] \(0001_base\) - Field 'median'", text
+    )
+    assert regressed == ["mine"]
+
+
+def test_budget_gate_fails_only_the_implementation_over_it(slow_pair: pytest.Pytester):
+    result = slow_pair.runpytest_subprocess(*benchmark_args("--twolayer-budget", "mine=0.001"))
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(
+        ["*[[]benchmark.budget[]] impl=mine *: median step * ms exceeds the budget of 0.001 ms *"]
+    )
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        (
+            "--twolayer-budget",
+            "mine=fast",
+            "--twolayer-budget: 'mine=fast' is not [[]IMPL=[]]MILLISECONDS*",
+        ),
+        (
+            "--twolayer-max-ratio",
+            "mine=2",
+            "--twolayer-max-ratio: 'mine=2' is not IMPL:REFERENCE=FACTOR*",
+        ),
+        (
+            "--twolayer-max-ratio",
+            "mine:nope=2",
+            "--twolayer-max-ratio mine:nope: unknown reference 'nope'*",
+        ),
+        ("--twolayer-benchmark-time", "-1", "--twolayer-benchmark-time: '-1' is not a positive*"),
+    ],
+)
+def test_bad_gate_options_are_one_line_usage_errors(
+    pytester: pytest.Pytester, option: str, value: str, message: str
+):
+    result = pytester.runpytest("-p", "twolayer", "--impl", "numpy", option, value)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"ERROR: {message}"])
+
+
+def test_gates_read_from_the_ini_file(slow_pair: pytest.Pytester):
+    slow_pair.makeini(
+        textwrap.dedent(
+            """
+            [pytest]
+            twolayer_budget = mine=0.001
+            """
+        )
+    )
+    result = slow_pair.runpytest_subprocess(*benchmark_args())
+    result.assert_outcomes(passed=1, failed=1)
