@@ -297,9 +297,7 @@ class TwoLayerRun:
 
     def pytest_report_header(self) -> list[str]:
         selection = self.selection
-        names = ", ".join(
-            i.spec.name + (" (BROKEN)" if i.error else "") for i in selection.implementations
-        )
+        names = ", ".join(_described(i) for i in selection.implementations)
         devices = (
             ", ".join(
                 device if reason is None else f"{device} (absent: {reason})"
@@ -369,6 +367,15 @@ class TwoLayerRun:
             report.longrepr = str(call.excinfo.value)
         reproduction.annotate(item, call, report)
         return report
+
+
+def _described(loaded: Loaded) -> str:
+    """``numpy (float64, float32)``; ``x (BROKEN)``; a bare name before the classes load."""
+    if loaded.error:
+        return f"{loaded.spec.name} (BROKEN)"
+    if loaded.declared is None:
+        return loaded.spec.name
+    return f"{loaded.spec.name} ({', '.join(loaded.declared.dtypes)})"
 
 
 def check_id(item: pytest.Item) -> str:

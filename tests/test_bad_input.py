@@ -129,7 +129,7 @@ def test_entry_point_that_fails_to_import(
     result = run(pytester, "implementation_loads or params_canonical")
     result.stdout.fnmatch_lines(
         [
-            "twolayer: implementations: mine, broken (BROKEN)",
+            "twolayer: implementations: mine (float64), broken (BROKEN)",
             exact(
                 "implementation 'broken' (entry point brokenpkg:Net) failed to load: "
                 "ModuleNotFoundError: No module named 'no_such_dependency'"
@@ -481,6 +481,8 @@ STEPPING_CHECKS = {
     "test_same_seed_reproduces",
     "test_instances_share_no_state",
     "test_inputs_not_mutated",
+    "test_benchmark_step",
+    "test_benchmark_run",
 }
 
 

@@ -201,3 +201,34 @@ def test_gates_read_from_the_ini_file(slow_pair: pytest.Pytester):
     )
     result = slow_pair.runpytest_subprocess(*benchmark_args())
     result.assert_outcomes(passed=1, failed=1)
+
+
+def test_a_step_that_fails_midway_fails_the_run_benchmark_with_a_verdict(
+    slow_pair: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+):
+    slow_pair.makepyfile(
+        flaky="""
+        from slownet import SlowNet
+
+
+        class Flaky(SlowNet):
+            calls = 0
+
+            def step(self, x, y):
+                Flaky.calls += 1
+                if Flaky.calls > 100:
+                    raise FloatingPointError("overflow in the update")
+                return super().step(x, y)
+        """
+    )
+    result = slow_pair.runpytest(
+        "-p", "twolayer", "--impl", "numpy,flaky=flaky:Flaky", "--device", "cpu",
+        "-k", "benchmark_run", "-p", "no:cacheprovider",
+    )  # fmt: skip
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*[[]benchmark.run[]] impl=flaky device=cpu dtype=float64 seed=0: step() #* raised "
+            "FloatingPointError: overflow in the update"
+        ]
+    )

@@ -22,7 +22,7 @@ def test_command_line_registration(pytester: pytest.Pytester):
     pytester.makepyfile(mynet=EXAMPLES["mynet.py"])
     result = pytester.runpytest("-p", "twolayer", "--impl", "mine=mynet:MyNet")
     result.assert_outcomes(passed=SUITE_CHECKS)
-    result.stdout.fnmatch_lines(["twolayer: implementations: mine"])
+    result.stdout.fnmatch_lines(["twolayer: implementations: mine (float64)"])
 
 
 def test_conftest_hook_registration(pytester: pytest.Pytester):

@@ -131,7 +131,7 @@ def test_header_names_implementations_devices_and_seed(pytester: pytest.Pytester
     )
     result.stdout.fnmatch_lines(
         [
-            "twolayer: implementations: mine",
+            "twolayer: implementations: mine (float64)",
             "twolayer: devices: cpu; seed: 7",
             "twolayer: numpy *, torch *, tensorflow *",
         ]

@@ -118,6 +118,9 @@ def run_zoo(seed: int = 0, extra_args: tuple[str, ...] = ()) -> ZooRun:
             "--twolayer-seed", str(seed), "-p", "no:cacheprovider", f"--junitxml={report}", "-q",
             # the hanging exhibit costs one time limit; the crashing one needs xdist's workers
             "--twolayer-timeout", str(TIME_LIMIT_S), *isolation(),
+            # the zoo's bugs are conformance bugs; the benchmark gates have their own tests
+            # (tests/test_parallel.py), and timing 44 exhibits would only slow the zoo down
+            "-k", "not benchmark",
             *extra_args,
         ]  # fmt: skip
         env = {k: v for k, v in os.environ.items() if k != "PYTEST_ADDOPTS"}
