@@ -17,6 +17,8 @@ from pytest_twolayer.benchmarking.measure import Prepared, measure_run, measure_
 from pytest_twolayer.case import Case
 from pytest_twolayer.published import publish
 
+pytest.importorskip("pytest_benchmark", reason="the benchmark concern needs pytest-benchmark")
+
 pytestmark = pytest.mark.twolayer_dtypes("training")
 
 

@@ -49,7 +49,10 @@ def selection_from_controller(config: pytest.Config) -> dict[str, Any]:
         return sent
     path = Path(sent)
     deadline = time.monotonic() + SELECTION_WAIT_SECONDS
+    controller = os.getppid()
     while not path.exists():  # written whole by os.replace: existing means complete
+        if os.getppid() != controller:  # the controller died: nobody will write it
+            raise pytest.UsageError("pytest-twolayer: the xdist controller exited")
         if time.monotonic() > deadline:
             raise pytest.UsageError(
                 f"pytest-twolayer: the xdist controller did not describe the implementations "

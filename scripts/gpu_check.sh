@@ -25,5 +25,10 @@ echo "== TF32 on: the float32 gradient checks must fail"
 python3 -m pytest -p pytest_twolayer.plugin -p tf32_on -p no:cacheprovider --impl "$impls" --device cuda \
   -q -k "test_gradients_match_reference and float32" 2>&1 | tail -n 12 | tee "$out/tf32.log"
 tf32=${PIPESTATUS[0]}
+if python3 -c "import xdist, pytest_benchmark" 2>/dev/null; then
+  echo "== the benchmarks on cuda under -n 2 (one GPU per worker when there are several)"
+  python3 -m pytest -p pytest_twolayer.plugin -p no:cacheprovider --impl "$impls" --device cuda -q \
+    -n 2 -k benchmark 2>&1 | tail -n 40 | tee "$out/parallel.log"
+fi
 echo "suite exit $suite (want 0); tf32 exit $tf32 (want 1)"
 [ "$suite" -eq 0 ] && [ "$tf32" -eq 1 ]

@@ -1,0 +1,1 @@
+"""The ``--twolayer-plots`` figures: data collected from reports, one module per figure."""

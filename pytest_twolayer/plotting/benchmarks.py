@@ -1,0 +1,102 @@
+"""``benchmarks.png``: GFLOP/s of one training step per implementation, against the peak
+large-GEMM throughput measured in the same run."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+
+from pytest_twolayer.plotting.data import StepBenchmark
+from pytest_twolayer.plotting.style import DPI, colour
+
+FILE_NAME = "benchmarks.png"
+PEAK_LINESTYLES = ("--", ":", "-.")  # one per dtype
+HEADROOM = 1.6  # the x axis runs this far past the widest bar or peak, room for annotations
+
+
+def peak_label(dtype: str, gflops: float) -> str:
+    value = f"{gflops:,.0f}" if gflops >= 10 else f"{gflops:.3g}"
+    return f"peak {dtype} (in-run GEMM): {value} GFLOP/s"
+
+
+def bar_label(bench: StepBenchmark, several_dtypes: bool) -> str:
+    return f"{bench.impl} ({bench.dtype})" if several_dtypes else bench.impl
+
+
+def annotation(bench: StepBenchmark, show_threads: bool) -> str:
+    share = bench.peak_fraction
+    percent = f"{share:.1%}" if share < 0.1 else f"{share:.0%}"  # 0.4%, not 0%
+    text = f"{bench.median_s * 1e3:.3g} ms/step, {percent} of peak"
+    return text + (f", {bench.threads} threads" if show_threads else "")
+
+
+def figure(benchmarks: Sequence[StepBenchmark]) -> Figure:
+    """One panel per device: a bar per implementation (x dtype), a line per dtype's peak."""
+    impls = list(dict.fromkeys(b.impl for b in benchmarks))
+    devices = list(dict.fromkeys(b.device for b in benchmarks))
+    threads = {b.threads for b in benchmarks}
+    rows = [sum(1 for b in benchmarks if b.device == d) for d in devices]
+    height = 1.2 + 0.42 * sum(max(r, 2) for r in rows) + 0.5 * len(devices)
+    fig = Figure(figsize=(9.0, height), dpi=DPI, layout="constrained")
+    axes = fig.subplots(len(devices), 1, squeeze=False, height_ratios=[max(r, 2) for r in rows])
+    for ax, device in zip(axes[:, 0], devices, strict=True):
+        on_device = [b for b in benchmarks if b.device == device]
+        panel(ax, on_device, impls, show_threads=len(threads) > 1)
+        ax.set_title(f"{device}", loc="left", fontsize="medium")
+    threads_text = f", {threads.pop()} threads" if len(threads) == 1 else ""
+    fig.suptitle(f"One training step: GFLOP/s against this run's peak{threads_text}")
+    return fig
+
+
+def panel(
+    ax: Axes, benchmarks: Sequence[StepBenchmark], impls: list[str], show_threads: bool
+) -> None:
+    several_dtypes = len({b.dtype for b in benchmarks}) > 1
+    # Top to bottom in selection order, as in the loss-curve legend.
+    positions = list(range(len(benchmarks)))[::-1]
+    ax.barh(
+        positions,
+        [b.gflops for b in benchmarks],
+        color=[colour(impls.index(b.impl)) for b in benchmarks],
+        height=0.7,
+    )
+    ax.set_yticks(positions, [bar_label(b, several_dtypes) for b in benchmarks])
+    for y, bench in zip(positions, benchmarks, strict=True):
+        ax.annotate(
+            annotation(bench, show_threads),
+            (bench.gflops, y),
+            xytext=(4, 0),
+            textcoords="offset points",
+            va="center",
+            fontsize="small",
+        )
+    # Several xdist workers each measure the peak; the line shows the best of them.
+    peaks: dict[str, float] = {}
+    for bench in benchmarks:
+        peaks[bench.dtype] = max(peaks.get(bench.dtype, 0.0), bench.peak_gflops)
+    for i, (dtype, peak) in enumerate(sorted(peaks.items())):
+        ax.axvline(
+            peak,
+            color="black",
+            linestyle=PEAK_LINESTYLES[i % len(PEAK_LINESTYLES)],
+            linewidth=1.2,
+            label=peak_label(dtype, peak),
+        )
+    widest = max([b.gflops for b in benchmarks] + list(peaks.values()) + [1e-9])
+    ax.set_xlim(0, widest * HEADROOM)
+    ax.set_ylim(-0.6, max(len(benchmarks), 2) - 0.4)
+    ax.set_xlabel("GFLOP/s")
+    ax.grid(True, axis="x", alpha=0.3)
+    # Above the panel, right of its device title: never over a bar or its annotation.
+    ax.legend(
+        loc="lower right", bbox_to_anchor=(1.0, 1.0), fontsize="small", frameon=False, ncols=3
+    )
+
+
+def write(benchmarks: Sequence[StepBenchmark], folder: Path) -> Path:
+    path = folder / FILE_NAME
+    figure(benchmarks).savefig(path, dpi=DPI)
+    return path

@@ -1,0 +1,372 @@
+"""``--twolayer-plots``: the figures' content from synthetic data, the data read from reports,
+and real sessions (one process and ``-n 2``) that write them, or refuse with a usage error."""
+
+from __future__ import annotations
+
+import math
+import struct
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from matplotlib.figure import Figure
+
+from pytest_twolayer.plotting import benchmarks, loss_curves
+from pytest_twolayer.plotting.data import Collected, Curve, StepBenchmark
+from pytest_twolayer.published import PROPERTY_PREFIX, REPORT_ATTRIBUTE
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+FLIP = "pytest_twolayer.zoo.numpy_bugs:SignFlippedUpdate"  # fails test_training: it diverges
+CONFTEST = f"def pytest_twolayer_register(registry):\n    registry.add('flip', {FLIP!r})\n"
+
+
+def falling(start: float, rate: float, steps: int = 500) -> tuple[float, ...]:
+    return tuple(start * math.exp(-rate * t) for t in range(steps))
+
+
+def curve(impl: str, device: str = "cpu", verdict: str = "passed", steps: int = 500) -> Curve:
+    return Curve(impl, device, "float32", falling(3e7, 0.03, steps), verdict)
+
+
+def bench(impl: str, device: str = "cpu", dtype: str = "float32", **given: Any) -> StepBenchmark:
+    fields: dict[str, Any] = {
+        "median_s": 0.002,
+        "gflops": 13.0,
+        "peak_gflops": 200.0,
+        "peak_fraction": 0.065,
+        "threads": 2,
+    }
+    fields.update(given)
+    return StepBenchmark(impl, device, dtype, **fields)
+
+
+def png_size(path: Path) -> tuple[int, int]:
+    """Width and height from a PNG's IHDR chunk."""
+    head = path.read_bytes()[:24]
+    assert head[:8] == PNG_SIGNATURE, head
+    width, height = struct.unpack(">II", head[16:24])
+    return width, height
+
+
+def legend_texts(fig: Figure) -> list[list[str]]:
+    return [
+        [t.get_text() for t in ax.get_legend().get_texts()] if ax.get_legend() else []
+        for ax in fig.axes
+    ]
+
+
+# --- the loss-curve figure, from synthetic curves ---
+
+
+def test_loss_figure_one_log_line_per_implementation():
+    curves = [curve("numpy"), curve("nn"), curve("flip", verdict="FAILED", steps=37)]
+    fig = loss_curves.figure(curves, seed=7)
+    [ax] = fig.axes
+    assert ax.get_yscale() == "log"
+    assert ax.get_xlabel() == "training step"
+    assert ax.get_ylabel() == "loss (sum of squared errors)"
+    assert "seed 7" in ax.get_title()
+    lines = ax.get_lines()
+    assert [line.get_label() for line in lines] == ["numpy", "nn", "flip: FAILED"]
+    assert legend_texts(fig) == [["numpy", "nn", "flip: FAILED"]]
+    assert [line.get_linestyle() for line in lines] == ["-", "-", "--"]
+    assert list(lines[0].get_xdata()[[0, -1]]) == [1, 500]
+    assert len(lines[2].get_xdata()) == 37  # a check that failed midway: its curve as far as it got
+    assert len({line.get_color() for line in lines}) == 3
+
+
+def test_loss_figure_tells_every_implementation_and_device_apart():
+    names = [f"impl{i}" for i in range(12)]
+    curves = [curve(n, d) for n in names for d in ("cpu", "cuda")]
+    fig = loss_curves.figure(curves, seed=0)
+    lines = fig.axes[0].get_lines()
+    assert len(lines) == 24
+    assert lines[0].get_label() == "impl0 (cpu)"
+    assert lines[1].get_label() == "impl0 (cuda)"
+    looks = {(line.get_color(), line.get_marker(), line.get_fillstyle()) for line in lines}
+    assert len(looks) == 24, sorted(looks)
+
+
+def test_loss_figure_leaves_gaps_where_a_log_axis_cannot_draw():
+    losses = (4.0, math.inf, 2.0, math.nan, 0.0, 1.0)
+    fig = loss_curves.figure([Curve("bad", "cpu", "float32", losses, "FAILED")], seed=0)
+    ydata = list(fig.axes[0].get_lines()[0].get_ydata())
+    assert [v for v in ydata if not math.isnan(v)] == [4.0, 2.0, 1.0]
+    assert len(ydata) == len(losses)
+
+
+def test_loss_figure_says_an_expected_failure_is_expected():
+    fig = loss_curves.figure([curve("known", verdict="FAILED, expected")], seed=0)
+    [line] = fig.axes[0].get_lines()
+    assert line.get_label() == "known: FAILED, expected"
+    assert line.get_linestyle() == "--"
+
+
+def test_loss_png_is_readme_sized(tmp_path: Path):
+    path = loss_curves.write([curve(f"impl{i}") for i in range(9)], 0, tmp_path)
+    assert path == tmp_path / "loss_curves.png"
+    width, height = png_size(path)
+    assert 600 <= width <= 1200, width
+    assert 350 <= height <= 800, height
+    assert 10_000 < path.stat().st_size < 150_000
+
+
+# --- the benchmark figure, from synthetic benchmarks ---
+
+
+def test_benchmark_figure_bars_against_the_peak():
+    benches = [
+        bench("numpy", median_s=0.0005, gflops=52.0, peak_gflops=210.0, peak_fraction=0.2476),
+        bench("nn", median_s=0.002, gflops=13.0, peak_gflops=190.0, peak_fraction=0.0684),
+    ]
+    fig = benchmarks.figure(benches)
+    [ax] = fig.axes
+    assert ax.get_xlabel() == "GFLOP/s"
+    widths = [patch.get_width() for patch in ax.patches]
+    assert widths == [52.0, 13.0]
+    top_down = sorted(ax.get_yticklabels(), key=lambda t: -t.get_position()[1])
+    assert [t.get_text() for t in top_down] == ["numpy", "nn"]  # selection order, from the top
+    # The reference line is the best peak measured in the run (each xdist worker measures).
+    [peak] = ax.get_lines()
+    assert list(peak.get_xdata()) == [210.0, 210.0]
+    assert legend_texts(fig) == [["peak float32 (in-run GEMM): 210 GFLOP/s"]]
+    notes = sorted(t.get_text() for t in ax.texts)
+    assert notes == ["0.5 ms/step, 25% of peak", "2 ms/step, 6.8% of peak"]
+    assert "2 threads" in fig.get_suptitle()
+    assert ax.get_xlim()[1] > 210.0  # the peak line is inside the axes
+
+
+def test_benchmark_figure_one_panel_per_device_and_a_peak_per_dtype():
+    benches = [
+        bench("numpy", "cpu", "float32"),
+        bench("numpy", "cpu", "float64", peak_gflops=100.0, threads=1),
+        bench("tensor", "cuda", "float32", peak_gflops=20000.0, gflops=600.0),
+    ]
+    fig = benchmarks.figure(benches)
+    assert [ax.get_title(loc="left") for ax in fig.axes] == ["cpu", "cuda"]
+    assert [len(ax.patches) for ax in fig.axes] == [2, 1]
+    assert legend_texts(fig) == [
+        [
+            "peak float32 (in-run GEMM): 200 GFLOP/s",
+            "peak float64 (in-run GEMM): 100 GFLOP/s",
+        ],
+        ["peak float32 (in-run GEMM): 20,000 GFLOP/s"],
+    ]
+    cpu_labels = [t.get_text() for t in fig.axes[0].get_yticklabels()]
+    assert sorted(cpu_labels) == ["numpy (float32)", "numpy (float64)"]
+    assert all("threads" in t.get_text() for t in fig.axes[0].texts)  # 1 and 2: per bar
+
+
+def test_benchmark_png(tmp_path: Path):
+    path = benchmarks.write([bench(f"impl{i}") for i in range(9)], tmp_path)
+    assert path == tmp_path / "benchmarks.png"
+    assert png_size(path)[0] >= 600
+    assert path.stat().st_size > 10_000
+
+
+# --- reading reports ---
+
+
+def report(
+    when: str = "call",
+    outcome: str = "passed",
+    data: dict[str, Any] | None = None,
+    **props: str,
+) -> pytest.TestReport:
+    labels = {"impl": "numpy", "device": "cpu", "dtype": "float32", "concern": "training"}
+    labels.update(props)
+    made = pytest.TestReport(
+        "conformance/test_training.py::test_training[numpy-cpu-float32]",
+        ("conformance/test_training.py", 1, "test_training"),
+        {},
+        outcome,  # type: ignore[arg-type]
+        None,
+        when,  # type: ignore[arg-type]
+        user_properties=[(PROPERTY_PREFIX + k, v) for k, v in labels.items()],
+    )
+    if data is not None:
+        setattr(made, REPORT_ATTRIBUTE, data)
+    return made
+
+
+STEP = {
+    "impl": "numpy",
+    "device": "cpu",
+    "dtype": "float32",
+    "what": "step",
+    "median_s": 0.0005,
+    "iqr_s": 1e-5,
+    "gflops": 52.0,
+    "peak_gflops": 200.0,
+    "peak_fraction": 0.26,
+    "threads": 2,
+    "depth_mean": None,
+}
+
+
+def test_collects_curves_and_step_benchmarks_only():
+    collected = Collected()
+    collected.add(report(data={"losses": [3.0, 2.0, 1.0]}))
+    collected.add(report(when="setup", data={"losses": [9.0]}, impl="setup-phase"))
+    collected.add(report(data={"losses": [9.0]}, impl="users-own", concern="other"))
+    collected.add(report("call", "failed", {"losses": [1.0, 5.0]}, impl="flip", device="cuda"))
+    xfail = report("call", "skipped", {"losses": [1.0]}, impl="known")
+    xfail.wasxfail = "declared: diverges"  # type: ignore[attr-defined]
+    collected.add(xfail)
+    collected.add(report(data={"benchmark": STEP}, concern="benchmark"))
+    collected.add(report(data={"benchmark": {**STEP, "impl": "nn", "what": "run"}}))
+    collected.add(report(data={"benchmark": {**STEP, "impl": "bad", "gflops": "fast"}}))
+    collected.add(report(data={"benchmark": {"impl": "partial", "what": "step"}}))
+    curves = collected.ordered_curves(["known", "flip", "numpy"], ["cpu", "cuda"])
+    assert [(c.impl, c.device, c.losses, c.verdict) for c in curves] == [
+        ("known", "cpu", (1.0,), "FAILED, expected"),
+        ("flip", "cuda", (1.0, 5.0), "FAILED"),
+        ("numpy", "cpu", (3.0, 2.0, 1.0), "passed"),
+    ]
+    [step] = collected.ordered_benchmarks(["numpy"], ["cpu"])
+    assert step == StepBenchmark("numpy", "cpu", "float32", 0.0005, 52.0, 200.0, 0.26, 2)
+
+
+# --- real sessions ---
+
+
+def plot_run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
+    pytester.makeconftest(CONFTEST)
+    return pytester.runpytest(
+        "-p", "twolayer", "--impl", "numpy,flip", "-k", "test_training", *args
+    )
+
+
+def test_session_writes_loss_curves(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch):
+    drawn: list[list[Curve]] = []
+    write = loss_curves.write
+
+    def spy(curves: list[Curve], seed: int, folder: Path) -> Path:
+        drawn.append(list(curves))
+        return write(curves, seed, folder)
+
+    monkeypatch.setattr(loss_curves, "write", spy)
+    result = plot_run(pytester, "--twolayer-plots", "out/figs", "--twolayer-seed", "3")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            f"twolayer plots: wrote {pytester.path}/out/figs/loss_curves.png (2 curves, 1 FAILED)",
+            "twolayer plots: benchmarks.png skipped: no benchmark results were published "
+            "(the benchmark checks did not run)",
+        ]
+    )
+    assert png_size(pytester.path / "out/figs/loss_curves.png")[0] > 600
+    [curves] = drawn
+    assert [(c.impl, c.device, c.verdict) for c in curves] == [
+        ("numpy", "cpu", "passed"),
+        ("flip", "cpu", "FAILED"),
+    ]
+    assert len(curves[0].losses) == 500
+    assert curves[0].losses[-1] < 1e-3 * curves[0].losses[0]
+    assert curves[1].losses[-1] > curves[1].losses[0]  # the flipped update climbs
+
+
+def test_session_draws_the_real_step_benchmark(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+):
+    drawn: list[list[StepBenchmark]] = []
+    write = benchmarks.write
+
+    def spy(benches: list[StepBenchmark], folder: Path) -> Path:
+        drawn.append(list(benches))
+        return write(benches, folder)
+
+    monkeypatch.setattr(benchmarks, "write", spy)
+    result = pytester.runpytest(
+        "-p", "twolayer", "--impl", "numpy", "-k", "test_benchmark_step or test_training",
+        "--twolayer-benchmark-time", "0.05", "--twolayer-plots", "figs",
+    )  # fmt: skip
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(
+        [
+            f"twolayer plots: wrote {pytester.path}/figs/loss_curves.png (1 curve, 0 FAILED), "
+            f"{pytester.path}/figs/benchmarks.png (1 bar)"
+        ]
+    )
+    [[step]] = drawn
+    assert (step.impl, step.device) == ("numpy", "cpu")
+    assert 0 < step.median_s < 1
+    assert step.gflops == pytest.approx(25.98e6 / step.median_s / 1e9, rel=0.01)
+    assert step.peak_fraction == pytest.approx(step.gflops / step.peak_gflops)
+    assert png_size(pytester.path / "figs/benchmarks.png")[0] > 600
+
+
+def test_session_under_xdist_merges_every_worker(pytester: pytest.Pytester):
+    pytester.makeconftest(CONFTEST)
+    result = pytester.runpytest_subprocess(
+        "-p", "twolayer", "--impl", "numpy,flip", "-k", "test_training", "-n", "2",
+        "--twolayer-plots", "figs",
+    )  # fmt: skip
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(
+        [f"twolayer plots: wrote {pytester.path}/figs/loss_curves.png (2 curves, 1 FAILED)"]
+    )
+    assert (pytester.path / "figs/loss_curves.png").read_bytes()[:8] == PNG_SIGNATURE
+
+
+def test_ini_folder_and_a_stale_figure(pytester: pytest.Pytester):
+    pytester.makeini("[pytest]\ntwolayer_plots = figs\n")
+    stale = pytester.path / "figs" / "benchmarks.png"
+    stale.parent.mkdir()
+    stale.write_bytes(PNG_SIGNATURE)
+    result = plot_run(pytester)
+    result.stdout.fnmatch_lines(
+        [
+            f"twolayer plots: wrote {pytester.path}/figs/loss_curves.png (2 curves, 1 FAILED)",
+            "twolayer plots: benchmarks.png skipped: * removed the earlier run's file",
+        ]
+    )
+    assert not stale.exists()
+
+
+def test_no_test_ran_leaves_the_folder_alone(pytester: pytest.Pytester):
+    old = pytester.path / "figs" / "loss_curves.png"
+    old.parent.mkdir()
+    old.write_bytes(PNG_SIGNATURE)
+    result = plot_run(pytester, "--twolayer-plots", "figs", "--collect-only")
+    result.stdout.fnmatch_lines(["twolayer plots: no test ran, no figure written"])
+    assert old.read_bytes() == PNG_SIGNATURE
+
+
+def test_no_option_no_plots_and_no_matplotlib_needed(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # `import matplotlib` now fails
+    result = plot_run(pytester)
+    result.assert_outcomes(passed=1, failed=1)
+    assert not any("twolayer plots" in line for line in result.outlines)
+
+
+def test_missing_matplotlib_is_a_usage_error(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    result = plot_run(pytester, "--twolayer-plots", "figs")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        [
+            "ERROR: --twolayer-plots needs matplotlib, which is not installed: "
+            'pip install "pytest-twolayer[plots]"'
+        ]
+    )
+    assert not (pytester.path / "figs").exists()
+
+
+def test_unwritable_folder_is_a_usage_error(pytester: pytest.Pytester):
+    pytester.makefile(".txt", taken="a file")
+    result = plot_run(pytester, "--twolayer-plots", "taken.txt")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        [f"ERROR: --twolayer-plots {pytester.path}/taken.txt: is a file, not a folder"]
+    )
+    result = plot_run(pytester, "--twolayer-plots", "taken.txt/figs")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        [f"ERROR: --twolayer-plots {pytester.path}/taken.txt/figs: cannot write there: *"]
+    )
