@@ -1,5 +1,6 @@
-"""Benchmark: time per training step and per 500-step run, in the training dtype, with
-pytest-benchmark's statistics; FLOPs, GFLOP/s and the fraction of the in-run GEMM peak.
+"""Benchmark: every step of the tutorial's 500-step run timed, in the training dtype, with
+pytest-benchmark's statistics (per step, and the run's total); FLOPs, GFLOP/s and the
+fraction of the in-run GEMM peak.
 
 A benchmark passes unless a gate is set and violated: ``--twolayer-budget`` (ms per step),
 ``--twolayer-max-ratio`` (against another implementation, timed interleaved in the same
@@ -13,7 +14,7 @@ from typing import Any
 import pytest
 
 from pytest_twolayer.benchmarking.gates import BenchmarkSettings, check_budget, interleaved_ratio
-from pytest_twolayer.benchmarking.measure import Prepared, measure_run, measure_step
+from pytest_twolayer.benchmarking.measure import Prepared, measure_steps
 from pytest_twolayer.case import Case
 from pytest_twolayer.published import publish
 
@@ -59,11 +60,12 @@ def test_benchmark_step(
     twolayer_benchmark_settings: BenchmarkSettings,
     request: pytest.FixtureRequest,
 ) -> None:
-    """One training step: median over rounds; then the budget and ratio gates, if set."""
+    """The tutorial's run, step by step: median step and run time; then the budget and
+    ratio gates, if set."""
     if getattr(benchmark, "disabled", False):
         pytest.skip("benchmarks are disabled (--benchmark-disable)")
     settings = twolayer_benchmark_settings
-    figures = measure_step(twolayer_case, benchmark, settings.seconds)
+    figures = measure_steps(twolayer_case, benchmark, settings.steps)
     publish(request.node, "benchmark", figures)
     budget = settings.budget_for(twolayer_case.name)
     if budget is not None:
@@ -72,10 +74,3 @@ def test_benchmark_step(
     if ratio is not None:
         figures.update(ratio)
         publish(request.node, "benchmark", figures)
-
-
-def test_benchmark_run(twolayer_case: Case, benchmark: Any, request: pytest.FixtureRequest) -> None:
-    """The tutorial's 500-step run of a fresh instance, after warm-up."""
-    if getattr(benchmark, "disabled", False):
-        pytest.skip("benchmarks are disabled (--benchmark-disable)")
-    publish(request.node, "benchmark", measure_run(twolayer_case, benchmark))

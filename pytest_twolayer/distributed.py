@@ -7,6 +7,7 @@ worker: rebuild the selection and pin the cores.
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import shutil
@@ -19,11 +20,14 @@ import pytest
 
 from pytest_twolayer import nodeids
 from pytest_twolayer.devices import visible_gpu_count
+from pytest_twolayer.registry import Registry
 from pytest_twolayer.scheduling import GroupScheduling
 from pytest_twolayer.selection import Loaded, Selection, resolve_devices
 from pytest_twolayer.workers import available_cores, plan_workers, worker_environment
 
 SELECTION_INPUT = "twolayer_selection"  # the record itself, or the file it will be written to
+PRELOAD_INPUT = "twolayer_preload"  # implementations a worker imports while it waits
+SUITE_DEPENDENCIES = ("pytest_twolayer.strategies", "pytest_twolayer.benchmarking.measure")
 IMPORT_SECONDS = {"torch": 1.6, "tensorflow": 3.4}  # cold imports measured on a 2-core machine
 
 
@@ -38,6 +42,24 @@ def distributes(config: pytest.Config) -> bool:
         and not is_worker(config)
         and not config.getoption("twolayer_dry_run", False)  # a dry run starts no workers
     )
+
+
+def preload(config: pytest.Config, registry: Registry) -> dict[str, type]:
+    """Import the implementations the controller asked this worker to preload (while it
+    waits for the selection record); one that fails is left for its own check to report."""
+    workerinput: dict[str, Any] = getattr(config, "workerinput", {})
+    if PRELOAD_INPUT in workerinput:
+        # What collecting the suite imports anyway (hypothesis alone takes ~2 s), done
+        # while the controller is still busy rather than after it.
+        for module in SUITE_DEPENDENCIES:
+            importlib.import_module(module)
+    classes: dict[str, type] = {}
+    for name in workerinput.get(PRELOAD_INPUT, []):
+        try:
+            classes[name] = registry.get(name).load()
+        except Exception:  # the controller's own load reports it, as its check
+            continue
+    return classes
 
 
 def selection_from_controller(config: pytest.Config) -> dict[str, Any]:
@@ -116,6 +138,7 @@ class Distribution:
         self.selection = pending.selection
         self.names = [i.spec.name for i in self.selection.implementations]
         self.modules = suite_modules(suite)
+        self.preloads: dict[str, list[str]] = {}  # worker id -> implementations it preloads
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtestloop(self) -> None:
@@ -134,8 +157,9 @@ class Distribution:
     def pytest_xdist_make_scheduler(self, config: pytest.Config, log: Any) -> Any:
         if config.getoption("dist") != "load":  # the user chose a scheduler: respect it
             return None
-        workers = len(config.getoption("tx") or []) or int(config.option.numprocesses or 0)
-        return GroupScheduling(workers, self.group_of, self.needs, self.cost, log.twolayersched)
+        return GroupScheduling(
+            self.workers(), self.group_of, self.needs, self.cost, log.twolayersched, self.preloaded
+        )
 
     def needs(self, group: str) -> frozenset[str]:
         for loaded in self.selection.implementations:
@@ -160,8 +184,21 @@ class Distribution:
         if self.pending.loaded or not _shares_files(node):
             self.pending.load()  # a replacement worker, or one on another machine
             node.workerinput[SELECTION_INPUT] = self.selection.to_json()
-        else:
-            node.workerinput[SELECTION_INPUT] = str(self.pending.path)
+            return
+        node.workerinput[SELECTION_INPUT] = str(self.pending.path)
+        # While the controller imports, worker i imports every n-th implementation too, so
+        # its frameworks are in place when its checks come (the scheduler sends them there).
+        index, workers = len(self.preloads), self.workers()
+        self.preloads[node.gateway.id] = self.names[index::workers] if workers else []
+        node.workerinput[PRELOAD_INPUT] = self.preloads[node.gateway.id]
+
+    def workers(self) -> int:
+        return len(self.config.getoption("tx") or []) or int(self.config.option.numprocesses or 0)
+
+    def preloaded(self, node: Any) -> frozenset[str]:
+        """The frameworks ``node`` imported while it waited for the selection."""
+        names = self.preloads.get(str(getattr(getattr(node, "gateway", None), "id", "")), [])
+        return frozenset().union(*(self.needs(f"impl {name}") for name in names))
 
 
 def _shares_files(node: Any) -> bool:

@@ -85,10 +85,10 @@ def parse_timeout(value: str | float) -> float:
     return seconds
 
 
-DEFAULT_BENCHMARK_TIME = "0.3"
-BENCHMARK_TIME_HELP = (
-    "seconds of timed training steps per implementation and device in the benchmark "
-    f"concern (default: {DEFAULT_BENCHMARK_TIME}; rounds are kept between 10 and 400)"
+DEFAULT_BENCHMARK_STEPS = "500"
+BENCHMARK_STEPS_HELP = (
+    "training steps the benchmark concern times, one by one, from a fresh instance "
+    f"(default: {DEFAULT_BENCHMARK_STEPS}, the tutorial's run)"
 )
 BUDGET_HELP = (
     "benchmark gate: the median training step may take at most this many milliseconds; "

@@ -26,9 +26,9 @@ from pytest_twolayer.benchmarking.gates import BenchmarkSettings, parse_budgets,
 from pytest_twolayer.benchmarking.table import BenchmarkTable
 from pytest_twolayer.case import ConformanceFailure
 from pytest_twolayer.options import (
-    BENCHMARK_TIME_HELP,
+    BENCHMARK_STEPS_HELP,
     BUDGET_HELP,
-    DEFAULT_BENCHMARK_TIME,
+    DEFAULT_BENCHMARK_STEPS,
     DEFAULT_TIMEOUT,
     DEVICE_HELP,
     IMPL_HELP,
@@ -75,7 +75,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("twolayer_seed", SEED_HELP, default="0")
     parser.addini("twolayer_timeout", TIMEOUT_HELP, default=DEFAULT_TIMEOUT)
     group.addoption(
-        "--twolayer-benchmark-time", default=None, metavar="SECONDS", help=BENCHMARK_TIME_HELP
+        "--twolayer-benchmark-steps", default=None, metavar="N", help=BENCHMARK_STEPS_HELP
     )
     group.addoption(
         "--twolayer-budget", action="append", default=[], metavar="[IMPL=]MS", help=BUDGET_HELP
@@ -87,7 +87,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="IMPL:REF=X",
         help=MAX_RATIO_HELP,
     )
-    parser.addini("twolayer_benchmark_time", BENCHMARK_TIME_HELP, default=DEFAULT_BENCHMARK_TIME)
+    parser.addini("twolayer_benchmark_steps", BENCHMARK_STEPS_HELP, default=DEFAULT_BENCHMARK_STEPS)
     parser.addini("twolayer_budget", BUDGET_HELP, type="linelist", default=[])
     parser.addini("twolayer_max_ratio", MAX_RATIO_HELP, type="linelist", default=[])
     for feature in FEATURES:
@@ -185,11 +185,17 @@ def pytest_configure(config: pytest.Config) -> None:
         # starts; collecting from its record imports nothing until a check runs.
         workers.pin_this_process()
         chosen_names(registry, tokens, verify=False)
+        preloaded = distributed.preload(config, registry)
         selection = Selection.from_json(registry, distributed.selection_from_controller(config))
+        for loaded in selection.implementations:
+            if loaded.declared is not None and loaded.spec.name in preloaded:
+                loaded._cls = preloaded[loaded.spec.name]
     elif distributed.distributes(config):
         # Load the classes once the workers are starting (see PendingSelection).
         names = chosen_names(registry, tokens)
         selection = Selection([Loaded(registry.get(n), None) for n in names], {}, seed)
+        if requested_devices:  # asked for by name: absent is a usage error, raised now
+            resolve_devices(requested_devices, [])
         pending = distributed.PendingSelection(selection, requested_devices)
     else:
         implementations = select(registry, tokens)
@@ -217,17 +223,14 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def benchmark_settings(config: pytest.Config, registry: Registry) -> BenchmarkSettings:
     """The benchmark concern's options, from the command line or else the ini file."""
-    seconds = config.getoption("twolayer_benchmark_time") or config.getini(
-        "twolayer_benchmark_time"
+    value = config.getoption("twolayer_benchmark_steps") or config.getini(
+        "twolayer_benchmark_steps"
     )
-    try:
-        time_limit = float(seconds)
-        if not 0 < time_limit < float("inf"):
-            raise ValueError
-    except ValueError:
+    steps = int(value) if str(value).strip().isdigit() else 0
+    if steps < 1:
         raise pytest.UsageError(
-            f"--twolayer-benchmark-time: {seconds!r} is not a positive number of seconds"
-        ) from None
+            f"--twolayer-benchmark-steps: {value!r} is not a positive whole number of steps"
+        )
     try:
         budgets = parse_budgets(
             config.getoption("twolayer_budget") or config.getini("twolayer_budget")
@@ -247,7 +250,7 @@ def benchmark_settings(config: pytest.Config, registry: Registry) -> BenchmarkSe
     def load(name: str) -> type:
         return registry.get(name).load()
 
-    return BenchmarkSettings(time_limit, budgets, ratios, load)
+    return BenchmarkSettings(steps, budgets, ratios, load)
 
 
 CRASHES_ALLOWED_PER_IMPLEMENTATION = 50

@@ -25,7 +25,8 @@ class GroupScheduling:
     worker that already imported what the group needs when one can take it.
 
     ``group_of(nodeid)`` names a test's group; ``needs(group)`` the frameworks it imports;
-    ``cost(group, tests)`` estimates its run time (framework imports included).
+    ``cost(group, tests)`` estimates its run time (framework imports included);
+    ``preloaded(node)`` names the frameworks a worker imported before its first group.
     """
 
     def __init__(
@@ -35,13 +36,15 @@ class GroupScheduling:
         needs: Callable[[str], frozenset[str]] = lambda group: frozenset(),
         cost: Callable[[str, int], float] = lambda group, tests: float(tests),
         log: Any = None,
+        preloaded: Callable[[Node], frozenset[str]] = lambda node: frozenset(),
     ) -> None:
         self.numnodes = numnodes
         self.group_of = group_of
         self.needs = needs
         self.cost = cost
         self.log = log or (lambda *args: None)
-        self.imported: dict[Node, frozenset[str]] = {}  # node -> frameworks its groups needed
+        self.preloaded = preloaded
+        self.imported: dict[Node, frozenset[str]] = {}  # node -> frameworks it has imported
         self.collection: list[str] | None = None
         self.queue: OrderedDict[str, list[int]] = OrderedDict()  # group -> test indices
         self.pending: dict[Node, list[int]] = {}  # node -> indices sent, not yet complete
@@ -71,6 +74,7 @@ class GroupScheduling:
     def add_node(self, node: Node) -> None:
         assert node not in self.pending
         self.pending[node] = []
+        self.imported[node] = self.preloaded(node)
 
     def add_node_collection(self, node: Node, collection: Sequence[str]) -> None:
         assert node in self.pending

@@ -482,7 +482,6 @@ STEPPING_CHECKS = {
     "test_instances_share_no_state",
     "test_inputs_not_mutated",
     "test_benchmark_step",
-    "test_benchmark_run",
 }
 
 

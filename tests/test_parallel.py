@@ -57,7 +57,7 @@ def test_each_implementation_runs_on_one_worker_which_imports_only_its_framework
         "-p", "recorder", "-p", "twolayer", "--impl", "numpy,tensor", "--device", "cpu", "-n", "2",
         "--benchmark-skip", "-p", "no:cacheprovider",
     )  # fmt: skip
-    result.assert_outcomes(passed=52, skipped=4)  # the 4 benchmarks skipped
+    result.assert_outcomes(passed=52, skipped=2)  # the 2 benchmarks skipped
     ran = {
         path.stem.removeprefix("ran-"): set(path.read_text().split())
         for path in pytester.path.glob("ran-gw*.txt")
@@ -71,7 +71,7 @@ def test_each_implementation_runs_on_one_worker_which_imports_only_its_framework
 def benchmark_args(*extra: str) -> list[str]:
     return [
         "-p", "twolayer", "--impl", "numpy,mine", "--device", "cpu", "-k", "benchmark_step",
-        "-n", "2", "-p", "no:cacheprovider", "--twolayer-benchmark-time", "0.1",
+        "-n", "2", "-p", "no:cacheprovider", "--twolayer-benchmark-steps", "60",
         "--benchmark-storage", "file://./store", *extra,
     ]  # fmt: skip
 
@@ -179,7 +179,7 @@ def test_budget_gate_fails_only_the_implementation_over_it(slow_pair: pytest.Pyt
             "mine:nope=2",
             "--twolayer-max-ratio mine:nope: unknown reference 'nope'*",
         ),
-        ("--twolayer-benchmark-time", "-1", "--twolayer-benchmark-time: '-1' is not a positive*"),
+        ("--twolayer-benchmark-steps", "-1", "--twolayer-benchmark-steps: '-1' is not a positive*"),
     ],
 )
 def test_bad_gate_options_are_one_line_usage_errors(
@@ -203,7 +203,7 @@ def test_gates_read_from_the_ini_file(slow_pair: pytest.Pytester):
     result.assert_outcomes(passed=1, failed=1)
 
 
-def test_a_step_that_fails_midway_fails_the_run_benchmark_with_a_verdict(
+def test_a_step_that_fails_midway_fails_the_benchmark_with_a_verdict(
     slow_pair: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ):
     slow_pair.makepyfile(
@@ -223,12 +223,12 @@ def test_a_step_that_fails_midway_fails_the_run_benchmark_with_a_verdict(
     )
     result = slow_pair.runpytest(
         "-p", "twolayer", "--impl", "numpy,flaky=flaky:Flaky", "--device", "cpu",
-        "-k", "benchmark_run", "-p", "no:cacheprovider",
+        "-k", "benchmark", "-p", "no:cacheprovider",
     )  # fmt: skip
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(
         [
-            "*[[]benchmark.run[]] impl=flaky device=cpu dtype=float64 seed=0: step() #* raised "
+            "*[[]benchmark.steps[]] impl=flaky device=cpu dtype=float64 seed=0: step() #* raised "
             "FloatingPointError: overflow in the update"
         ]
     )

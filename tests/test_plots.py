@@ -280,7 +280,7 @@ def test_session_draws_the_real_step_benchmark(
     monkeypatch.setattr(benchmarks, "write", spy)
     result = pytester.runpytest(
         "-p", "twolayer", "--impl", "numpy", "-k", "test_benchmark_step or test_training",
-        "--twolayer-benchmark-time", "0.05", "--twolayer-plots", "figs",
+        "--twolayer-benchmark-steps", "20", "--twolayer-plots", "figs",
     )  # fmt: skip
     result.assert_outcomes(passed=2)
     result.stdout.fnmatch_lines(

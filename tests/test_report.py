@@ -24,7 +24,7 @@ def pytest_twolayer_register(registry):
 """
 SECTION = "twolayer conformance matrix"
 CORE = ["contract", "shapes", "gradients", "update", "training", "hygiene"]
-QUICK_BENCHMARK = ("-k", "not benchmark_run", "--twolayer-benchmark-time", "0.05")
+QUICK_BENCHMARK = ("--twolayer-benchmark-steps", "20")
 
 
 @pytest.fixture

@@ -19,14 +19,14 @@ both sides of a pair alike, so the ratio of medians holds where absolute times d
 
 @dataclass(frozen=True)
 class BenchmarkSettings:
-    """What the benchmark concern is told: time per measurement and the gates.
+    """What the benchmark concern is told: how many steps to time, and the gates.
 
     ``budgets`` are seconds per step (key ``"*"``: every implementation); ``ratios`` map an
     implementation to (reference, largest allowed ratio of median steps); ``load`` loads a
     registered implementation's class by name (a ratio's reference).
     """
 
-    seconds: float = 0.3
+    steps: int = 500
     budgets: dict[str, float] = field(default_factory=dict)
     ratios: dict[str, tuple[str, float]] = field(default_factory=dict)
     load: Callable[[str], type] | None = None

@@ -1,15 +1,15 @@
-"""Timing an implementation's training step with pytest-benchmark, and the figures around it.
+"""Timing an implementation's training steps with pytest-benchmark, and the figures around it.
 
-One measurement: a fresh instance on the tutorial's dims and standard normal data, a few
-warm-up steps (TensorFlow's first ``session.run`` and torch's first optimizer step are slow),
-then ``rounds`` timed steps, each followed by a device sync. Around the timing: the FLOPs
-of the depths actually drawn, the in-run GEMM peak, threads and cores, page faults.
+One measurement: a warm-up instance takes a few steps (TensorFlow's first ``session.run``
+and torch's first optimizer step are slow), then a fresh instance on the tutorial's dims and
+standard normal data runs the tutorial's 500 steps, each timed (one pytest-benchmark round)
+and followed by a device sync. Around the timing: the FLOPs of the depths actually drawn,
+the in-run GEMM peak, threads and cores, page faults.
 """
 
 from __future__ import annotations
 
 import resource
-import time
 from typing import Any
 
 import numpy as np
@@ -22,12 +22,7 @@ from pytest_twolayer.compare import as_loss, closest_depth
 from pytest_twolayer.workers import available_cores, thread_budget
 
 WARMUP_STEPS = 5
-MIN_ROUNDS = 10
-MAX_ROUNDS = 400
-"""Rounds continue one training run: beyond the tutorial's 500 steps the loss reaches its
-rounding floor and float32 kernels can meet subnormal numbers, a workload nobody runs."""
-
-RUN_STEPS = 500  # the tutorial's loop
+RUN_STEPS = 500  # the tutorial's loop: the default number of timed steps
 
 
 class Prepared:
@@ -59,60 +54,30 @@ class Prepared:
         return params
 
 
-def rounds_for(seconds: float, per_step: float) -> int:
-    """How many timed steps fit in ``seconds``, within [MIN_ROUNDS, MAX_ROUNDS]."""
-    return int(min(MAX_ROUNDS, max(MIN_ROUNDS, seconds / max(per_step, 1e-9))))
+def measure_steps(case: Case, benchmark: Any, steps: int = RUN_STEPS) -> dict[str, Any]:
+    """Time every step of the tutorial's run of a fresh instance (another one warms the
+    process's kernels and graph caches up first); return the published figures.
 
-
-def measure_step(case: Case, benchmark: Any, seconds: float) -> dict[str, Any]:
-    """Time single training steps for about ``seconds``; return the published figures."""
-    net = Prepared(case, "benchmark.step")
-    peak = gemm_peak_gflops(case.device, case.dtype)  # before timing: it must not interleave
+    Each step is one pytest-benchmark round, so the statistics describe the steps of a real
+    run, and their sum is the run's time.
+    """
+    warm = Prepared(case, "benchmark.steps")
     for _ in range(WARMUP_STEPS):
-        net.step()
-    start = time.perf_counter()
-    for _ in range(3):
-        net.step()
-    rounds = rounds_for(seconds, (time.perf_counter() - start) / 3)
+        warm.step()
+    peak = gemm_peak_gflops(case.device, case.dtype)  # before timing: it must not interleave
+    net = Prepared(case, "benchmark.steps")
     depths = tuple(case.cls.depths)  # type: ignore[attr-defined]
     snapshots: list[dict[str, np.ndarray]] = []
-    first = len(net.losses)
 
     def snapshot() -> None:  # untimed: pytest-benchmark calls it before each round
         if len(depths) > 1:
             snapshots.append(net.params())
 
     faults = _minor_faults()
-    benchmark.pedantic(net.step, setup=snapshot, rounds=rounds, iterations=1)
+    benchmark.pedantic(net.step, setup=snapshot, rounds=steps, iterations=1)
     faults = _minor_faults() - faults
-    drawn = _depths_drawn(net, depths, snapshots, net.losses[first:])
-    return _figures(case, benchmark, "step", 1, drawn, peak, faults / rounds)
-
-
-def measure_run(case: Case, benchmark: Any) -> dict[str, Any]:
-    """Time the tutorial's 500-step run of a fresh instance (after another one warmed up the
-    process's kernels and graph caches); return the published figures."""
-    warm = Prepared(case, "benchmark.run")
-    for _ in range(WARMUP_STEPS):
-        warm.step()
-    peak = gemm_peak_gflops(case.device, case.dtype)
-    nets: list[Prepared] = []
-
-    def fresh() -> None:
-        nets.append(Prepared(case, "benchmark.run"))
-
-    def run() -> None:
-        for _ in range(RUN_STEPS):
-            nets[-1].step()
-
-    faults = _minor_faults()
-    benchmark.pedantic(run, setup=fresh, rounds=1, iterations=1)
-    faults = _minor_faults() - faults
-    # Identifying 500 depths would need a parameter copy per step inside the timed run; a
-    # uniform draw's expectation stands in (the step benchmark counts the drawn ones).
-    depths = tuple(case.cls.depths)  # type: ignore[attr-defined]
-    expected = [d for d in depths for _ in range(RUN_STEPS // len(depths))]
-    return _figures(case, benchmark, "run", RUN_STEPS, expected, peak, faults / RUN_STEPS)
+    drawn = _depths_drawn(net, depths, snapshots, net.losses)
+    return _figures(case, benchmark, drawn, peak, faults / steps)
 
 
 def _depths_drawn(
@@ -132,16 +97,10 @@ def _depths_drawn(
 
 
 def _figures(
-    case: Case,
-    benchmark: Any,
-    what: str,
-    steps_per_round: int,
-    drawn: list[int],
-    peak: float,
-    faults_per_step: float,
+    case: Case, benchmark: Any, drawn: list[int], peak: float, faults_per_step: float
 ) -> dict[str, Any]:
     stats = benchmark.stats.stats
-    median_step = stats.median / steps_per_round
+    median_step = stats.median
     depth_mean = float(np.mean(drawn))
     flops = float(np.mean([case.dims.matmul_flops_per_step(d) for d in drawn]))
     gflops = flops / median_step / 1e9
@@ -150,14 +109,15 @@ def _figures(
         "impl": case.name,
         "device": case.device,
         "dtype": case.dtype,
-        "what": what,
+        "what": "step",
         "median_s": median_step,
-        "iqr_s": stats.iqr / steps_per_round,
-        "min_s": stats.min / steps_per_round,
-        "mean_s": stats.mean / steps_per_round,
-        "stddev_s": stats.stddev / steps_per_round,
+        "iqr_s": stats.iqr,
+        "min_s": stats.min,
+        "mean_s": stats.mean,
+        "stddev_s": stats.stddev,
         "rounds": stats.rounds,
-        "steps_per_round": steps_per_round,
+        "steps_per_round": 1,
+        "run_s": stats.total,  # the whole run: every timed step
         "flops_per_step": flops,
         "gflops": gflops,
         "peak_gflops": peak,

@@ -20,7 +20,8 @@ COLUMNS = (
     ("thr/cores", "threads", "{}"),
     ("faults/step", "minor_faults_per_step", "{:.0f}"),
     ("depth", "depth_mean", "{:.2f}"),
-    ("rounds", "rounds", "{}"),
+    ("steps", "rounds", "{}"),
+    ("run s", "run_s", "{:.2f}"),
 )
 MILLISECONDS = {"median_s", "iqr_s"}
 
