@@ -69,18 +69,11 @@ class BenchmarkTable:
         if not self.figures:
             return
         terminalreporter.section("twolayer benchmarks", sep="-")
-        for what, title in (
-            (
-                "step",
-                "one training step (median of rounds), in each implementation's training dtype",
-            ),
-            ("run", "the tutorial's 500-step run of a fresh instance, per step"),
-        ):
-            lines = render(self.figures, what)
-            if lines:
-                terminalreporter.write_line(title + ":")
-                for line in lines:
-                    terminalreporter.write_line("  " + line)
+        terminalreporter.write_line(
+            "every step of a fresh instance's run timed, in its training dtype, fastest first:"
+        )
+        for line in render(self.figures, "step"):
+            terminalreporter.write_line("  " + line)
         terminalreporter.write_line(
             "GFLOP/s counts the matmul FLOPs of the depths drawn; % peak divides by a large "
             "GEMM timed in the same process, dtype and thread budget (thr/cores)."
