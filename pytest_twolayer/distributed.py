@@ -19,14 +19,13 @@ from typing import Any
 import pytest
 
 from pytest_twolayer import nodeids
-from pytest_twolayer.devices import visible_gpu_count
+from pytest_twolayer.devices import unavailable_reason, visible_gpu_count
 from pytest_twolayer.registry import Registry
 from pytest_twolayer.scheduling import GroupScheduling
-from pytest_twolayer.selection import Loaded, Selection, resolve_devices
+from pytest_twolayer.selection import Declared, Loaded, Selection, resolve_devices
 from pytest_twolayer.workers import available_cores, plan_workers, worker_environment
 
-SELECTION_INPUT = "twolayer_selection"  # the record itself, or the file it will be written to
-PRELOAD_INPUT = "twolayer_preload"  # implementations a worker imports while it waits
+SELECTION_INPUT = "twolayer_selection"  # the whole selection, or where to discover it
 SUITE_DEPENDENCIES = ("pytest_twolayer.strategies", "pytest_twolayer.benchmarking.measure")
 IMPORT_SECONDS = {"torch": 1.6, "tensorflow": 3.4}  # cold imports measured on a 2-core machine
 
@@ -44,80 +43,177 @@ def distributes(config: pytest.Config) -> bool:
     )
 
 
-def preload(config: pytest.Config, registry: Registry) -> dict[str, type]:
-    """Import the implementations the controller asked this worker to preload (while it
-    waits for the selection record); one that fails is left for its own check to report."""
-    workerinput: dict[str, Any] = getattr(config, "workerinput", {})
-    if PRELOAD_INPUT in workerinput:
-        # What collecting the suite imports anyway (hypothesis alone takes ~2 s), done
-        # while the controller is still busy rather than after it.
-        for module in SUITE_DEPENDENCIES:
-            importlib.import_module(module)
-    classes: dict[str, type] = {}
-    for name in workerinput.get(PRELOAD_INPUT, []):
-        try:
-            classes[name] = registry.get(name).load()
-        except Exception:  # the controller's own load reports it, as its check
-            continue
-    return classes
-
-
-def selection_from_controller(config: pytest.Config) -> dict[str, Any]:
-    """The selection the controller sent this worker, waiting for it if it is still being
-    written (the controller imports the implementations while its workers start)."""
-    workerinput: dict[str, Any] = getattr(config, "workerinput", {})
-    sent = workerinput[SELECTION_INPUT]
-    if isinstance(sent, dict):
-        return sent
-    path = Path(sent)
-    deadline = time.monotonic() + SELECTION_WAIT_SECONDS
-    controller = os.getppid()
-    while not path.exists():  # written whole by os.replace: existing means complete
-        if os.getppid() != controller:  # the controller died: nobody will write it
-            raise pytest.UsageError("pytest-twolayer: the xdist controller exited")
-        if time.monotonic() > deadline:
-            raise pytest.UsageError(
-                f"pytest-twolayer: the xdist controller did not describe the implementations "
-                f"within {SELECTION_WAIT_SECONDS} s ({path} missing)"
-            )
-        time.sleep(SELECTION_POLL_SECONDS)
-    data: dict[str, Any] = json.loads(path.read_text())
-    return data
-
-
 SELECTION_WAIT_SECONDS = 900  # importing a user's implementations can be slow; not forever
-SELECTION_POLL_SECONDS = 0.02
+TAKEOVER_SECONDS = 120  # the controller describes what a worker that died never did
+POLL_SECONDS = 0.02
+
+
+class Discovery:
+    """The folder where each selected implementation's record lands as it is imported.
+
+    Importing the frameworks is most of a run's start-up (torch ~1.6 s, TensorFlow ~3.4 s
+    cold), and every worker must import what it runs anyway. So the controller imports
+    nothing: worker *i* of *n* imports every *n*-th implementation and writes what
+    collection needs of it (declared devices, dtypes, expected failures, frameworks, or why
+    it failed to load) to this folder; whoever needs the whole selection (every worker,
+    the controller's scheduler and reports) waits for every record. The worker that
+    imported an implementation declaring cuda also writes whether cuda is usable here.
+    """
+
+    def __init__(self, folder: Path, names: list[str], requested: list[str], seed: int) -> None:
+        self.folder = folder
+        self.names = names
+        self.requested = requested
+        self.seed = seed
+
+    def to_json(self, share: list[str]) -> dict[str, Any]:
+        return {
+            "folder": str(self.folder),
+            "names": self.names,
+            "requested": self.requested,
+            "seed": self.seed,
+            "share": share,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Discovery:
+        return cls(Path(data["folder"]), list(data["names"]), list(data["requested"]), data["seed"])
+
+    def record(self, name: str) -> Path:
+        return self.folder / f"impl-{self.names.index(name)}.json"
+
+    @property
+    def cuda_record(self) -> Path:
+        return self.folder / "cuda.json"
+
+    def publish(self, loaded: Loaded) -> None:
+        """Write what collection needs of ``loaded`` (and, for cuda, what this process sees)."""
+        declared = loaded.declared
+        _write(
+            self.record(loaded.spec.name),
+            {"declared": declared.to_json() if declared else None, "error": loaded.error},
+        )
+        if declared and "cuda" in declared.devices and not self.requested:
+            # Its framework is imported here already: asking it costs nothing more.
+            _write(self.cuda_record, {"reason": unavailable_reason("cuda")})
+
+    def fill(self, selection: Selection) -> None:
+        """Complete ``selection`` in place from the records (all of which exist)."""
+        by_name = {i.spec.name: i for i in selection.implementations}
+        for name in self.names:
+            data = json.loads(self.record(name).read_text())
+            loaded = by_name[name]
+            loaded.declared = Declared.from_json(data["declared"]) if data["declared"] else None
+            loaded.error = data["error"]
+        devices: dict[str, str | None] = {d: None for d in self.requested}  # validated present
+        if not self.requested:
+            devices = {"cpu": None}
+            if self._declares_cuda(selection):
+                devices["cuda"] = json.loads(self.cuda_record.read_text())["reason"]
+        selection.devices.clear()
+        selection.devices.update(devices)
+
+    def missing(self) -> list[Path]:
+        """Records not written yet (the cuda record counts once a record declares cuda)."""
+        absent = [self.record(name) for name in self.names if not self.record(name).exists()]
+        if absent or self.requested:
+            return absent
+        for name in self.names:
+            declared = json.loads(self.record(name).read_text())["declared"]
+            if declared and "cuda" in declared["devices"] and not self.cuda_record.exists():
+                return [self.cuda_record]
+        return []
+
+    @staticmethod
+    def _declares_cuda(selection: Selection) -> bool:
+        return any(i.declared and "cuda" in i.declared.devices for i in selection.implementations)
+
+    def wait(self, seconds: float, *, parent: int | None = None) -> bool:
+        """Wait until every record exists; False after ``seconds`` (or if ``parent`` died)."""
+        deadline = time.monotonic() + seconds
+        while self.missing():
+            if parent is not None and os.getppid() != parent:
+                raise pytest.UsageError("pytest-twolayer: the xdist controller exited")
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(POLL_SECONDS)
+        return True
+
+
+def _write(path: Path, data: dict[str, Any]) -> None:
+    """Write ``path`` whole: readers take its existence to mean it is complete."""
+    partial = path.with_name(f"{path.name}.{os.getpid()}.partial")  # writers may race
+    partial.write_text(json.dumps(data))
+    os.replace(partial, path)
+
+
+def selection_on_worker(config: pytest.Config, registry: Registry) -> Selection:
+    """This worker's selection: sent whole, or discovered with the other workers."""
+    sent: dict[str, Any] = config.workerinput[SELECTION_INPUT]  # type: ignore[attr-defined]
+    if "declared" in sent:
+        return Selection.from_json(registry, sent)
+    discovery = Discovery.from_json(sent)
+    # What collecting the suite imports anyway (hypothesis alone takes ~2 s).
+    for module in SUITE_DEPENDENCIES:
+        importlib.import_module(module)
+    imported = {}
+    for name in sent["share"]:
+        if not discovery.record(name).exists():  # a replacement may find it done
+            imported[name] = Loaded.load(registry.get(name))
+            discovery.publish(imported[name])
+    if not discovery.wait(SELECTION_WAIT_SECONDS, parent=os.getppid()):
+        raise pytest.UsageError(
+            f"pytest-twolayer: the implementations were not described within "
+            f"{SELECTION_WAIT_SECONDS} s (missing: {', '.join(map(str, discovery.missing()))})"
+        )
+    selection = Selection(
+        [imported.get(n) or Loaded(registry.get(n), None) for n in discovery.names],
+        {},
+        discovery.seed,
+    )
+    discovery.fill(selection)
+    return selection
 
 
 class PendingSelection:
-    """The controller's selection before its classes are imported.
+    """The controller's selection before the workers have described the implementations.
 
-    Importing the frameworks takes seconds (torch ~1.6 s, TensorFlow ~3.4 s cold) that the
-    workers would only wait through: the controller sends each worker the path of a file
-    instead, starts them, and imports while they start up; each worker reads the file when
-    it is complete. The ``Selection`` object is filled in place, so everything that holds
-    it (reports, header) sees the loaded classes afterwards.
+    The ``Selection`` object is filled in place (see :class:`Discovery`), so everything
+    that holds it (reports, the scheduler) sees the declarations afterwards; the controller
+    itself imports no implementation unless a worker died before describing its share.
     """
 
     def __init__(self, selection: Selection, requested_devices: list[str]) -> None:
         self.selection = selection
-        self.requested_devices = requested_devices
         self.folder = Path(tempfile.mkdtemp(prefix="pytest-twolayer-"))
-        self.path = self.folder / "selection.json"
+        names = [i.spec.name for i in selection.implementations]
+        self.discovery = Discovery(self.folder, names, requested_devices, selection.seed)
         self.loaded = False
 
+    def collect(self) -> None:
+        """Wait for the workers' records; describe what none did after a while, then fill."""
+        if self.loaded:
+            return
+        if not self.discovery.wait(TAKEOVER_SECONDS):
+            for loaded in self.selection.implementations:  # a worker died importing its share
+                if not self.discovery.record(loaded.spec.name).exists():
+                    self.discovery.publish(Loaded.load(loaded.spec))
+            if self.discovery.missing():  # cuda: ask here
+                _write(self.discovery.cuda_record, {"reason": unavailable_reason("cuda")})
+        self.discovery.fill(self.selection)
+        self.loaded = True
+
     def load(self) -> None:
-        """Import every selected class, resolve the devices, write the record."""
+        """Describe every implementation here (for a worker that cannot share the folder)."""
         if self.loaded:
             return
         for loaded in self.selection.implementations:
             fresh = Loaded.load(loaded.spec)
             loaded.declared, loaded.error, loaded._cls = fresh.declared, fresh.error, fresh._cls
-        devices = resolve_devices(self.requested_devices, self.selection.implementations)
+            self.discovery.publish(fresh)
+        devices = resolve_devices(self.discovery.requested, self.selection.implementations)
+        self.selection.devices.clear()
         self.selection.devices.update(devices)
-        partial = self.path.with_suffix(".partial")
-        partial.write_text(json.dumps(self.selection.to_json()))
-        os.replace(partial, self.path)
         self.loaded = True
 
     def cleanup(self) -> None:
@@ -142,8 +238,8 @@ class Distribution:
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtestloop(self) -> None:
-        """The workers are starting: import the implementations now, in parallel with them."""
-        self.pending.load()
+        """The workers are describing the implementations: wait for their records."""
+        self.pending.collect()
 
     def pytest_unconfigure(self) -> None:
         self.pending.cleanup()
@@ -182,21 +278,22 @@ class Distribution:
     @pytest.hookimpl(optionalhook=True)
     def pytest_configure_node(self, node: Any) -> None:
         if self.pending.loaded or not _shares_files(node):
-            self.pending.load()  # a replacement worker, or one on another machine
+            if not self.pending.loaded:
+                self.pending.load()  # a worker on another machine: describe them here
             node.workerinput[SELECTION_INPUT] = self.selection.to_json()
             return
-        node.workerinput[SELECTION_INPUT] = str(self.pending.path)
-        # While the controller imports, worker i imports every n-th implementation too, so
-        # its frameworks are in place when its checks come (the scheduler sends them there).
+        # Worker i of n describes every n-th implementation; a replacement started before
+        # the records were complete describes none (the controller takes over if needed).
         index, workers = len(self.preloads), self.workers()
-        self.preloads[node.gateway.id] = self.names[index::workers] if workers else []
-        node.workerinput[PRELOAD_INPUT] = self.preloads[node.gateway.id]
+        share = self.names[index::workers] if index < workers else []
+        self.preloads[node.gateway.id] = share
+        node.workerinput[SELECTION_INPUT] = self.pending.discovery.to_json(share)
 
     def workers(self) -> int:
         return len(self.config.getoption("tx") or []) or int(self.config.option.numprocesses or 0)
 
     def preloaded(self, node: Any) -> frozenset[str]:
-        """The frameworks ``node`` imported while it waited for the selection."""
+        """The frameworks ``node`` imported while describing its share."""
         names = self.preloads.get(str(getattr(getattr(node, "gateway", None), "id", "")), [])
         return frozenset().union(*(self.needs(f"impl {name}") for name in names))
 

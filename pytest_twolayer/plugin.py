@@ -181,17 +181,14 @@ def pytest_configure(config: pytest.Config) -> None:
     registry = build_registry(config)
     pending: distributed.PendingSelection | None = None
     if distributed.is_worker(config):
-        # The controller imports every class and resolves the devices while this worker
-        # starts; collecting from its record imports nothing until a check runs.
+        # This worker imports its share of the implementations and describes them; the
+        # other workers describe the rest (see distributed.Discovery). Collecting needs no
+        # other import: a framework is imported when one of its checks runs here.
         workers.pin_this_process()
         chosen_names(registry, tokens, verify=False)
-        preloaded = distributed.preload(config, registry)
-        selection = Selection.from_json(registry, distributed.selection_from_controller(config))
-        for loaded in selection.implementations:
-            if loaded.declared is not None and loaded.spec.name in preloaded:
-                loaded._cls = preloaded[loaded.spec.name]
+        selection = distributed.selection_on_worker(config, registry)
     elif distributed.distributes(config):
-        # Load the classes once the workers are starting (see PendingSelection).
+        # The workers import and describe the implementations (see distributed.Discovery).
         names = chosen_names(registry, tokens)
         selection = Selection([Loaded(registry.get(n), None) for n in names], {}, seed)
         if requested_devices:  # asked for by name: absent is a usage error, raised now

@@ -28,6 +28,8 @@ class Declared:
     skip_reasons: dict[str, str | None] = field(default_factory=dict)  # device -> reason
     frameworks: tuple[str, ...] = ()  # what its modules import, for scheduling only
     expected_failures: dict[str, str] = field(default_factory=dict)  # check id -> reason
+    optimizer: str = ""  # repr of the declared update, for reports
+    depths: tuple[int, ...] = ()
 
     @classmethod
     def of(cls, implementation: type) -> Declared:
@@ -38,6 +40,8 @@ class Declared:
             skip_reasons={d: implementation_skip_reason(implementation, d) for d in devices},
             frameworks=frameworks_of(implementation),
             expected_failures=dict(getattr(implementation, "expected_failures", None) or {}),
+            optimizer=repr(getattr(implementation, "optimizer", None)),
+            depths=tuple(int(d) for d in getattr(implementation, "depths", ())),
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -47,6 +51,8 @@ class Declared:
             "skip_reasons": self.skip_reasons,
             "frameworks": list(self.frameworks),
             "expected_failures": self.expected_failures,
+            "optimizer": self.optimizer,
+            "depths": list(self.depths),
         }
 
     @classmethod
@@ -57,6 +63,8 @@ class Declared:
             dict(data["skip_reasons"]),
             tuple(data["frameworks"]),
             dict(data["expected_failures"]),
+            str(data["optimizer"]),
+            tuple(data["depths"]),
         )
 
 

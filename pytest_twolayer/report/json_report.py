@@ -14,7 +14,6 @@ from typing import Any
 import pytest
 
 import pytest_twolayer
-from pytest_twolayer.registry import RegistrationError
 from pytest_twolayer.report.matrix import Matrix
 from pytest_twolayer.report.records import Outcome, Record, count, json_safe
 from pytest_twolayer.selection import Loaded, Selection
@@ -127,16 +126,9 @@ def implementation(loaded: Loaded, records: list[Record]) -> dict[str, Any]:
         "dtypes": list(declared.dtypes) if declared else [],
         "device_skip_reasons": dict(declared.skip_reasons) if declared else {},
         "expected_failures": dict(declared.expected_failures) if declared else {},
-        "optimizer": None,
-        "depths": [],
+        "optimizer": declared.optimizer if declared else None,
+        "depths": list(declared.depths) if declared else [],
     }
-    try:
-        cls = loaded.cls  # the controller imported it while selecting: no import here
-    except RegistrationError:
-        cls = None
-    if cls is not None:
-        entry["optimizer"] = repr(getattr(cls, "optimizer", None))
-        entry["depths"] = [int(d) for d in getattr(cls, "depths", ())]
     return entry
 
 
