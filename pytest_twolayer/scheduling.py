@@ -130,7 +130,9 @@ class GroupScheduling:
             for node in idle:  # more workers than groups
                 self.pending.pop(node)
                 node.shutdown()
-            for node in self.nodes:  # one group each first, so small runs spread out too
+            # One group each first, so small runs spread out too; workers that imported
+            # frameworks already choose first, so the others take what needs none of them.
+            for node in sorted(self.nodes, key=lambda n: -len(self.imported.get(n, ()))):
                 if self.queue:
                     self._give(node, self._next_group_for(node))
         for node in self.nodes:

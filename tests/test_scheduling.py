@@ -251,3 +251,22 @@ def test_worker_environment_sizes_the_pools_but_the_users_settings_win() -> None
 )
 def test_node_ids_read_back_into_cases(node_id: str, expected: CaseKey | None) -> None:
     assert parse(node_id, [*NAMES, "numpy2"], SUITE) == expected
+
+
+def test_workers_that_preloaded_a_framework_get_its_implementation_first() -> None:
+    collection = [nodeid("test_training", f"{n}-cpu-float32") for n in ("numpy", "tensor")]
+    nodes = [FakeNode("gw0"), FakeNode("gw1")]
+    sched = GroupScheduling(
+        2,
+        group_of,
+        needs=lambda group: FRAMEWORKS[group],
+        cost=lambda group, tests: {"tensor": 2, "numpy": 1}[group],
+        preloaded=lambda node: frozenset({"torch"}) if node.name == "gw1" else frozenset(),
+    )
+    for node in nodes:
+        sched.add_node(node)
+    for node in nodes:
+        sched.add_node_collection(node, collection)
+    sched.schedule()
+    assert [group_of(collection[i]) for i in nodes[1].sent] == ["tensor"]
+    assert [group_of(collection[i]) for i in nodes[0].sent] == ["numpy"]

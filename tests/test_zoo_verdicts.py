@@ -131,10 +131,15 @@ def test_failures_are_verdicts(zoo_run: ZooRun, name: str) -> None:
         where = f"{outcome.check}[{outcome.dtype}] of {name}"
         assert message.startswith(head), f"{where}: expected {head!r}..., got:\n{message}"
         lines = message.strip().splitlines()
-        assert len(lines) == 2, f"{where}: expected a verdict and a reproduce line:\n{message}"
+        assert len(lines) in (2, 4), (
+            f"{where}: expected a verdict, a reproduce line and maybe a snippet:\n{message}"
+        )
         assert lines[1] == (
             f"  reproduce: pytest -p twolayer --impl {name} --device cpu --twolayer-seed {SEED}"
         ), lines[1]
+        if len(lines) == 4:  # the check without pytest (tests/test_reproduction.py runs one)
+            assert lines[2] == "  reproduce without pytest:", lines[2]
+            assert lines[3].startswith('    python -c "from pytest_twolayer import Case'), lines[3]
 
 
 def _register(pytester: pytest.Pytester, name: str, module: str, cls: str) -> None:

@@ -88,7 +88,8 @@ def parse_junit(path: Path) -> tuple[dict[str, list[Outcome]], list[str]]:
         for kind in ("failure", "error", "skipped"):
             element = testcase.find(kind)
             if element is not None:
-                status, message = kind, element.get("message", "")
+                # junit's message attribute keeps the first lines only; the text is whole
+                status, message = kind, element.text or element.get("message", "")
         if status == "error" and "crashed while running" in message:
             # xdist files a dead worker's test as an error; for the zoo it is the verdict
             status, message = "failure", message.removeprefix("failed on setup with ").strip('"')
