@@ -89,7 +89,7 @@ def parse_junit(path: Path) -> tuple[dict[str, list[Outcome]], list[str]]:
             element = testcase.find(kind)
             if element is not None:
                 # junit's message attribute keeps the first lines only; the text is whole
-                status, message = kind, element.text or element.get("message", "")
+                status, message = kind, element.text or element.get("message") or ""
         if status == "error" and "crashed while running" in message:
             # xdist files a dead worker's test as an error; for the zoo it is the verdict
             status, message = "failure", message.removeprefix("failed on setup with ").strip('"')
