@@ -9,7 +9,10 @@ the in-run GEMM peak, threads and cores, page faults.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import resource
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -74,7 +77,8 @@ def measure_steps(case: Case, benchmark: Any, steps: int = RUN_STEPS) -> dict[st
             snapshots.append(net.params())
 
     faults = _minor_faults()
-    benchmark.pedantic(net.step, setup=snapshot, rounds=steps, iterations=1)
+    with paused_garbage_collection():
+        benchmark.pedantic(net.step, setup=snapshot, rounds=steps, iterations=1)
     faults = _minor_faults() - faults
     drawn = _depths_drawn(net, depths, snapshots, net.losses)
     return _figures(case, benchmark, drawn, peak, faults / steps)
@@ -129,6 +133,21 @@ def _figures(
     }
     benchmark.extra_info.update(figures)  # saved with pytest-benchmark's JSON too
     return figures
+
+
+@contextlib.contextmanager
+def paused_garbage_collection() -> Iterator[None]:
+    """No cyclic garbage collection while timing, as ``timeit`` (and torch's ``Timer``) do:
+    a collection's cost grows with everything else the process holds (a long pytest
+    session holds a lot), not with the step being timed."""
+    was_enabled = gc.isenabled()
+    gc.collect()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def _minor_faults() -> int:
