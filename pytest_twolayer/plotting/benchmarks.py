@@ -26,11 +26,15 @@ def bar_label(bench: StepBenchmark, several_dtypes: bool) -> str:
     return f"{bench.impl} ({bench.dtype})" if several_dtypes else bench.impl
 
 
+def threads_label(threads: int) -> str:
+    return f"{threads} thread" + ("" if threads == 1 else "s")
+
+
 def annotation(bench: StepBenchmark, show_threads: bool) -> str:
     share = bench.peak_fraction
     percent = f"{share:.1%}" if share < 0.1 else f"{share:.0%}"  # 0.4%, not 0%
     text = f"{bench.median_s * 1e3:.3g} ms/step, {percent} of peak"
-    return text + (f", {bench.threads} threads" if show_threads else "")
+    return text + (f", {threads_label(bench.threads)}" if show_threads else "")
 
 
 def figure(benchmarks: Sequence[StepBenchmark]) -> Figure:
@@ -46,7 +50,7 @@ def figure(benchmarks: Sequence[StepBenchmark]) -> Figure:
         on_device = [b for b in benchmarks if b.device == device]
         panel(ax, on_device, impls, show_threads=len(threads) > 1)
         ax.set_title(f"{device}", loc="left", fontsize="medium")
-    threads_text = f", {threads.pop()} threads" if len(threads) == 1 else ""
+    threads_text = f", {threads_label(threads.pop())}" if len(threads) == 1 else ""
     fig.suptitle(f"One training step: GFLOP/s against this run's peak{threads_text}")
     return fig
 
