@@ -21,19 +21,14 @@ from pytest_twolayer import (
     reproduction,
     workers,
 )
-from pytest_twolayer.benchmarking import relay
-from pytest_twolayer.benchmarking.gates import BenchmarkSettings, parse_budgets, parse_ratios
+from pytest_twolayer.benchmarking import relay, settings
 from pytest_twolayer.benchmarking.table import BenchmarkTable
 from pytest_twolayer.case import ConformanceFailure
 from pytest_twolayer.options import (
-    BENCHMARK_STEPS_HELP,
-    BUDGET_HELP,
-    DEFAULT_BENCHMARK_STEPS,
     DEFAULT_TIMEOUT,
     DEVICE_HELP,
     IMPL_HELP,
     LIST_HELP,
-    MAX_RATIO_HELP,
     NO_SUITE_HELP,
     SEED_HELP,
     TIMEOUT_HELP,
@@ -74,22 +69,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--twolayer-timeout", default=None, metavar="SECONDS", help=TIMEOUT_HELP)
     parser.addini("twolayer_seed", SEED_HELP, default="0")
     parser.addini("twolayer_timeout", TIMEOUT_HELP, default=DEFAULT_TIMEOUT)
-    group.addoption(
-        "--twolayer-benchmark-steps", default=None, metavar="N", help=BENCHMARK_STEPS_HELP
-    )
-    group.addoption(
-        "--twolayer-budget", action="append", default=[], metavar="[IMPL=]MS", help=BUDGET_HELP
-    )
-    group.addoption(
-        "--twolayer-max-ratio",
-        action="append",
-        default=[],
-        metavar="IMPL:REF=X",
-        help=MAX_RATIO_HELP,
-    )
-    parser.addini("twolayer_benchmark_steps", BENCHMARK_STEPS_HELP, default=DEFAULT_BENCHMARK_STEPS)
-    parser.addini("twolayer_budget", BUDGET_HELP, type="linelist", default=[])
-    parser.addini("twolayer_max_ratio", MAX_RATIO_HELP, type="linelist", default=[])
+    settings.add_options(group, parser)
     for feature in FEATURES:
         feature.add_options(group, parser)
 
@@ -199,7 +179,7 @@ def pytest_configure(config: pytest.Config) -> None:
         devices = resolve_devices(requested_devices, implementations)
         selection = Selection(implementations, devices, seed)
     config.stash[SELECTION_KEY] = selection
-    config.stash[fixtures.BENCHMARK_SETTINGS_KEY] = benchmark_settings(config, registry)
+    config.stash[fixtures.BENCHMARK_SETTINGS_KEY] = settings.from_config(config, registry)
     config.pluginmanager.register(TwoLayerRun(selection), "twolayer-run")
     if distributed.is_worker(config):
         config.pluginmanager.register(relay.WorkerRelay(config), "twolayer-benchmark-relay")
@@ -216,38 +196,6 @@ def pytest_configure(config: pytest.Config) -> None:
     allow_worker_restarts(config, len(selection.implementations))
     for feature in FEATURES:
         feature.configure(config, selection)
-
-
-def benchmark_settings(config: pytest.Config, registry: Registry) -> BenchmarkSettings:
-    """The benchmark concern's options, from the command line or else the ini file."""
-    value = config.getoption("twolayer_benchmark_steps") or config.getini(
-        "twolayer_benchmark_steps"
-    )
-    steps = int(value) if str(value).strip().isdigit() else 0
-    if steps < 1:
-        raise pytest.UsageError(
-            f"--twolayer-benchmark-steps: {value!r} is not a positive whole number of steps"
-        )
-    try:
-        budgets = parse_budgets(
-            config.getoption("twolayer_budget") or config.getini("twolayer_budget")
-        )
-        ratios = parse_ratios(
-            config.getoption("twolayer_max_ratio") or config.getini("twolayer_max_ratio")
-        )
-    except ValueError as exc:
-        raise pytest.UsageError(str(exc)) from None
-    for impl, (reference, _) in ratios.items():
-        if reference not in registry:
-            raise pytest.UsageError(
-                f"--twolayer-max-ratio {impl}:{reference}: unknown reference {reference!r}; "
-                f"available: {', '.join(registry.names())}"
-            )
-
-    def load(name: str) -> type:
-        return registry.get(name).load()
-
-    return BenchmarkSettings(steps, budgets, ratios, load)
 
 
 CRASHES_ALLOWED_PER_IMPLEMENTATION = 50

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import pytest
 
+from tests.sessions import with_exhibits
+
 EXHIBITS = """
 from pathlib import Path
 
@@ -37,10 +39,7 @@ CHECKS = ("-k", "implementation_loads or params_canonical or update_follows_rule
 
 @pytest.fixture
 def zoo(pytester: pytest.Pytester) -> pytest.Pytester:
-    pytester.makepyfile(exhibits=EXHIBITS)
-    pytester.makeconftest(CONFTEST)
-    pytester.syspathinsert()
-    return pytester
+    return with_exhibits(pytester, EXHIBITS, CONFTEST)
 
 
 EXPECTED = [

@@ -12,6 +12,7 @@ import re
 import pytest
 
 from pytest_twolayer.contract import expected_failures_problem
+from tests.sessions import with_exhibits
 
 EXHIBITS = """
 from pytest_twolayer.zoo.numpy_bugs import LrDoubled, NumpyBase
@@ -67,10 +68,7 @@ def pytest_twolayer_register(registry):
 
 @pytest.fixture
 def zoo(pytester: pytest.Pytester) -> pytest.Pytester:
-    pytester.makepyfile(exhibits=EXHIBITS)
-    pytester.makeconftest(CONFTEST)
-    pytester.syspathinsert()
-    return pytester
+    return with_exhibits(pytester, EXHIBITS, CONFTEST)
 
 
 def run(pytester: pytest.Pytester, impl: str, checks: str, *args: str) -> pytest.RunResult:

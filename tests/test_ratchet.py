@@ -13,6 +13,8 @@ import json
 
 import pytest
 
+from tests.sessions import with_exhibits
+
 EXHIBITS = """
 from pytest_twolayer.zoo.numpy_bugs import LrDoubled
 
@@ -37,10 +39,7 @@ CHECKS = "implementation_loads or params_canonical or update_follows_rule"
 
 @pytest.fixture
 def zoo(pytester: pytest.Pytester) -> pytest.Pytester:
-    pytester.makepyfile(exhibits=EXHIBITS)
-    pytester.makeconftest(CONFTEST)
-    pytester.syspathinsert()
-    return pytester
+    return with_exhibits(pytester, EXHIBITS, CONFTEST)
 
 
 def run(pytester: pytest.Pytester, impl: str, *args: str) -> pytest.RunResult:
