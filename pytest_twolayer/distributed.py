@@ -1,8 +1,8 @@
 """Running the suite under pytest-xdist: one implementation per worker at a time.
 
-On the controller: hand each worker the selection (so it collects without importing any
-framework), its share of cores, threads and GPUs, and schedule by implementation. On a
-worker: rebuild the selection and pin the cores.
+On the controller: give each worker its share of the implementations to describe (see
+:class:`Discovery`), of the cores, threads and GPUs, and schedule by implementation. On a
+worker: describe its share, wait for the others' records, collect.
 """
 
 from __future__ import annotations
@@ -234,7 +234,7 @@ class Distribution:
         self.selection = pending.selection
         self.names = [i.spec.name for i in self.selection.implementations]
         self.modules = suite_modules(suite)
-        self.preloads: dict[str, list[str]] = {}  # worker id -> implementations it preloads
+        self.shares: dict[str, list[str]] = {}  # worker id -> implementations it describes
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtestloop(self) -> None:
@@ -247,7 +247,7 @@ class Distribution:
     def group_of(self, nodeid: str) -> str:
         """A conformance test's implementation; any other test's module."""
         key = nodeids.parse(nodeid, self.names, self.modules)
-        return f"impl {key.impl}" if key else nodeid.split("::", 1)[0]
+        return group_name(key.impl) if key else nodeid.split("::", 1)[0]
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_xdist_make_scheduler(self, config: pytest.Config, log: Any) -> Any:
@@ -259,7 +259,7 @@ class Distribution:
 
     def needs(self, group: str) -> frozenset[str]:
         for loaded in self.selection.implementations:
-            if group == f"impl {loaded.spec.name}" and loaded.declared:
+            if group == group_name(loaded.spec.name) and loaded.declared:
                 return frozenset(loaded.declared.frameworks)
         return frozenset()
 
@@ -272,21 +272,21 @@ class Distribution:
         gpus = visible_gpu_count()  # the frameworks are not imported yet; the driver's files say
         plans = plan_workers(len(specs), available_cores(), gpus)
         for spec, plan in zip(specs, plans, strict=True):
-            if getattr(spec, "popen", False) and not getattr(spec, "via", None):
+            if _runs_here(spec):
                 spec.env.update(worker_environment(plan, os.environ))
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_configure_node(self, node: Any) -> None:
-        if self.pending.loaded or not _shares_files(node):
+        if self.pending.loaded or not _runs_here(node.gateway.spec):
             if not self.pending.loaded:
                 self.pending.load()  # a worker on another machine: describe them here
             node.workerinput[SELECTION_INPUT] = self.selection.to_json()
             return
         # Worker i of n describes every n-th implementation; a replacement started before
         # the records were complete describes none (the controller takes over if needed).
-        index, workers = len(self.preloads), self.workers()
+        index, workers = len(self.shares), self.workers()
         share = self.names[index::workers] if index < workers else []
-        self.preloads[node.gateway.id] = share
+        self.shares[node.gateway.id] = share
         node.workerinput[SELECTION_INPUT] = self.pending.discovery.to_json(share)
 
     def workers(self) -> int:
@@ -294,11 +294,15 @@ class Distribution:
 
     def preloaded(self, node: Any) -> frozenset[str]:
         """The frameworks ``node`` imported while describing its share."""
-        names = self.preloads.get(str(getattr(getattr(node, "gateway", None), "id", "")), [])
-        return frozenset().union(*(self.needs(f"impl {name}") for name in names))
+        names = self.shares.get(str(getattr(getattr(node, "gateway", None), "id", "")), [])
+        return frozenset().union(*(self.needs(group_name(name)) for name in names))
 
 
-def _shares_files(node: Any) -> bool:
-    """A worker started here by popen sees this machine's temporary files."""
-    spec = getattr(getattr(node, "gateway", None), "spec", None)
+def group_name(impl: str) -> str:
+    """The scheduling group of an implementation's checks."""
+    return f"impl {impl}"
+
+
+def _runs_here(spec: Any) -> bool:
+    """An xdist worker started on this machine by popen: it shares our cores and files."""
     return bool(getattr(spec, "popen", False)) and not getattr(spec, "via", None)

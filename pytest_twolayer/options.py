@@ -85,7 +85,7 @@ def parse_timeout(value: str | float) -> float:
     return seconds
 
 
-DEFAULT_BENCHMARK_STEPS = "500"
+DEFAULT_BENCHMARK_STEPS = "500"  # the tutorial's loop
 BENCHMARK_STEPS_HELP = (
     "training steps the benchmark concern times, one by one, from a fresh instance "
     f"(default: {DEFAULT_BENCHMARK_STEPS}, the tutorial's run)"

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from pytest_twolayer.case import Case
+from pytest_twolayer.options import DEFAULT_BENCHMARK_STEPS
 
 RATIO_PAIRS = 25
 """Interleaved step pairs behind a ratio: drift (another process, frequency scaling) hits
@@ -26,7 +27,7 @@ class BenchmarkSettings:
     registered implementation's class by name (a ratio's reference).
     """
 
-    steps: int = 500
+    steps: int = int(DEFAULT_BENCHMARK_STEPS)
     budgets: dict[str, float] = field(default_factory=dict)
     ratios: dict[str, tuple[str, float]] = field(default_factory=dict)
     load: Callable[[str], type] | None = None

@@ -25,7 +25,6 @@ from pytest_twolayer.compare import as_loss, closest_depth
 from pytest_twolayer.workers import available_cores, thread_budget
 
 WARMUP_STEPS = 5
-RUN_STEPS = 500  # the tutorial's loop: the default number of timed steps
 
 
 class Prepared:
@@ -57,7 +56,7 @@ class Prepared:
         return params
 
 
-def measure_steps(case: Case, benchmark: Any, steps: int = RUN_STEPS) -> dict[str, Any]:
+def measure_steps(case: Case, benchmark: Any, steps: int) -> dict[str, Any]:
     """Time every step of the tutorial's run of a fresh instance (another one warms the
     process's kernels and graph caches up first); return the published figures.
 

@@ -18,7 +18,7 @@ GEMM_SIZE = 1024  # large enough for BLAS to reach its plateau, small enough to 
 REPEATS = 7  # the best of a few: a peak is what the hardware can do, not an average
 
 
-_PEAKS: dict[tuple[str, str], float] = {}
+_PEAKS: dict[tuple[str, str], float] = {}  # per process: a figure of the hardware, not of a run
 
 
 def gemm_peak_gflops(device: str, dtype: str, *, at_least: float = 0.0) -> float:

@@ -26,9 +26,9 @@ COLUMNS = (
 MILLISECONDS = {"median_s", "iqr_s"}
 
 
-def render(figures: list[dict[str, Any]], what: str) -> list[str]:
-    """Rows of figures whose ``what`` matches, fastest first, as aligned text lines."""
-    rows = sorted((f for f in figures if f.get("what") == what), key=lambda f: f["median_s"])
+def render(figures: list[dict[str, Any]]) -> list[str]:
+    """The figures, fastest first, as aligned text lines."""
+    rows = sorted(figures, key=lambda f: f["median_s"])
     if not rows:
         return []
     cells = [[title for title, _, _ in COLUMNS]]
@@ -72,7 +72,7 @@ class BenchmarkTable:
         terminalreporter.write_line(
             "every step of a fresh instance's run timed, in its training dtype, fastest first:"
         )
-        for line in render(self.figures, "step"):
+        for line in render(self.figures):
             terminalreporter.write_line("  " + line)
         terminalreporter.write_line(
             "GFLOP/s counts the matmul FLOPs of the depths drawn; % peak divides by a large "
