@@ -17,6 +17,7 @@ from pytest_twolayer.benchmarking.gates import BenchmarkSettings, check_budget, 
 from pytest_twolayer.benchmarking.measure import Prepared, measure_steps
 from pytest_twolayer.case import Case
 from pytest_twolayer.published import publish
+from pytest_twolayer.tutorial_run import runs_of
 
 pytest.importorskip("pytest_benchmark", reason="the benchmark concern needs pytest-benchmark")
 
@@ -65,7 +66,9 @@ def test_benchmark_step(
     if getattr(benchmark, "disabled", False):
         pytest.skip("benchmarks are disabled (--benchmark-disable)")
     settings = twolayer_benchmark_settings
-    figures = measure_steps(twolayer_case, benchmark, settings.steps)
+    # The timed run is the training check's run: its curve is kept for that check to judge.
+    runs = runs_of(request.config)
+    figures = measure_steps(twolayer_case, benchmark, settings.steps, runs)
     publish(request.node, "benchmark", figures)
     budget = settings.budget_for(twolayer_case.name)
     if budget is not None:

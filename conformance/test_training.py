@@ -1,5 +1,9 @@
 """Training: the tutorial's 500 steps from the implementation's own seeded start lower the
-loss as the declared optimizer must, end far below the start, and stay finite."""
+loss as the declared optimizer must, end far below the start, and stay finite.
+
+When the benchmark concern already timed this case's run in this process, the curve of that
+run is judged (see :mod:`pytest_twolayer.tutorial_run`); otherwise the check trains itself.
+"""
 
 from __future__ import annotations
 
@@ -9,10 +13,9 @@ import pytest
 from pytest_twolayer.case import Case
 from pytest_twolayer.compare import as_loss
 from pytest_twolayer.published import publish
+from pytest_twolayer.tutorial_run import DATA_STREAM, STEPS, runs_of
 
 pytestmark = pytest.mark.twolayer_dtypes("training")
-
-STEPS = 500  # the tutorial's loop
 
 BURN_IN = 25
 """Plain gradient descent at the tutorial's lr=1e-6 overshoots in its first ~5 steps for
@@ -50,7 +53,7 @@ def check_training(case: Case, record: list[float] | None = None) -> list[float]
     ``record`` as it grows, when given)."""
     check = "training.curve"
     impl = case.make(check=check)
-    rng = case.rng(check)
+    rng = case.rng(DATA_STREAM)
     d = case.dims
     x, y = rng.standard_normal((d.N, d.D_in)), rng.standard_normal((d.N, d.D_out))
     xn = case.call(check, "to_device(x)", lambda: impl.to_device(x))
@@ -112,9 +115,13 @@ def judge_curve(case: Case, check: str, losses: list[float]) -> None:
 
 
 def test_training(twolayer_case: Case, request: pytest.FixtureRequest) -> None:
-    losses: list[float] = []
+    timed = runs_of(request.config).take(twolayer_case)
+    losses: list[float] = [] if timed is None else timed
     try:
-        losses = check_training(twolayer_case, record=losses)
+        if timed is None:
+            check_training(twolayer_case, record=losses)
+        else:
+            judge_curve(twolayer_case, "training.curve", losses)
     finally:
         # The curve goes to the reports and plots, a failing one too (that is when it's wanted).
         publish(request.node, "losses", losses)

@@ -6,7 +6,7 @@ itself checked against central finite differences in ``tests/test_reference.py``
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -58,6 +58,24 @@ def loss(params: Mapping[str, np.ndarray], x: np.ndarray, y: np.ndarray, depth: 
     """The tutorial's sum of squared errors."""
     residual = forward(params, x, depth).y_pred - np.asarray(y, dtype=np.float64)
     return float(np.sum(residual * residual))
+
+
+def losses_by_depth(
+    params: Mapping[str, np.ndarray], x: np.ndarray, y: np.ndarray, depths: Sequence[int]
+) -> dict[int, float]:
+    """:func:`loss` at each of ``depths``, sharing one forward pass: the pass to the deepest
+    depth goes through every shallower one's last activation on the way."""
+    p = _f64(params)
+    fwd = forward(p, x, max(depths))
+    y64 = np.asarray(y, dtype=np.float64)
+    losses: dict[int, float] = {}
+    for depth in depths:
+        y_pred = fwd.activations[depth] @ p["w2"]
+        if "b2" in p:
+            y_pred = y_pred + p["b2"]
+        residual = y_pred - y64
+        losses[depth] = float(np.sum(residual * residual))
+    return losses
 
 
 def loss_and_gradients(

@@ -108,6 +108,19 @@ def test_loss_is_the_sum_of_squares():
     assert reference.loss(params, x, y) == 10.0
 
 
+@pytest.mark.parametrize("names", [ALL_NAMES, {"w1", "wm", "w2"}], ids=["biases", "no-bias"])
+def test_losses_by_depth_is_the_loss_at_each_depth(names):
+    dims = Dims(N=6, D_in=5, H=4, D_out=3)
+    rng = np.random.default_rng(3)
+    params = draw_params(names, dims, rng)
+    x, y = rng.standard_normal((dims.N, dims.D_in)), rng.standard_normal((dims.N, dims.D_out))
+    shared = reference.losses_by_depth(params, x, y, (3, 0, 2))
+    assert list(shared) == [3, 0, 2]
+    for depth, value in shared.items():
+        assert value == pytest.approx(reference.loss(params, x, y, depth), rel=1e-12)
+    assert len(set(shared.values())) == 3  # the depths really differ, so the test can fail
+
+
 def test_flop_count_matches_the_design():
     assert Dims().matmul_flops_per_step() == 25_984_000
     assert Dims().matmul_flops_per_step(depth=2) == 25_984_000 + 2 * 6 * 64 * 100 * 100

@@ -3,8 +3,10 @@
 One measurement: a warm-up instance takes a few steps (TensorFlow's first ``session.run``
 and torch's first optimizer step are slow), then a fresh instance on the tutorial's dims and
 standard normal data runs the tutorial's 500 steps, each timed (one pytest-benchmark round)
-and followed by a device sync. Around the timing: the FLOPs of the depths actually drawn,
-the in-run GEMM peak, threads and cores, page faults.
+and followed by a device sync. That run is the training check's run (same seed, data stream
+and steps), so its loss curve is recorded for the training check to judge
+(:mod:`pytest_twolayer.tutorial_run`). Around the timing: the FLOPs of the depths actually
+drawn, the in-run GEMM peak, threads and cores, page faults.
 """
 
 from __future__ import annotations
@@ -22,18 +24,20 @@ from pytest_twolayer.benchmarking.peak import gemm_peak_gflops
 from pytest_twolayer.benchmarking.sync import synchronizer
 from pytest_twolayer.case import Case
 from pytest_twolayer.compare import as_loss, closest_depth
+from pytest_twolayer.tutorial_run import DATA_STREAM, TutorialRuns
 from pytest_twolayer.workers import available_cores, thread_budget
 
 WARMUP_STEPS = 5
 
 
 class Prepared:
-    """An instance with native data, and one synced, checked training step."""
+    """An instance with native data (drawn from the tutorial run's stream), and one synced,
+    checked training step."""
 
     def __init__(self, case: Case, check: str) -> None:
         self.case, self.check = case, check
         self.impl = case.make(check=check)
-        rng = case.rng(check)
+        rng = case.rng(DATA_STREAM)
         d = case.dims
         self.x, self.y = rng.standard_normal((d.N, d.D_in)), rng.standard_normal((d.N, d.D_out))
         self.xn = case.call(check, "to_device(x)", lambda: self.impl.to_device(self.x))
@@ -56,9 +60,12 @@ class Prepared:
         return params
 
 
-def measure_steps(case: Case, benchmark: Any, steps: int) -> dict[str, Any]:
+def measure_steps(
+    case: Case, benchmark: Any, steps: int, runs: TutorialRuns | None = None
+) -> dict[str, Any]:
     """Time every step of the tutorial's run of a fresh instance (another one warms the
-    process's kernels and graph caches up first); return the published figures.
+    process's kernels and graph caches up first); return the published figures, and give
+    the run's loss curve to ``runs``.
 
     Each step is one pytest-benchmark round, so the statistics describe the steps of a real
     run, and their sum is the run's time.
@@ -79,6 +86,8 @@ def measure_steps(case: Case, benchmark: Any, steps: int) -> dict[str, Any]:
     with paused_garbage_collection():
         benchmark.pedantic(net.step, setup=snapshot, rounds=steps, iterations=1)
     faults = _minor_faults() - faults
+    if runs is not None:
+        runs.record(case, net.losses)
     drawn = _depths_drawn(net, depths, snapshots, net.losses)
     return _figures(case, benchmark, drawn, peak, faults / steps)
 
@@ -94,7 +103,7 @@ def _depths_drawn(
     if len(depths) == 1:
         return [depths[0]] * len(losses)
     return [
-        closest_depth(loss, {d: reference.loss(params, net.x, net.y, d) for d in depths})[0]
+        closest_depth(loss, reference.losses_by_depth(params, net.x, net.y, depths))[0]
         for params, loss in zip(snapshots, losses, strict=True)
     ]
 
@@ -138,9 +147,10 @@ def _figures(
 def paused_garbage_collection() -> Iterator[None]:
     """No cyclic garbage collection while timing, as ``timeit`` (and torch's ``Timer``) do:
     a collection's cost grows with everything else the process holds (a long pytest
-    session holds a lot), not with the step being timed."""
+    session holds a lot), not with the step being timed. Nothing is collected first either
+    (as in ``timeit``): with torch and TensorFlow loaded a full collection takes ~0.4 s, and
+    a step's garbage is freed by reference counting."""
     was_enabled = gc.isenabled()
-    gc.collect()
     gc.disable()
     try:
         yield
