@@ -7,11 +7,13 @@ worker: describe its share, wait for the others' records, collect.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
 import os
 import shutil
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -19,6 +21,7 @@ from typing import Any
 import pytest
 
 from pytest_twolayer import nodeids
+from pytest_twolayer.describing import IMPORT_SECONDS, describing_shares, guess_frameworks
 from pytest_twolayer.devices import unavailable_reason, visible_gpu_count
 from pytest_twolayer.registry import Registry
 from pytest_twolayer.scheduling import GroupScheduling
@@ -27,7 +30,10 @@ from pytest_twolayer.workers import available_cores, plan_workers, worker_enviro
 
 SELECTION_INPUT = "twolayer_selection"  # the whole selection, or where to discover it
 SUITE_DEPENDENCIES = ("pytest_twolayer.strategies", "pytest_twolayer.benchmarking.measure")
-IMPORT_SECONDS = {"torch": 1.6, "tensorflow": 3.4}  # cold imports measured on a 2-core machine
+SUMMARY_DEPENDENCIES = ("hypothesis",)
+"""Imported by other plugins' terminal summaries on the controller (hypothesis's plugin
+imports hypothesis there): ~1.5 s when pytest's assertion rewriting cannot cache its work
+(``PYTHONDONTWRITEBYTECODE``), paid after the last test unless imported during the run."""
 
 
 def is_worker(config: pytest.Config) -> bool:
@@ -53,8 +59,9 @@ class Discovery:
 
     Importing the frameworks is most of a run's start-up (torch ~1.6 s, TensorFlow ~3.4 s
     cold), and every worker must import what it runs anyway. So the controller imports
-    nothing: worker *i* of *n* imports every *n*-th implementation and writes what
-    collection needs of it (declared devices, dtypes, expected failures, frameworks, or why
+    nothing: each worker imports its share of the implementations (balanced on the
+    frameworks their modules import, see :mod:`pytest_twolayer.describing`) and writes
+    what collection needs of each (declared devices, dtypes, expected failures, frameworks, or why
     it failed to load) to this folder; whoever needs the whole selection (every worker,
     the controller's scheduler and reports) waits for every record. The worker that
     imported an implementation declaring cuda also writes whether cuda is usable here.
@@ -235,10 +242,14 @@ class Distribution:
         self.names = [i.spec.name for i in self.selection.implementations]
         self.modules = suite_modules(suite)
         self.shares: dict[str, list[str]] = {}  # worker id -> implementations it describes
+        self._describing_shares: list[list[str]] | None = None
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtestloop(self) -> None:
-        """The workers are describing the implementations: wait for their records."""
+        """The workers are describing the implementations: wait for their records (and
+        meanwhile import what the terminal summary will need)."""
+        if self.config.pluginmanager.has_plugin("hypothesispytest"):
+            import_in_background(SUMMARY_DEPENDENCIES)
         self.pending.collect()
 
     def pytest_unconfigure(self) -> None:
@@ -282,20 +293,41 @@ class Distribution:
                 self.pending.load()  # a worker on another machine: describe them here
             node.workerinput[SELECTION_INPUT] = self.selection.to_json()
             return
-        # Worker i of n describes every n-th implementation; a replacement started before
-        # the records were complete describes none (the controller takes over if needed).
-        index, workers = len(self.shares), self.workers()
-        share = self.names[index::workers] if index < workers else []
+        # Worker i describes the i-th share; a replacement started before the records were
+        # complete describes none (the controller takes over if needed).
+        index = len(self.shares)
+        shares = self.describing_shares()
+        share = shares[index] if index < len(shares) else []
         self.shares[node.gateway.id] = share
         node.workerinput[SELECTION_INPUT] = self.pending.discovery.to_json(share)
 
     def workers(self) -> int:
         return len(self.config.getoption("tx") or []) or int(self.config.option.numprocesses or 0)
 
+    def describing_shares(self) -> list[list[str]]:
+        """Each worker's implementations to describe, balanced on guessed import costs."""
+        if self._describing_shares is None:
+            specs = [i.spec for i in self.selection.implementations]
+            guesses = {spec.name: guess_frameworks(spec.target) for spec in specs}
+            self._describing_shares = describing_shares(self.names, guesses, self.workers())
+        return self._describing_shares
+
     def preloaded(self, node: Any) -> frozenset[str]:
         """The frameworks ``node`` imported while describing its share."""
         names = self.shares.get(str(getattr(getattr(node, "gateway", None), "id", "")), [])
         return frozenset().union(*(self.needs(group_name(name)) for name in names))
+
+
+def import_in_background(modules: tuple[str, ...]) -> None:
+    """Import ``modules`` on a daemon thread (a failure is left for the real import to
+    report): the controller idles while its workers run."""
+
+    def run() -> None:
+        for module in modules:
+            with contextlib.suppress(Exception):
+                importlib.import_module(module)
+
+    threading.Thread(target=run, name="twolayer-imports", daemon=True).start()
 
 
 def group_name(impl: str) -> str:
