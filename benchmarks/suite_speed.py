@@ -1,14 +1,16 @@
-"""Wall time of the conformance run, serial and parallel, against its floor, in one run.
+"""Wall time of the conformance run, as run by default and in one process, against its
+floor, in one run.
 
 The floor is what any check of the nine implementations must pay: starting Python,
 importing numpy, torch and TensorFlow, and training each implementation once for the
-tutorial's 500 steps. The suite is ``pytest -p twolayer --impl all --device cpu`` with
-``-n 0`` and with ``-n 2`` (and, with ``--benchmark-skip``, without its benchmark concern).
-Every variant runs as a fresh subprocess from an empty folder, the variants alternate
-within each repeat, and medians are compared: absolute times drift between runs on a
-shared machine, ratios measured side by side hold.
+tutorial's 500 steps. The suite is ``pytest -p twolayer --impl all --device cpu`` as a user
+runs it (parallel on this machine's cores by default, see ``pytest_twolayer/parallel.py``)
+and with ``-n 0`` (one process); each also with ``--benchmark-skip`` (without the
+benchmark concern). Every variant runs as a fresh subprocess from an empty folder, the
+variants alternate within each repeat, and medians are compared: absolute times drift
+between runs on a shared machine, ratios measured side by side hold.
 
-    python benchmarks/suite_speed.py [--repeats 3] [--workers 2]
+    python benchmarks/suite_speed.py [--repeats 3]
 """
 
 from __future__ import annotations
@@ -55,18 +57,24 @@ def timed(command: list[str], cwd: str) -> tuple[float, float]:
     return elapsed, cpu
 
 
+def default_workers() -> str:
+    """What the plugin's default parallelism picks for nine implementations here."""
+    from pytest_twolayer.parallel import core_count
+
+    workers = min(core_count(), 9)
+    return f"-n {workers}" if workers >= 2 else "one process"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--workers", type=int, default=2, help="the -n of the parallel runs")
     args = parser.parse_args()
-    n = str(args.workers)
     variants = {
         "floor": [sys.executable, "-c", FLOOR],
+        "suite (default)": [*SUITE, *QUIET],
         "suite -n 0": [*SUITE, *QUIET, "-n", "0"],
-        f"suite -n {n}": [*SUITE, *QUIET, "-n", n],
+        "suite --benchmark-skip": [*SUITE, *QUIET, "--benchmark-skip"],
         "suite -n 0 --benchmark-skip": [*SUITE, *QUIET, "-n", "0", "--benchmark-skip"],
-        f"suite -n {n} --benchmark-skip": [*SUITE, *QUIET, "-n", n, "--benchmark-skip"],
     }
     times: dict[str, list[tuple[float, float]]] = {label: [] for label in variants}
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -81,9 +89,7 @@ def main() -> None:
     print(f"\nmedians of {args.repeats} (wall):")
     for label, wall in medians.items():
         print(f"  {label:32} {wall:6.1f} s   {wall / floor:5.2f}x floor")
-    for suffix in ("", " --benchmark-skip"):
-        serial, parallel = medians[f"suite -n 0{suffix}"], medians[f"suite -n {n}{suffix}"]
-        print(f"  -n {n} vs -n 0{suffix}: {parallel / serial:.2f}x the serial wall time")
+    print(f"  (default: {default_workers()} on this machine)")
 
 
 if __name__ == "__main__":

@@ -16,9 +16,11 @@ from pytest_twolayer import (
     expectations,
     fixtures,
     hookspecs,
+    parallel,
     plots,
     report,
     reproduction,
+    shutdown,
     workers,
 )
 from pytest_twolayer.benchmarking import relay, settings
@@ -57,6 +59,17 @@ DTYPES_MARKER = "twolayer_dtypes"
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
     pluginmanager.add_hookspecs(hookspecs)
+    pluginmanager.register(parallel.DefaultParallelism(count_selected), "twolayer-parallel")
+
+
+def count_selected(config: pytest.Config) -> int:
+    """How many implementations ``--impl`` selects, counted without importing any; 0 when
+    the selection is wrong (``pytest_configure`` then reports it)."""
+    try:
+        tokens = parse_impl(config.getoption("impl"))
+        return len(chosen_names(build_registry(config), tokens, verify=False))
+    except (pytest.UsageError, RegistrationError, ValueError):
+        return 0
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -141,6 +154,7 @@ def pytest_configure(config: pytest.Config) -> None:
     tokens = parse_impl(impl_values)
     if not tokens:
         raise pytest.UsageError("--impl was given no implementation name")
+    shutdown.freeze_heap_at_exit()
     try:
         requested_devices = parse_devices(config.getoption("device"))
     except ValueError as exc:
@@ -180,7 +194,7 @@ def pytest_configure(config: pytest.Config) -> None:
         selection = Selection(implementations, devices, seed)
     config.stash[SELECTION_KEY] = selection
     config.stash[fixtures.BENCHMARK_SETTINGS_KEY] = settings.from_config(config, registry)
-    config.pluginmanager.register(TwoLayerRun(selection), "twolayer-run")
+    config.pluginmanager.register(TwoLayerRun(config, selection), "twolayer-run")
     if distributed.is_worker(config):
         config.pluginmanager.register(relay.WorkerRelay(config), "twolayer-benchmark-relay")
     elif pending is not None:
@@ -227,7 +241,8 @@ def add_suite_to_args(config: pytest.Config) -> None:
 class TwoLayerRun:
     """Per-run behaviour once implementations are selected: parametrization and reporting."""
 
-    def __init__(self, selection: Selection) -> None:
+    def __init__(self, config: pytest.Config, selection: Selection) -> None:
+        self.config = config
         self.selection = selection
         self.suite = suite_dir()
 
@@ -265,6 +280,7 @@ class TwoLayerRun:
             f"twolayer: implementations: {names}",
             f"twolayer: devices: {devices}; seed: {selection.seed}",
             f"twolayer: {versions}",
+            *parallel.header(self.config),
         ]
 
     def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:

@@ -233,3 +233,80 @@ def test_a_step_that_fails_midway_fails_the_benchmark_with_a_verdict(
             "FloatingPointError: overflow in the update"
         ]
     )
+
+
+DEFAULT_RUN = (
+    "-p",
+    "twolayer",
+    "--device",
+    "cpu",
+    "-p",
+    "no:cacheprovider",
+    "-k",
+    "params_canonical",
+)
+PARALLEL_HEADER = "twolayer: 2 xdist workers, one implementation per worker at a time*"
+
+
+def test_an_impl_run_is_parallel_by_default(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setenv("PYTEST_XDIST_AUTO_NUM_WORKERS", "2")  # this machine's cores may be 1
+    result = pytester.runpytest_subprocess(*DEFAULT_RUN, "--impl", "numpy,tensor")
+    result.assert_outcomes(passed=4)
+    result.stdout.fnmatch_lines([PARALLEL_HEADER, "created: 2/2 workers"], consecutive=False)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("--impl", "numpy,tensor", "-n", "0"),  # the user's choice wins
+        ("--impl", "numpy,tensor", "-s"),  # output wanted live
+        ("--impl", "numpy,tensor", "-p", "no:xdist"),
+        ("--impl", "numpy"),  # one implementation: nothing to spread
+    ],
+    ids=["n0", "capture-no", "no-xdist", "one-implementation"],
+)
+def test_some_runs_stay_in_one_process(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, args: tuple[str, ...]
+):
+    monkeypatch.setenv("PYTEST_XDIST_AUTO_NUM_WORKERS", "2")
+    result = pytester.runpytest_subprocess(*DEFAULT_RUN, *args)
+    assert result.ret == 0, result.stdout.str()[-2000:]
+    assert "xdist workers" not in result.stdout.str()
+    assert "created:" not in result.stdout.str()
+
+
+def test_the_user_can_choose_the_worker_count(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setenv("PYTEST_XDIST_AUTO_NUM_WORKERS", "2")
+    result = pytester.runpytest_subprocess(*DEFAULT_RUN, "--impl", "numpy,tensor", "-n", "1")
+    result.assert_outcomes(passed=4)
+    result.stdout.fnmatch_lines(["created: 1/1 worker"])
+    assert "the default for --impl" not in result.stdout.str()
+
+
+@pytest.mark.parametrize(
+    ("gpus", "devices", "expected"),
+    [
+        (0, (), 8),  # one worker per core, at most one per implementation
+        (1, (), 0),  # one GPU: cuda benchmarks must not share it, so one process
+        (2, (), 2),  # one worker per GPU
+        (1, ("--device", "cpu"), 8),  # cuda left out: the GPUs do not matter
+        (1, ("--device", "cpu,cuda"), 0),
+    ],
+)
+def test_workers_default_to_cores_but_never_share_a_gpu(
+    pytester: pytest.Pytester,
+    monkeypatch: pytest.MonkeyPatch,
+    gpus: int,
+    devices: tuple[str, ...],
+    expected: int,
+):
+    from pytest_twolayer import parallel
+
+    monkeypatch.setenv("PYTEST_XDIST_AUTO_NUM_WORKERS", "12")
+    monkeypatch.setattr(parallel, "visible_gpu_count", lambda: gpus)
+    config = pytester.parseconfig("-p", "twolayer", "--impl", "all", *devices)
+    assert parallel.default_workers(config, implementations=8) == expected
