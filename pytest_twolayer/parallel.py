@@ -38,6 +38,7 @@ IN_PROCESS_OPTIONS = (
     ("setupplan", "--setup-plan"),
     ("stepwise", "--stepwise"),
     ("stepwise_skip", "--stepwise-skip"),
+    ("looponfail", "--looponfail"),  # xdist's own loop decides how to run
     ("twolayer_dry_run", "--twolayer-dry-run"),
     ("twolayer_list", "--twolayer-list"),
 )
