@@ -107,3 +107,30 @@ def test_a_bad_curve_from_the_timed_run_fails_the_training_concern(
         "[training.curve] impl=restarts device=cpu dtype=float64 seed=0: plain gradient descent"
         " raised the loss at step 250" in result.stdout.str()
     )
+
+
+ZOO_CONFTEST = """
+from pytest_twolayer.zoo.runner import exhibits
+
+
+def pytest_twolayer_register(registry):
+    for name, cls in exhibits().items():
+        registry.add(name, cls)
+"""
+
+
+def test_the_zoo_training_bugs_fail_when_the_benchmark_ran_first(pytester: pytest.Pytester):
+    """The zoo runs without benchmarks; here its training bugs meet the shared run. The one
+    that hangs is left out: it costs two time limits and has its own zoo verdict."""
+    pytester.makeconftest(ZOO_CONFTEST)
+    result = pytester.runpytest_subprocess(
+        *RUN, "--impl", "zoo-mean-loss,zoo-sign-flipped-update", "-rA"
+    )
+    output = result.stdout.str()
+    # the mean loss trains too slowly but finitely: its benchmark passes and leaves its run
+    result.stdout.fnmatch_lines(
+        ["PASSED *test_benchmark_step[[]zoo-mean-loss-cpu-float64[]]*"], consecutive=False
+    )
+    for name in ("zoo-mean-loss", "zoo-sign-flipped-update"):
+        assert f"FAILED test_training.py::test_training[{name}-cpu-float64]" in output, output
+        assert f"[training.curve] impl={name} device=cpu" in output
