@@ -31,17 +31,18 @@ WORKERS_KEY = pytest.StashKey[int]()
 """The number of workers this plugin chose (absent when the user chose, or none run)."""
 
 IN_PROCESS_OPTIONS = (
-    ("usepdb", "--pdb"),
-    ("trace", "--trace"),
-    ("collectonly", "--collect-only"),
-    ("setuponly", "--setup-only"),
-    ("setupplan", "--setup-plan"),
-    ("stepwise", "--stepwise"),
-    ("stepwise_skip", "--stepwise-skip"),
-    ("looponfail", "--looponfail"),  # xdist's own loop decides how to run
-    ("twolayer_dry_run", "--twolayer-dry-run"),
-    ("twolayer_list", "--twolayer-list"),
+    "usepdb",  # --pdb
+    "trace",  # --trace
+    "collectonly",  # --collect-only
+    "setuponly",  # --setup-only
+    "setupplan",  # --setup-plan
+    "stepwise",  # --stepwise
+    "stepwise_skip",  # --stepwise-skip
+    "looponfail",  # --looponfail: xdist's own loop decides how to run
+    "twolayer_dry_run",  # --twolayer-dry-run
+    "twolayer_list",  # --twolayer-list
 )
+"""Options (by their ``dest``) under which a run stays in the pytest process."""
 
 
 def user_chose_distribution(config: pytest.Config) -> bool:
@@ -59,7 +60,7 @@ def needs_one_process(config: pytest.Config) -> bool:
     """Whether something asked for makes sense only inside the pytest process."""
     if config.getoption("capture", "fd") == "no":  # -s: the user wants to see output live
         return True
-    return any(config.getoption(dest, False) for dest, _ in IN_PROCESS_OPTIONS)
+    return any(config.getoption(dest, False) for dest in IN_PROCESS_OPTIONS)
 
 
 def core_count() -> int:

@@ -263,9 +263,11 @@ def test_an_impl_run_is_parallel_by_default(
         ("--impl", "numpy,tensor", "-n", "0"),  # the user's choice wins
         ("--impl", "numpy,tensor", "-s"),  # output wanted live
         ("--impl", "numpy,tensor", "-p", "no:xdist"),
+        ("--impl", "numpy,tensor", "--pdb"),  # a debugger needs the terminal
+        ("--impl", "numpy,tensor", "--collect-only"),
         ("--impl", "numpy"),  # one implementation: nothing to spread
     ],
-    ids=["n0", "capture-no", "no-xdist", "one-implementation"],
+    ids=["n0", "capture-no", "no-xdist", "pdb", "collect-only", "one-implementation"],
 )
 def test_some_runs_stay_in_one_process(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, args: tuple[str, ...]
