@@ -61,10 +61,11 @@ class Discovery:
     cold), and every worker must import what it runs anyway. So the controller imports
     nothing: each worker imports its share of the implementations (balanced on the
     frameworks their modules import, see :mod:`pytest_twolayer.describing`) and writes
-    what collection needs of each (declared devices, dtypes, expected failures, frameworks, or why
-    it failed to load) to this folder; whoever needs the whole selection (every worker,
-    the controller's scheduler and reports) waits for every record. The worker that
-    imported an implementation declaring cuda also writes whether cuda is usable here.
+    what collection needs of each (declared devices, dtypes, expected failures,
+    frameworks, or why it failed to load) to this folder; whoever needs the whole
+    selection (every worker, the controller's scheduler and reports) waits for every
+    record. The worker that imported an implementation declaring cuda also writes whether
+    cuda is usable here.
     """
 
     def __init__(self, folder: Path, names: list[str], requested: list[str], seed: int) -> None:
@@ -242,7 +243,11 @@ class Distribution:
         self.names = [i.spec.name for i in self.selection.implementations]
         self.modules = suite_modules(suite)
         self.shares: dict[str, list[str]] = {}  # worker id -> implementations it describes
-        self._describing_shares: list[list[str]] | None = None
+        # What worker i is to describe, balanced on the frameworks guessed from the sources.
+        guesses = {
+            i.spec.name: guess_frameworks(i.spec.target) for i in pending.selection.implementations
+        }
+        self.planned_shares = describing_shares(self.names, guesses, self.workers())
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtestloop(self) -> None:
@@ -296,21 +301,12 @@ class Distribution:
         # Worker i describes the i-th share; a replacement started before the records were
         # complete describes none (the controller takes over if needed).
         index = len(self.shares)
-        shares = self.describing_shares()
-        share = shares[index] if index < len(shares) else []
+        share = self.planned_shares[index] if index < len(self.planned_shares) else []
         self.shares[node.gateway.id] = share
         node.workerinput[SELECTION_INPUT] = self.pending.discovery.to_json(share)
 
     def workers(self) -> int:
         return len(self.config.getoption("tx") or []) or int(self.config.option.numprocesses or 0)
-
-    def describing_shares(self) -> list[list[str]]:
-        """Each worker's implementations to describe, balanced on guessed import costs."""
-        if self._describing_shares is None:
-            specs = [i.spec for i in self.selection.implementations]
-            guesses = {spec.name: guess_frameworks(spec.target) for spec in specs}
-            self._describing_shares = describing_shares(self.names, guesses, self.workers())
-        return self._describing_shares
 
     def preloaded(self, node: Any) -> frozenset[str]:
         """The frameworks ``node`` imported while describing its share."""

@@ -72,11 +72,18 @@ def core_count() -> int:
     return len(available_cores())
 
 
+def free_to_choose(config: pytest.Config) -> bool:
+    """xdist is there, the user left the distribution to us, and workers could do the job."""
+    return (
+        config.pluginmanager.has_plugin("xdist")
+        and not user_chose_distribution(config)
+        and not needs_one_process(config)
+    )
+
+
 def default_workers(config: pytest.Config, implementations: int) -> int:
     """Workers for an ``--impl`` run of ``implementations`` implementations: 0 for none."""
-    if not config.pluginmanager.has_plugin("xdist") or user_chose_distribution(config):
-        return 0
-    if needs_one_process(config):
+    if not free_to_choose(config):
         return 0
     workers = min(core_count(), implementations)
     if may_run_cuda(config):
@@ -126,6 +133,7 @@ class DefaultParallelism:
     @pytest.hookimpl(wrapper=True)
     def pytest_cmdline_main(self, config: pytest.Config) -> Generator[None, object, object]:
         # A wrapper runs before every plain implementation, xdist's tryfirst one included.
-        if config.getoption("impl", None):
+        # Counting runs the register hooks: only when the count can matter (not on workers).
+        if config.getoption("impl", None) and free_to_choose(config):
             apply(config, self.count_implementations(config))
         return (yield)
