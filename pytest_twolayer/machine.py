@@ -5,11 +5,18 @@ Found without importing a framework that nothing else needs."""
 from __future__ import annotations
 
 import functools
-import importlib.metadata
 import importlib.util
 import os
 from collections.abc import Mapping
-from pathlib import Path
+
+from pytest_twolayer.probe import (
+    DISTRIBUTIONS,
+    available_cores,
+    installed_version,
+    visible_gpus,
+)
+
+__all__ = ["DISTRIBUTIONS", "available_cores"]
 
 
 @functools.lru_cache(maxsize=1)
@@ -44,21 +51,8 @@ def unavailable_reason(device: str) -> str | None:
 
 
 def visible_gpu_count() -> int:
-    """NVIDIA GPUs this process may use, known without importing a framework: the
-    driver's device files, narrowed by ``CUDA_VISIBLE_DEVICES`` when it is set."""
-    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
-    present = len([p for p in Path("/dev").glob("nvidia*") if p.name[len("nvidia") :].isdigit()])
-    if visible is not None:
-        return min(present, len([d for d in visible.split(",") if d.strip()]))
-    return present
-
-
-def available_cores() -> list[int]:
-    """The cores this process may run on."""
-    try:
-        return sorted(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux: no affinity API; count them instead
-        return list(range(os.cpu_count() or 1))
+    """NVIDIA GPUs this process may use, known without importing a framework."""
+    return len(visible_gpus(os.environ))
 
 
 def thread_budget(environ: Mapping[str, str] = os.environ) -> int:
@@ -69,22 +63,6 @@ def thread_budget(environ: Mapping[str, str] = os.environ) -> int:
     return len(available_cores())
 
 
-DISTRIBUTIONS: dict[str, tuple[str, ...]] = {
-    # label -> the distributions that provide it (aliases: the first installed wins)
-    "pytest": ("pytest",),
-    "pytest-xdist": ("pytest-xdist",),
-    "numpy": ("numpy",),
-    "torch": ("torch",),
-    "tensorflow": ("tensorflow", "tensorflow-cpu", "tensorflow-macos"),
-    "pytest-twolayer": ("pytest-twolayer",),
-}
-
-
 def package_version(label: str) -> str:
     """The installed version of ``label`` (see :data:`DISTRIBUTIONS`), or "not installed"."""
-    for distribution in DISTRIBUTIONS.get(label, (label,)):
-        try:
-            return importlib.metadata.version(distribution)
-        except importlib.metadata.PackageNotFoundError:
-            continue
-    return "not installed"
+    return installed_version(DISTRIBUTIONS.get(label, (label,))) or "not installed"

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from pytest_twolayer.selection import ImplToken, parse_devices, parse_impl
+from pytest_twolayer.shards import Shard, parse_shard
 from pytest_twolayer.tutorial_run import STEPS
 
 IMPL_HELP = (
@@ -86,6 +87,15 @@ DRY_RUN_HELP = (
     "implementation x device x dtype, the checks that would run, skip (with the reason) or "
     "run as expected failures, without running any; under -n no worker is started"
 )
+SHARD_HELP = (
+    "check only shard K of N of the selected implementations (K/N, e.g. 2/3), for a CI "
+    "matrix of N runners; the split is deterministic, balanced on --twolayer-shard-durations; "
+    "merge the shards' JSON reports with python -m pytest_twolayer.merge"
+)
+SHARD_DURATIONS_HELP = (
+    "a previous run's JSON report (--twolayer-report-json, or a merged one): the shards are "
+    "balanced on how long each implementation took there"
+)
 INI_RELATIVE = " (in the ini file: relative to the ini file's folder)"
 
 YES = ("yes", "true", "on", "1")
@@ -129,6 +139,10 @@ def add_options(parser: pytest.Parser) -> None:
         "--twolayer-ratchet-update", action="store_true", default=False, help=RATCHET_UPDATE_HELP
     )
     group.addoption("--twolayer-dry-run", action="store_true", default=False, help=DRY_RUN_HELP)
+    group.addoption("--twolayer-shard", default=None, metavar="K/N", help=SHARD_HELP)
+    group.addoption(
+        "--twolayer-shard-durations", default=None, metavar="PATH", help=SHARD_DURATIONS_HELP
+    )
     parser.addini("twolayer_seed", SEED_HELP, default="0")
     parser.addini("twolayer_timeout", TIMEOUT_HELP, default=DEFAULT_TIMEOUT)
     parser.addini("twolayer_benchmark_steps", BENCHMARK_STEPS_HELP, default=DEFAULT_BENCHMARK_STEPS)
@@ -139,6 +153,7 @@ def add_options(parser: pytest.Parser) -> None:
     parser.addini("twolayer_report_md", MARKDOWN_HELP + INI_RELATIVE, default="")
     parser.addini("twolayer_plots", PLOTS_HELP + INI_RELATIVE, default="")
     parser.addini("twolayer_ratchet", RATCHET_HELP + INI_RELATIVE, default="")
+    parser.addini("twolayer_shard_durations", SHARD_DURATIONS_HELP + INI_RELATIVE, default="")
 
 
 @dataclass(frozen=True)
@@ -170,6 +185,8 @@ class Settings:
     plots: Destination | None = None
     ratchet: Destination | None = None
     ratchet_update: bool = False
+    shard: Shard | None = None
+    shard_durations: Destination | None = None
 
     @property
     def active(self) -> bool:
@@ -205,6 +222,8 @@ def read(config: pytest.Config) -> Settings:
         timeout_s = parse_timeout(_value(config, "twolayer_timeout"))
         budgets = parse_budgets(_values(config, "twolayer_budget"))
         ratios = parse_ratios(_values(config, "twolayer_max_ratio"))
+        shard_value = config.getoption("twolayer_shard")
+        shard = parse_shard(shard_value) if shard_value else None
     except ValueError as exc:
         raise pytest.UsageError(str(exc)) from None
     seed = config.getoption("twolayer_seed")
@@ -238,6 +257,10 @@ def read(config: pytest.Config) -> Settings:
         plots=destination(config, "twolayer_plots", "--twolayer-plots"),
         ratchet=ratchet,
         ratchet_update=bool(config.getoption("twolayer_ratchet_update")),
+        shard=shard,
+        shard_durations=destination(
+            config, "twolayer_shard_durations", "--twolayer-shard-durations"
+        ),
     )
 
 

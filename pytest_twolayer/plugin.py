@@ -15,7 +15,7 @@ import pytest
 from pytest_twolayer import dryrun, fixtures, hookspecs, listing, options, parallel
 from pytest_twolayer.collection import DTYPES_MARKER_HELP, Collection, add_suite_to_args
 from pytest_twolayer.expectations import ExpectedFailures
-from pytest_twolayer.parallel import auto, discovery, exit, resources
+from pytest_twolayer.parallel import auto, discovery, exit, worker
 from pytest_twolayer.parallel.benchmarks import WorkerBenchmarks
 from pytest_twolayer.parallel.controller import Distribution, allow_worker_restarts
 from pytest_twolayer.plotting.writer import Plots, ensure_writable, load_matplotlib
@@ -29,6 +29,7 @@ from pytest_twolayer.timeouts import TimeLimit
 from pytest_twolayer.verdicts import Verdicts
 
 SELECTION_KEY = pytest.StashKey[Selection]()
+DISTRIBUTION = "twolayer-distribution"
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
@@ -68,12 +69,13 @@ def pytest_configure(config: pytest.Config) -> None:
     run.benchmark_settings()  # a gate naming an unknown reference is a usage error now
     register = config.pluginmanager.register
     register(Collection(selection), "twolayer-collection")
-    register(Verdicts(), "twolayer-verdicts")
+    register(Verdicts(worker.host_label(config)), "twolayer-verdicts")
     register(TimeLimit(run.settings.timeout_s), "twolayer-time-limit")
     warns = parallel.worker_id(config) in ("master", "gw0")  # one warning per run
     register(ExpectedFailures(selection, warns=warns), "twolayer-expectations")
     if parallel.is_worker(config):
         register(WorkerBenchmarks(config), "twolayer-worker-benchmarks")
+        register(worker.WorkerCleanup(), "twolayer-worker-cleanup")
     else:
         register_reporting(config, run, selection)
     if not run.settings.no_suite:
@@ -86,15 +88,14 @@ def select(config: pytest.Config, run: TwoLayerSession) -> Selection:
     (see :mod:`.parallel.discovery`); a controller leaves that to its workers; a single
     process loads every implementation."""
     if parallel.is_worker(config):
-        resources.pin_this_process()
-        run.names()  # registers the command line's import paths, as the controller did
+        run.selected()  # registers the command line's import paths, as the controller did
         return discovery.selection_on_worker(config, run.registry)
     run.verify_targets()
     if not parallel.is_controller(config):
         return run.select_here()
     selection = run.undescribed()
-    pending = discovery.PendingSelection(selection, list(run.settings.devices))
-    config.pluginmanager.register(Distribution(config, pending), "twolayer-distribution")
+    distribution = Distribution(config, selection, list(run.settings.devices))
+    config.pluginmanager.register(distribution, DISTRIBUTION)
     return selection
 
 
@@ -106,10 +107,20 @@ def register_reporting(config: pytest.Config, run: TwoLayerSession, selection: S
         config.pluginmanager.register(dryrun.DryRun(selection), "twolayer-dry-run")
         return  # nothing runs: nothing to collect, count or draw
     names = [i.spec.name for i in selection.implementations]
-    collector = Collector(names, selection.seed)
+    distribution = config.pluginmanager.get_plugin(DISTRIBUTION)
+    where = distribution if isinstance(distribution, Distribution) else None
+    collector = Collector(names, selection.seed, where.worker_hosts if where else None)
     register = config.pluginmanager.register
     register(collector, "twolayer-collector")
-    register(Reporting(selection, settings, collector), "twolayer-report")
+    reporting = Reporting(
+        selection,
+        settings,
+        collector,
+        workers=len(where.specs) if where else 0,
+        hosts=where.host_facts if where else dict,
+        shard=run.shard_info(),
+    )
+    register(reporting, "twolayer-report")
     if parallel.is_controller(config):
         register(MergedBenchmarks(config, collector), "twolayer-merged-benchmarks")
     if settings.plots is not None:
@@ -126,4 +137,17 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     selection = config.stash.get(SELECTION_KEY, None)
     if selection is None:
         return []
-    return [*listing.header(selection), *auto.header(config)]
+    lines = listing.header(selection)
+    shard = session_of(config).shard_info()
+    if shard is not None:
+        lines.append(
+            f"twolayer: shard {shard['index']}/{shard['count']}: "
+            f"{len(selection.implementations)} of {len(shard['selected'])} selected "
+            "implementations (merge the shards' JSON reports: python -m pytest_twolayer.merge)"
+        )
+    distribution = config.pluginmanager.get_plugin(DISTRIBUTION)
+    if isinstance(distribution, Distribution):
+        default = " (the default for --impl; -n 0 runs in this process)"
+        chosen = default if auto.chosen_by_default(config) else ""
+        lines.append(f"twolayer: {distribution.spread()}{chosen}")
+    return lines

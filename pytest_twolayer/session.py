@@ -8,6 +8,7 @@ entry points first, then every ``pytest_twolayer_register`` hook.
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import pytest
 
@@ -22,6 +23,7 @@ from pytest_twolayer.selection import (
     resolve_devices,
     verify_targets,
 )
+from pytest_twolayer.shards import durations_from_report, split
 
 
 class TwoLayerSession:
@@ -31,6 +33,7 @@ class TwoLayerSession:
         self.config = config
         self.settings: Settings = settings_of(config)
         self._registry: Registry | None = None
+        self._selected: list[str] | None = None
         self._names: list[str] | None = None
         self._benchmark: BenchmarkSettings | None = None
 
@@ -47,10 +50,10 @@ class TwoLayerSession:
             self._registry = registry
         return self._registry
 
-    def names(self) -> list[str]:
-        """The registered names ``--impl`` selects, in order (command-line import paths are
-        registered on the way; nothing is imported)."""
-        if self._names is None:
+    def selected(self) -> list[str]:
+        """The registered names ``--impl`` selects, in order, before any sharding (command-
+        line import paths are registered on the way; nothing is imported)."""
+        if self._selected is None:
             if any(token.target for token in self.settings.impl):
                 # `--impl mymodule:MyNet` should work from the folder holding mymodule.py, as
                 # under `python -m pytest`; the pytest console script does not put it on
@@ -58,14 +61,43 @@ class TwoLayerSession:
                 invocation_dir = str(self.config.invocation_params.dir)
                 if invocation_dir not in sys.path:
                     sys.path.append(invocation_dir)
-            self._names = chosen_names(self.registry, list(self.settings.impl))
+            self._selected = chosen_names(self.registry, list(self.settings.impl))
+        return self._selected
+
+    def names(self) -> list[str]:
+        """What this run checks: the selection, or this shard's part of it."""
+        if self._names is None:
+            selected = self.selected()
+            shard = self.settings.shard
+            if shard is None:
+                self._names = selected
+            else:
+                durations = None
+                if self.settings.shard_durations is not None:
+                    try:
+                        durations = durations_from_report(self.settings.shard_durations.path)
+                    except ValueError as exc:
+                        raise pytest.UsageError(str(exc)) from None
+                self._names = split(selected, shard.count, durations)[shard.index - 1]
         return self._names
+
+    def shard_info(self) -> dict[str, Any] | None:
+        """What the JSON report says of the shard (None when the run is not sharded)."""
+        shard = self.settings.shard
+        if shard is None:
+            return None
+        return {
+            "index": shard.index,
+            "count": shard.count,
+            "selected": self.selected(),
+            "implementations": self.names(),
+        }
 
     def verify_targets(self) -> None:
         """Import every ``--impl package.module:Class`` now: one that does not import is a
         usage error naming it (a registered implementation that fails to load fails its own
         check instead, and the others run)."""
-        self.names()  # registers them
+        self.selected()  # registers them
         verify_targets(self.registry, list(self.settings.impl))
 
     def select_here(self) -> Selection:

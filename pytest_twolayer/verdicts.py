@@ -15,13 +15,21 @@ from pytest_twolayer.published import attach, junit_properties
 
 
 class Verdicts:
-    """Registered once implementations are selected, in every process that runs tests."""
+    """Registered once implementations are selected, in every process that runs tests;
+    ``host`` names the host this process runs on (every check's labels carry it)."""
+
+    def __init__(self, host: str) -> None:
+        self.host = host
+
+    def labels(self, item: pytest.Item) -> dict[str, str] | None:
+        case = collected_case(item)
+        return None if case is None else case.labels() | {"host": self.host}
 
     def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
         for item in items:
-            case = collected_case(item)
-            if case is not None:
-                item.user_properties.extend(junit_properties(case.labels()))
+            labels = self.labels(item)
+            if labels is not None:
+                item.user_properties.extend(junit_properties(labels))
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(
@@ -35,5 +43,5 @@ class Verdicts:
         if call.excinfo is not None and call.excinfo.errisinstance(ConformanceFailure):
             report.longrepr = str(call.excinfo.value)
             reproduction.annotate(case, call, report)
-        attach(item, report, case.labels())
+        attach(item, report, case.labels() | {"host": self.host})
         return report

@@ -265,7 +265,10 @@ DEFAULT_RUN = (
     "-k",
     "params_canonical",
 )
-PARALLEL_HEADER = "twolayer: 2 xdist workers, one implementation per worker at a time*"
+PARALLEL_HEADER = (
+    "twolayer: 2 xdist workers on 1 host (localhost: 2), one implementation per worker at a "
+    "time (the default for --impl*"
+)
 
 
 def test_an_impl_run_is_parallel_by_default(

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from pytest_twolayer.parallel.resources import (
-    CORES_VARIABLE,
+from pytest_twolayer.parallel.scheduler import GroupScheduling
+from pytest_twolayer.probe import (
     WorkerPlan,
     plan_workers,
     worker_environment,
 )
-from pytest_twolayer.parallel.scheduler import GroupScheduling
 from pytest_twolayer.suite import CaseKey, parse_nodeid
 
 
@@ -158,7 +157,31 @@ def test_more_workers_than_groups_shuts_the_idle_ones_down() -> None:
     busy = [n for n in nodes if n.sent]
     assert len(busy) == 1
     assert all(n.shutting_down for n in nodes)
-    assert len(sched.nodes) == 1
+    assert [len(sched.pending[n]) for n in nodes if not n.sent] == [0, 0]
+
+
+def test_a_group_goes_to_a_worker_whose_host_can_run_it() -> None:
+    """Only gw1 has torch (or the GPU) that tensor needs: it gets tensor, gw0 the others; a
+    group no live worker can run goes anywhere rather than being lost."""
+    collection = [nodeid("test_training", f"{n}-cpu-float32") for n in ("tensor", "numpy")]
+    nodes = [FakeNode("gw0"), FakeNode("gw1")]
+
+    def eligible(group: str, node: FakeNode) -> bool:
+        return group != "tensor" or node.name == "gw1"
+
+    sched = GroupScheduling(2, group_of, eligible=eligible)  # type: ignore[arg-type]
+    for node in nodes:
+        sched.add_node(node)
+        sched.add_node_collection(node, collection)
+    sched.schedule()
+    assert [collection[i] for i in nodes[1].sent] == [collection[0]]
+    assert [collection[i] for i in nodes[0].sent] == [collection[1]]
+    nobody = GroupScheduling(1, group_of, eligible=lambda group, node: False)
+    lone = FakeNode("gw0")
+    nobody.add_node(lone)
+    nobody.add_node_collection(lone, collection)
+    nobody.schedule()
+    assert sorted(lone.sent) == [0, 1]
 
 
 def test_a_crash_reports_the_running_test_and_requeues_the_rest_of_its_group() -> None:
@@ -201,28 +224,28 @@ def test_a_replacement_with_a_different_collection_gets_no_work() -> None:
 def test_workers_get_disjoint_core_shares(
     workers: int, cores: list[int], expected: list[tuple[tuple[int, ...], int]]
 ) -> None:
-    plans = plan_workers(workers, cores, gpus=0)
+    plans = plan_workers(workers, cores, gpus=[])
     assert [(p.cores, p.threads) for p in plans] == expected
     assert all(p.pinned and p.gpu is None for p in plans)
 
 
-def test_more_workers_than_cores_are_not_pinned_and_gpus_go_round_robin() -> None:
-    plans = plan_workers(3, [0, 1], gpus=2)
+def test_more_workers_than_cores_are_not_pinned_and_gpus_are_never_shared() -> None:
+    plans = plan_workers(3, [0, 1], gpus=["0", "1"])
     assert [p.pinned for p in plans] == [False, False, False]
     assert [p.threads for p in plans] == [1, 1, 1]
-    assert [p.gpu for p in plans] == [0, 1, 0]
+    assert [p.gpu for p in plans] == ["0", "1", None]
 
 
 def test_worker_environment_sizes_the_pools_but_the_users_settings_win() -> None:
-    plan = WorkerPlan(cores=(2, 3), threads=2, gpu=1, pinned=True)
-    env = worker_environment(plan, {"MKL_NUM_THREADS": "7", "CUDA_VISIBLE_DEVICES": "3"})
+    plan = WorkerPlan(cores=(2, 3), threads=2, gpu="1", pinned=True)
+    env = worker_environment(plan, {"MKL_NUM_THREADS": "7"}, gpus_on_host=2)
     assert env["OMP_NUM_THREADS"] == env["OPENBLAS_NUM_THREADS"] == "2"
     assert env["TF_NUM_INTRAOP_THREADS"] == "2"
     assert "MKL_NUM_THREADS" not in env
-    assert "CUDA_VISIBLE_DEVICES" not in env
-    assert env[CORES_VARIABLE] == "2,3"
-    assert worker_environment(WorkerPlan((0,), 1, 0, False), {})["CUDA_VISIBLE_DEVICES"] == "0"
-    assert CORES_VARIABLE not in worker_environment(WorkerPlan((0,), 1, None, False), {})
+    assert env["CUDA_VISIBLE_DEVICES"] == "1"
+    no_gpu = WorkerPlan((0,), 1, None, False)
+    assert worker_environment(no_gpu, {}, gpus_on_host=2)["CUDA_VISIBLE_DEVICES"] == ""
+    assert "CUDA_VISIBLE_DEVICES" not in worker_environment(no_gpu, {}, gpus_on_host=0)
 
 
 @pytest.mark.parametrize(

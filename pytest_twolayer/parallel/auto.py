@@ -56,6 +56,18 @@ def user_chose_distribution(config: pytest.Config) -> bool:
     )
 
 
+def tx_without_dist(config: pytest.Config) -> bool:
+    """``--tx`` given with neither ``-n`` nor ``--dist`` (xdist alone would not distribute)."""
+    option = config.option
+    return (
+        not is_worker(config)  # a worker is handed the controller's --tx too
+        and bool(getattr(option, "tx", None))
+        and getattr(option, "dist", "no") == "no"
+        and not getattr(option, "numprocesses", None)
+        and not needs_one_process(config)
+    )
+
+
 def needs_one_process(config: pytest.Config) -> bool:
     """Whether something asked for makes sense only inside the pytest process."""
     if config.getoption("capture", "fd") == "no":  # -s: the user wants to see output live
@@ -94,15 +106,9 @@ def decide(config: pytest.Config, workers: int, implementations: int, *, chosen:
     return capped if capped >= 2 else 0
 
 
-def header(config: pytest.Config) -> list[str]:
-    """The header line saying that, and why, the run is parallel."""
-    workers = config.stash.get(WORKERS_KEY, 0)
-    if not workers:
-        return []
-    return [
-        f"twolayer: {workers} xdist workers, one implementation per worker at a time "
-        "(the default for --impl; -n 0 runs in this process)"
-    ]
+def chosen_by_default(config: pytest.Config) -> bool:
+    """Whether this plugin chose to distribute the run (the user did not)."""
+    return WORKERS_KEY in config.stash
 
 
 class DefaultWorkers:
@@ -118,9 +124,13 @@ class DefaultWorkers:
     @pytest.hookimpl(wrapper=True)
     def pytest_cmdline_main(self, config: pytest.Config) -> Generator[None, object, object]:
         # A wrapper runs before every plain implementation, xdist's tryfirst one included.
-        if config.getoption("impl", None) and free_to_choose(config):
-            config.option.numprocesses = AUTO
-            self.chosen = True
+        if config.getoption("impl", None):
+            if free_to_choose(config):
+                config.option.numprocesses = AUTO
+                self.chosen = True
+            elif tx_without_dist(config):
+                # --tx names the workers to run on: distribute over them, as asked.
+                config.option.dist = "load"
         return (yield)
 
     @pytest.hookimpl(wrapper=True, optionalhook=True)  # a hook of xdist's: may be switched off

@@ -1,203 +1,216 @@
-"""Describing the selected implementations before the xdist workers collect.
+"""Describing the selected implementations before the xdist workers collect, over xdist's own
+channels: no folder, no process tree or machine is assumed to be shared.
 
-Importing the frameworks is most of a run's start-up (torch ~1.6 s, TensorFlow ~3.4 s cold,
-measured on the 2-core design machine), and every worker must import what it runs anyway.
-So the controller imports nothing: each worker imports its share of the implementations
-(balanced on the frameworks their modules import, see :mod:`.shares`) and writes what
-collection needs of each (declared devices, dtypes, expected failures, frameworks, or why it
-failed to load) to a folder; whoever needs the whole selection (every worker, the
-controller's scheduler and reports) waits for every record.
+Every worker must collect the same cases, and the cases depend on what each implementation
+declares (devices, dtypes), which is known only by importing it. Importing the frameworks is
+most of a run's start-up (torch ~1.6 s, TensorFlow ~3.4 s cold on a 2-core machine), and a
+worker imports what it runs anyway. So the controller imports nothing: each worker is given
+a share of the implementations to describe (balanced on the frameworks their modules import,
+on hosts that have them, see :mod:`.shares`), sends back what collection needs of each (or
+why it failed to load) and, where it imported a framework that can use cuda, whether cuda is
+usable on its host; the controller merges the descriptions into the selection and sends it to
+every worker. The messages travel on the channel each worker's probe opened (see
+:mod:`.probe`), so it works the same on popen, socket, ssh and proxied gateways.
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib
-import json
-import os
-import shutil
-import tempfile
+import queue
+import sys
 import time
-from pathlib import Path
+from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 
 from pytest_twolayer.machine import unavailable_reason
 from pytest_twolayer.parallel import worker_input
+from pytest_twolayer.probe import BOX
 from pytest_twolayer.registry import Registry
-from pytest_twolayer.selection import Declared, Loaded, Selection, resolve_devices
+from pytest_twolayer.selection import Declared, Loaded, Selection
 
-SELECTION_INPUT = "twolayer_selection"  # the whole selection, or where to discover it
+INPUT = "twolayer"
+"""The key of what the controller puts in each worker's ``workerinput``."""
 SUITE_DEPENDENCIES = ("pytest_twolayer.strategies", "pytest_twolayer.benchmarking.measure")
 """What collecting the suite imports anyway (hypothesis alone takes ~2 s): a worker imports
-it while the others describe their shares."""
-
+it while it waits for its share."""
 SELECTION_WAIT_SECONDS = 900  # importing a user's implementations can be slow; not forever
-TAKEOVER_SECONDS = 120  # the controller describes what a worker that died never did
-POLL_SECONDS = 0.02
-
-
-class Discovery:
-    """The folder where each selected implementation's record lands as it is imported.
-
-    The worker that imported an implementation declaring cuda also writes whether cuda is
-    usable here.
-    """
-
-    def __init__(self, folder: Path, names: list[str], requested: list[str], seed: int) -> None:
-        self.folder = folder
-        self.names = names
-        self.requested = requested
-        self.seed = seed
-
-    def to_json(self, share: list[str]) -> dict[str, Any]:
-        return {
-            "folder": str(self.folder),
-            "names": self.names,
-            "requested": self.requested,
-            "seed": self.seed,
-            "share": share,
-        }
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Discovery:
-        return cls(Path(data["folder"]), list(data["names"]), list(data["requested"]), data["seed"])
-
-    def record(self, name: str) -> Path:
-        return self.folder / f"impl-{self.names.index(name)}.json"
-
-    @property
-    def cuda_record(self) -> Path:
-        return self.folder / "cuda.json"
-
-    def publish(self, loaded: Loaded) -> None:
-        """Write what collection needs of ``loaded`` (and, for cuda, what this process sees)."""
-        declared = loaded.declared
-        _write(
-            self.record(loaded.spec.name),
-            {"declared": declared.to_json() if declared else None, "error": loaded.error},
-        )
-        if declared and "cuda" in declared.devices and not self.requested:
-            # Its framework is imported here already: asking it costs nothing more.
-            _write(self.cuda_record, {"reason": unavailable_reason("cuda")})
-
-    def fill(self, selection: Selection) -> None:
-        """Complete ``selection`` in place from the records (all of which exist)."""
-        by_name = {i.spec.name: i for i in selection.implementations}
-        for name in self.names:
-            data = json.loads(self.record(name).read_text())
-            loaded = by_name[name]
-            loaded.declared = Declared.from_json(data["declared"]) if data["declared"] else None
-            loaded.error = data["error"]
-        devices: dict[str, str | None] = {d: None for d in self.requested}  # validated present
-        if not self.requested:
-            devices = {"cpu": None}
-            if self._declares_cuda(selection):
-                devices["cuda"] = json.loads(self.cuda_record.read_text())["reason"]
-        selection.devices.clear()
-        selection.devices.update(devices)
-
-    def missing(self) -> list[Path]:
-        """Records not written yet (the cuda record counts once a record declares cuda)."""
-        absent = [self.record(name) for name in self.names if not self.record(name).exists()]
-        if absent or self.requested:
-            return absent
-        for name in self.names:
-            declared = json.loads(self.record(name).read_text())["declared"]
-            if declared and "cuda" in declared["devices"] and not self.cuda_record.exists():
-                return [self.cuda_record]
-        return []
-
-    @staticmethod
-    def _declares_cuda(selection: Selection) -> bool:
-        return any(i.declared and "cuda" in i.declared.devices for i in selection.implementations)
-
-    def wait(self, seconds: float, *, parent: int | None = None) -> bool:
-        """Wait until every record exists; False after ``seconds`` (or if ``parent`` died)."""
-        deadline = time.monotonic() + seconds
-        while self.missing():
-            if parent is not None and os.getppid() != parent:
-                raise pytest.UsageError("pytest-twolayer: the xdist controller exited")
-            if time.monotonic() > deadline:
-                return False
-            time.sleep(POLL_SECONDS)
-        return True
-
-
-def _write(path: Path, data: dict[str, Any]) -> None:
-    """Write ``path`` whole: readers take its existence to mean it is complete."""
-    partial = path.with_name(f"{path.name}.{os.getpid()}.partial")  # writers may race
-    partial.write_text(json.dumps(data))
-    os.replace(partial, path)
 
 
 def selection_on_worker(config: pytest.Config, registry: Registry) -> Selection:
-    """This worker's selection: sent whole, or discovered with the other workers."""
-    sent: dict[str, Any] = worker_input(config)[SELECTION_INPUT]
-    if "declared" in sent:
-        return Selection.from_json(registry, sent)
-    discovery = Discovery.from_json(sent)
+    """This worker's selection: describe the share the controller sends, send the records
+    back, and wait for the merged selection."""
+    box = sys.modules.get(BOX)
+    if box is None or INPUT not in worker_input(config):
+        raise pytest.UsageError(
+            "pytest-twolayer: this xdist worker was not prepared by the controller's plugin "
+            "(is pytest-twolayer installed and enabled on the controller?)"
+        )
     for module in SUITE_DEPENDENCIES:
         importlib.import_module(module)
-    imported = {}
-    for name in sent["share"]:
-        if not discovery.record(name).exists():  # a replacement may find it done
-            imported[name] = Loaded.load(registry.get(name))
-            discovery.publish(imported[name])
-    if not discovery.wait(SELECTION_WAIT_SECONDS, parent=os.getppid()):
-        raise pytest.UsageError(
-            f"pytest-twolayer: the implementations were not described within "
-            f"{SELECTION_WAIT_SECONDS} s (missing: {', '.join(map(str, discovery.missing()))})"
+    share = _next(box, "share")
+    described = {name: Loaded.load(registry.get(name)) for name in share["names"]}
+    cuda: dict[str, str | None] | None = None  # None: not asked here
+    declares_cuda = any(d.declared and "cuda" in d.declared.devices for d in described.values())
+    if declares_cuda and not share["requested"]:
+        # Its framework is imported here already: asking costs nothing more.
+        cuda = {"reason": unavailable_reason("cuda")}
+    box.channel.send(
+        (
+            "described",
+            {name: _record(loaded) for name, loaded in described.items()},
+            cuda,
         )
-    selection = Selection(
-        [imported.get(n) or Loaded(registry.get(n), None) for n in discovery.names],
-        {},
-        discovery.seed,
     )
-    discovery.fill(selection)
+    selection = Selection.from_json(registry, _next(box, "selection")["selection"])
+    for loaded in selection.implementations:  # keep what this worker imported
+        mine = described.get(loaded.spec.name)
+        if mine is not None and loaded.declared is not None:
+            loaded._cls = mine._cls
     return selection
 
 
-class PendingSelection:
-    """The controller's selection before the workers have described the implementations.
+def _next(box: Any, kind: str) -> dict[str, Any]:
+    """The controller's next message, which must be of ``kind``."""
+    try:
+        message = box.inbox.get(timeout=SELECTION_WAIT_SECONDS)
+    except queue.Empty:
+        raise pytest.UsageError(
+            f"pytest-twolayer: the controller sent no {kind} within {SELECTION_WAIT_SECONDS} s"
+        ) from None
+    if message is None:
+        raise pytest.UsageError("pytest-twolayer: the xdist controller exited")
+    if message.get("kind") != kind:
+        raise pytest.UsageError(f"pytest-twolayer: expected the {kind}, got {message!r:.200}")
+    return dict(message)
 
-    The ``Selection`` object is filled in place (see :class:`Discovery`), so everything
-    that holds it (reports, the scheduler) sees the declarations afterwards; the controller
-    itself imports no implementation unless a worker died before describing its share.
+
+def _record(loaded: Loaded) -> dict[str, Any]:
+    declared = loaded.declared
+    return {"declared": declared.to_json() if declared else None, "error": loaded.error}
+
+
+@dataclass
+class Worker:
+    """What the controller knows of one worker: where it runs and what it describes."""
+
+    id: str
+    host: str
+    channel: Any  # the probe's channel to it
+    share: list[str] = field(default_factory=list)
+    described: bool = False
+
+
+END = object()
+"""Put in the controller's queue by execnet when a worker's channel closes."""
+
+
+class Describing:
+    """The controller's side: shares out, descriptions in, the merged selection out.
+
+    ``selection`` is filled in place when every share is described (or its worker died, or
+    the wait ran out: those implementations are reported broken, with the reason), so every
+    holder of it (the scheduler, the reports) sees the declarations afterwards.
     """
 
-    def __init__(self, selection: Selection, requested_devices: list[str]) -> None:
+    def __init__(self, selection: Selection, requested: list[str]) -> None:
         self.selection = selection
-        self.folder = Path(tempfile.mkdtemp(prefix="pytest-twolayer-"))
-        names = [i.spec.name for i in selection.implementations]
-        self.discovery = Discovery(self.folder, names, requested_devices, selection.seed)
-        self.loaded = False
+        self.requested = requested
+        self.names = [i.spec.name for i in selection.implementations]
+        self.workers: dict[str, Worker] = {}
+        self.messages: queue.Queue[tuple[str, Any]] = queue.Queue()
+        self.records: dict[str, dict[str, Any]] = {}
+        self.cuda_reasons: list[str | None] = []
+        self.shared = False
+        self.complete = False
 
-    def collect(self) -> None:
-        """Wait for the workers' records; describe what none did after a while, then fill."""
-        if self.loaded:
-            return
-        if not self.discovery.wait(TAKEOVER_SECONDS):
-            for loaded in self.selection.implementations:  # a worker died importing its share
-                if not self.discovery.record(loaded.spec.name).exists():
-                    self.discovery.publish(Loaded.load(loaded.spec))
-            if self.discovery.missing():  # cuda: ask here
-                _write(self.discovery.cuda_record, {"reason": unavailable_reason("cuda")})
-        self.discovery.fill(self.selection)
-        self.loaded = True
+    def add(self, worker_id: str, host: str, channel: Any) -> None:
+        """A new worker's channel (a replacement's too); messages on it go to one queue."""
+        self.workers[worker_id] = Worker(worker_id, host, channel)
+        channel.setcallback(lambda message: self.messages.put((worker_id, message)), endmarker=END)
+        worker = self.workers[worker_id]
+        if self.shared:  # a replacement for a worker that died: its share is not redone
+            worker.described = True
+            self._send(worker, {"kind": "share", "names": [], "requested": self.requested})
+        if self.complete:
+            self._send(worker, self._selection_message())
 
-    def load(self) -> None:
-        """Describe every implementation here (for a worker that cannot share the folder)."""
-        if self.loaded:
+    def share_out(self, shares: dict[str, list[str]]) -> None:
+        """Send each worker its share (every worker gets a message, maybe an empty share)."""
+        for worker in self.workers.values():
+            worker.share = list(shares.get(worker.id, []))
+            message = {"kind": "share", "names": worker.share, "requested": self.requested}
+            self._send(worker, message)
+        self.shared = True
+
+    def wait(self, seconds: float = SELECTION_WAIT_SECONDS) -> None:
+        """Take descriptions until every share is in; then fill the selection and send it."""
+        if self.complete:
             return
-        for loaded in self.selection.implementations:
-            fresh = Loaded.load(loaded.spec)
-            loaded.declared, loaded.error, loaded._cls = fresh.declared, fresh.error, fresh._cls
-            self.discovery.publish(fresh)
-        devices = resolve_devices(self.discovery.requested, self.selection.implementations)
+        deadline = time.monotonic() + seconds
+        while self._missing():
+            try:
+                worker_id, message = self.messages.get(
+                    timeout=max(0.0, deadline - time.monotonic())
+                )
+            except queue.Empty:
+                self._give_up(f"was not described within {seconds:g} s")
+                break
+            worker = self.workers.get(worker_id)
+            if worker is None:
+                continue
+            if message is END:
+                if not worker.described:
+                    self._give_up(
+                        f"its xdist worker {worker.id} (host {worker.host}) died while "
+                        "importing it",
+                        only=worker.share,
+                    )
+                    worker.described = True
+                continue
+            kind, records, cuda = message
+            if kind == "described" and not worker.described:
+                self.records.update(records)
+                if cuda is not None:  # this worker asked its host whether cuda is usable
+                    self.cuda_reasons.append(cuda["reason"])
+                worker.described = True
+        self._fill()
+        for worker in self.workers.values():
+            self._send(worker, self._selection_message())
+
+    def _missing(self) -> list[str]:
+        return [name for name in self.names if name not in self.records]
+
+    def _give_up(self, why: str, only: list[str] | None = None) -> None:
+        for name in only if only is not None else self._missing():
+            if name not in self.records:
+                error = f"implementation {name!r} {why}"
+                self.records[name] = {"declared": None, "error": error}
+
+    def _fill(self) -> None:
+        by_name = {i.spec.name: i for i in self.selection.implementations}
+        for name in self.names:
+            record = self.records[name]
+            loaded = by_name[name]
+            loaded.declared = Declared.from_json(record["declared"]) if record["declared"] else None
+            loaded.error = record["error"]
+        devices: dict[str, str | None] = {d: None for d in self.requested}  # validated present
+        if not self.requested:
+            devices = {"cpu": None}
+            if any(i.declared and "cuda" in i.declared.devices for i in by_name.values()):
+                # Usable when one host says so (its implementations run there, see eligible()).
+                reasons = self.cuda_reasons or ["no worker could ask its host"]
+                devices["cuda"] = None if None in reasons else next(r for r in reasons if r)
         self.selection.devices.clear()
         self.selection.devices.update(devices)
-        self.loaded = True
+        self.complete = True
 
-    def cleanup(self) -> None:
-        shutil.rmtree(self.folder, ignore_errors=True)
+    def _selection_message(self) -> dict[str, Any]:
+        return {"kind": "selection", "selection": self.selection.to_json()}
+
+    @staticmethod
+    def _send(worker: Worker, message: dict[str, Any]) -> None:
+        with contextlib.suppress(OSError):  # the worker is gone; xdist reports it
+            worker.channel.send(message)

@@ -29,7 +29,10 @@ class GroupScheduling:
 
     ``group_of(nodeid)`` names a test's group; ``needs(group)`` the frameworks it imports;
     ``cost(group, tests)`` estimates its run time (framework imports included);
-    ``preloaded(node)`` names the frameworks a worker imported before its first group.
+    ``preloaded(node)`` names the frameworks a worker imported before its first group;
+    ``eligible(group, node)`` says whether a worker's host can run a group (its frameworks
+    are installed there, a GPU for cuda cases): a group goes to an eligible worker, or to
+    any worker when none of the live ones is eligible (it then fails there, visibly).
     """
 
     def __init__(
@@ -40,6 +43,7 @@ class GroupScheduling:
         cost: Callable[[str, int], float] = lambda group, tests: float(tests),
         log: Any = None,
         preloaded: Callable[[Node], frozenset[str]] = lambda node: frozenset(),
+        eligible: Callable[[str, Node], bool] = lambda group, node: True,
     ) -> None:
         self.numnodes = numnodes
         self.group_of = group_of
@@ -47,6 +51,7 @@ class GroupScheduling:
         self.cost = cost
         self.log = log or (lambda *args: None)
         self.preloaded = preloaded
+        self.eligible = eligible
         self.imported: dict[Node, frozenset[str]] = {}  # node -> frameworks it has imported
         self.collection: list[str] | None = None
         self.queue: OrderedDict[str, list[int]] = OrderedDict()  # group -> test indices
@@ -129,38 +134,47 @@ class GroupScheduling:
             # cheap, so workers finish close together.
             for group, indices in sorted(groups.items(), key=lambda kv: -self.cost(*kv_len(kv))):
                 self.queue[group] = indices
-            idle = self.nodes[len(self.queue) :]
-            for node in idle:  # more workers than groups
-                self.pending.pop(node)
-                node.shutdown()
             # One group each first, so small runs spread out too; workers that imported
             # frameworks already choose first, so the others take what needs none of them.
             for node in sorted(self.nodes, key=lambda n: -len(self.imported.get(n, ()))):
-                if self.queue:
-                    self._give(node, self._next_group_for(node))
+                first = self._next_group_for(node)
+                if first is not None:
+                    self._give(node, first)
         for node in self.nodes:
             self._feed(node)
 
     # -- internals ---------------------------------------------------------------------
-    def _next_group_for(self, node: Node) -> str:
-        """The costliest queued group that runs on a framework ``node`` imported already;
-        failing that, the costliest group (groups needing no framework fill in as they come)."""
+    def _next_group_for(self, node: Node) -> str | None:
+        """The costliest queued group ``node`` may take that runs on a framework it imported
+        already; failing that, the costliest it may take (groups needing no framework fill
+        in as they come); None when it may take none."""
+        candidates = [group for group in self.queue if self._may_take(group, node)]
         imported = self.imported.get(node, frozenset())
-        for group in self.queue:
+        for group in candidates:
             needs = self.needs(group)
             if needs and needs <= imported:
                 return group
-        return next(iter(self.queue))
+        return candidates[0] if candidates else None
+
+    def _may_take(self, group: str, node: Node) -> bool:
+        """``node`` can run ``group``, or no live worker can (it runs, and fails, anywhere)."""
+        if self.eligible(group, node):
+            return True
+        live = [other for other in self.nodes if not other.shutting_down]
+        return not any(self.eligible(group, other) for other in live)
 
     def _feed(self, node: Node) -> None:
-        """Top ``node`` up with groups while it is about to run dry; once nothing is queued,
-        shut it down, which makes it run the tests it holds (a worker keeps its last test
-        until it learns the next one or that there is none)."""
+        """Top ``node`` up with groups while it is about to run dry; once nothing queued is
+        for it, shut it down, which makes it run the tests it holds (a worker keeps its last
+        test until it learns the next one or that there is none)."""
         if node.shutting_down or node not in self.collections:
             return
-        while len(self.pending[node]) < LOW_WATERMARK and self.queue:
-            self._give(node, self._next_group_for(node))
-        if not self.queue:
+        while len(self.pending[node]) < LOW_WATERMARK:
+            group = self._next_group_for(node)
+            if group is None:
+                break
+            self._give(node, group)
+        if self._next_group_for(node) is None:
             node.shutdown()
 
     def _give(self, node: Node, group: str) -> None:

@@ -103,13 +103,18 @@ def _imported_at_import_time(statements: Sequence[ast.stmt]) -> set[str]:
 
 
 def describing_shares(
-    names: Sequence[str], frameworks: Mapping[str, frozenset[str]], workers: int
+    names: Sequence[str],
+    frameworks: Mapping[str, frozenset[str]],
+    workers: int,
+    installed: Sequence[frozenset[str]] | None = None,
 ) -> list[list[str]]:
     """``names`` split into ``workers`` shares, balancing the import time of each share.
 
     Implementations with the costliest imports are placed first, each on the worker whose
     finishing time it raises least (a framework is paid once per worker); ties go to the
-    worker with the fewest implementations, then the lowest index.
+    worker with the fewest implementations, then the lowest index. ``installed`` names the
+    frameworks each worker's host has: an implementation goes to a worker that has what it
+    needs, when one does.
     """
     shares: list[list[str]] = [[] for _ in range(workers)]
     loads = [0.0] * workers
@@ -125,7 +130,8 @@ def describing_shares(
             new = needs - imported[worker]
             return loads[worker] + sum(IMPORT_SECONDS[f] for f in new) + DESCRIBE_SECONDS
 
-        best = min(range(workers), key=lambda w: (finish(w), len(shares[w]), w))
+        able = [w for w in range(workers) if installed is None or needs <= installed[w]]
+        best = min(able or range(workers), key=lambda w: (finish(w), len(shares[w]), w))
         loads[best] = finish(best)
         imported[best] |= needs
         shares[best].append(name)

@@ -77,17 +77,21 @@ def panel(
             va="center",
             fontsize="small",
         )
-    # Several xdist workers each measure the peak; the line shows the best of them.
-    peaks: dict[str, float] = {}
+    # Several xdist workers each measure the peak; a line shows the best of them on each host
+    # (figures of different machines are never compared with one peak).
+    peaks: dict[tuple[str, str | None], float] = {}
     for bench in benchmarks:
-        peaks[bench.dtype] = max(peaks.get(bench.dtype, 0.0), bench.peak_gflops)
-    for i, (dtype, peak) in enumerate(sorted(peaks.items())):
+        key = (bench.dtype, bench.host)
+        peaks[key] = max(peaks.get(key, 0.0), bench.peak_gflops)
+    several_hosts = len({host for _, host in peaks}) > 1
+    for i, ((dtype, host), peak) in enumerate(sorted(peaks.items(), key=str)):
+        label = peak_label(dtype, peak) + (f" on {host}" if several_hosts else "")
         ax.axvline(
             peak,
             color="black",
             linestyle=PEAK_LINESTYLES[i % len(PEAK_LINESTYLES)],
             linewidth=1.2,
-            label=peak_label(dtype, peak),
+            label=label,
         )
     widest = max([b.gflops for b in benchmarks] + list(peaks.values()) + [1e-9])
     ax.set_xlim(0, widest * HEADROOM)

@@ -39,6 +39,7 @@ class StepBenchmark:
     peak_gflops: float  # the large-GEMM peak measured in the same process, device and dtype
     peak_fraction: float
     threads: int
+    host: str | None = None  # the host whose peak it is measured against
 
 
 def verdict(record: Record) -> str:
@@ -78,6 +79,7 @@ def benchmark_from(record: Record) -> StepBenchmark | None:
             peak_gflops=float(data["peak_gflops"]),
             peak_fraction=float(data["peak_fraction"]),
             threads=int(data["threads"]),
+            host=record.host,
         )
     except (KeyError, TypeError, ValueError):
         return None  # a malformed record is the benchmark module's bug; the figure skips it

@@ -7,6 +7,8 @@ ratchet and pytest-benchmark's merged results are all rendered from :meth:`Colle
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import pytest
 
 from pytest_twolayer.published import Message, read
@@ -14,6 +16,10 @@ from pytest_twolayer.report.records import Outcome, Record
 from pytest_twolayer.suite import OTHER_CONCERN, parse_nodeid
 
 CRASH_MARK = "crashed while running"  # pytest-xdist's report for a test whose worker died
+NOT_RUN = (
+    "not run: collected, but no verdict came back (its worker or host died, or the run "
+    "stopped before it was handed out)"
+)
 
 
 class Collector:
@@ -22,16 +28,52 @@ class Collector:
     Registered on the xdist controller (or the only process), where
     ``pytest_runtest_logreport`` sees the setup, call and teardown reports of every test,
     and pytest-xdist's one report for a test whose worker crashed, which carries no message:
-    its node id says the case.
+    its node id says the case. It also knows what was collected (here, or by the xdist
+    workers), so a check that never reported is recorded as not run, never left out.
+
+    ``worker_hosts`` maps an xdist worker's id to its host (for a crashed worker's report).
     """
 
-    def __init__(self, names: list[str], seed: int) -> None:
+    def __init__(
+        self, names: list[str], seed: int, worker_hosts: Mapping[str, str] | None = None
+    ) -> None:
         self.names = names
         self.seed = seed
+        self.worker_hosts = worker_hosts if worker_hosts is not None else {}
         self._records: dict[str, Record] = {}
+        self.collected: dict[str, None] = {}  # node ids, in order
+
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        self.collected.update(dict.fromkeys(item.nodeid for item in session.items))
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_xdist_node_collection_finished(self, node: object, ids: list[str]) -> None:
+        self.collected.update(dict.fromkeys(ids))
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         self.add(report)
+
+    @pytest.hookimpl(tryfirst=True)  # before the ratchet and the reports read the records
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        """Record every collected check that has no verdict as not run; that fails the run."""
+        if session.config.option.collectonly:
+            return  # nothing was to run
+        lost = 0
+        for nodeid in self.collected:
+            record = self._records.get(nodeid)
+            if record is not None and record.outcome is not None:
+                continue
+            key = parse_nodeid(nodeid, self.names)
+            if key is None:
+                continue  # not a conformance test
+            self._records.pop(nodeid, None)
+            self._records[nodeid] = Record(
+                nodeid, key.impl, key.device, key.dtype, self.seed, key.concern, key.check,
+                outcome=Outcome.NOT_RUN, message=NOT_RUN, line=NOT_RUN,
+            )  # fmt: skip
+            lost += 1
+        if lost and session.exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
     def add(self, report: pytest.TestReport) -> None:
         message = read(report)
@@ -44,6 +86,7 @@ class Collector:
         gateway = getattr(node, "gateway", None)
         if gateway is not None:
             record.worker = str(gateway.id)
+            record.host = record.host or self.worker_hosts.get(record.worker)
         if crashed:
             record.outcome, record.message = Outcome.CRASHED, failure_text(report)
             record.ran = True
@@ -79,6 +122,7 @@ class Collector:
                 seed=int(seed) if seed and seed.lstrip("-").isdigit() else None,
                 concern=props.get("concern", OTHER_CONCERN),
                 check=props.get("check", ""),
+                host=props.get("host"),
             )
         else:
             key = parse_nodeid(report.nodeid, self.names)

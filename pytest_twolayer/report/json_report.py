@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import platform
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from importlib import resources
 from pathlib import Path
@@ -40,25 +40,37 @@ class Run:
     exit_status: int
     started: datetime
     finished: datetime
-    workers: int  # pytest-xdist workers; 0 without -n
+    workers: int  # pytest-xdist workers; 0 in one process
+    hosts: dict[str, dict[str, Any]] = field(default_factory=dict)  # host -> its description
+    shard: dict[str, Any] | None = None  # --twolayer-shard: which part of the selection
 
 
-def run_of(config: pytest.Config, selection: Selection, exit_status: int, started: datetime) -> Run:
-    workers = getattr(config.option, "numprocesses", None)
+def run_of(
+    config: pytest.Config,
+    selection: Selection,
+    exit_status: int,
+    started: datetime,
+    *,
+    workers: int = 0,
+    hosts: dict[str, dict[str, Any]] | None = None,
+    shard: dict[str, Any] | None = None,
+) -> Run:
     return Run(
         selection=selection,
         args=[str(a) for a in config.invocation_params.args],
         exit_status=exit_status,
         started=started,
         finished=datetime.now(timezone.utc),
-        workers=workers if isinstance(workers, int) else 0,
+        workers=workers,
+        hosts=dict(hosts or {}),
+        shard=shard,
     )
 
 
 def build(run: Run, records: list[Record], matrix: Matrix) -> dict[str, Any]:
     checks = [r.to_json() for r in records]
     benchmarks = [
-        {**json_safe(r.benchmark), "nodeid": r.nodeid, "outcome": r.outcome.value}
+        {**json_safe(r.benchmark), "nodeid": r.nodeid, "outcome": r.outcome.value, "host": r.host}
         for r in records
         if r.benchmark is not None and r.outcome is not None
     ]
@@ -78,8 +90,9 @@ def build(run: Run, records: list[Record], matrix: Matrix) -> dict[str, Any]:
             "implementations": [
                 implementation(loaded, records) for loaded in run.selection.implementations
             ],
+            "shard": run.shard,
         },
-        "environment": environment(run.workers),
+        "environment": environment(run.workers, run.hosts),
         "matrix": matrix.to_json(),
         "checks": checks,
         "benchmarks": benchmarks,
@@ -88,8 +101,9 @@ def build(run: Run, records: list[Record], matrix: Matrix) -> dict[str, Any]:
 
 
 def verdict(records: list[Record]) -> str:
-    """``"passed"`` when no check failed, errored or crashed (expected failures pass)."""
-    bad = (Outcome.FAILED, Outcome.ERROR, Outcome.CRASHED)
+    """``"passed"`` when no check failed, errored, crashed or went unrun (expected failures
+    pass)."""
+    bad = (Outcome.FAILED, Outcome.ERROR, Outcome.CRASHED, Outcome.NOT_RUN)
     return "failed" if any(r.outcome in bad for r in records) else "passed"
 
 
@@ -102,7 +116,7 @@ def status(loaded: Loaded, records: list[Record]) -> str:
         return "crashed"
     if own & {Outcome.FAILED, Outcome.ERROR}:
         return "failed"
-    if not own:
+    if not own or Outcome.NOT_RUN in own:
         return "not run"
     return "skipped" if own == {Outcome.SKIPPED} else "passed"
 
@@ -125,7 +139,7 @@ def implementation(loaded: Loaded, records: list[Record]) -> dict[str, Any]:
     return entry
 
 
-def environment(workers: int) -> dict[str, Any]:
+def environment(workers: int, hosts: dict[str, dict[str, Any]]) -> dict[str, Any]:
     return {
         "python": platform.python_version(),
         "python_implementation": platform.python_implementation(),
@@ -134,6 +148,7 @@ def environment(workers: int) -> dict[str, Any]:
         "machine": platform.machine(),
         "packages": {label: package_version(label) for label in DISTRIBUTIONS},
         "xdist_workers": workers,
+        "hosts": {name: json_safe(facts) for name, facts in hosts.items()},
     }
 
 

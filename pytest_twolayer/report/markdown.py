@@ -13,7 +13,7 @@ from pytest_twolayer.report.records import Outcome, Record, count
 
 TITLE = "pytest-twolayer conformance"
 STEP_SUMMARY_ENV = "GITHUB_STEP_SUMMARY"
-BAD = (Outcome.FAILED, Outcome.ERROR, Outcome.CRASHED)
+BAD = (Outcome.FAILED, Outcome.ERROR, Outcome.CRASHED, Outcome.NOT_RUN)
 
 
 def render(matrix: Matrix, records: list[Record], exit_status: int) -> str:
@@ -23,11 +23,20 @@ def render(matrix: Matrix, records: list[Record], exit_status: int) -> str:
     failures = [r for r in records if r.outcome in BAD]
     if failures:
         lines += ["", f"### Failures ({len(failures)})", ""]
+        several_hosts = len({r.host for r in records}) > 1
         lines += [
-            f"- **{r.outcome.value if r.outcome else ''}** `{r.nodeid}`: {_code(r.line)}"
+            f"- **{r.outcome.value if r.outcome else ''}** `{r.nodeid}`"
+            + (f" on {_text(r.host or '?')}" if several_hosts else "")
+            + f": {_code(r.line)}"
             for r in failures
         ]
-    for kind, heading in (("load", "Failed to load"), ("crash", "Crashed"), ("skip", "Skipped")):
+    sections = (
+        ("load", "Failed to load"),
+        ("crash", "Crashed"),
+        ("lost", "Not run"),
+        ("skip", "Skipped"),
+    )
+    for kind, heading in sections:
         found = [note for note in matrix.notes if note.kind == kind]
         if found:
             lines += ["", f"### {heading}", ""]

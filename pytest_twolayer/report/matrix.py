@@ -29,6 +29,9 @@ def verdict(outcomes: Iterable[Outcome]) -> str:
         return "CRASH"
     if failures:
         return f"FAIL {failures}"
+    lost = sum(o == Outcome.NOT_RUN for o in seen)
+    if lost:
+        return f"NOT RUN {lost}"
     if Outcome.XFAILED in seen:
         return "xfail"
     if Outcome.PASSED in seen or Outcome.XPASSED in seen:
@@ -163,6 +166,11 @@ def notes(records: list[Record]) -> list[Note]:
             worker = f" {record.worker}" if record.worker else ""
             key = ("crash", f"{record.impl}: {record.check}{case} killed its worker{worker}")
             where = ""
+        elif record.outcome == Outcome.NOT_RUN:
+            key = (
+                "lost",
+                "NOT RUN n: checks collected but never run (their worker died, or the run stopped)",
+            )
         elif (
             record.outcome in (Outcome.FAILED, Outcome.ERROR)
             and record.check == "implementation_loads"
@@ -174,7 +182,7 @@ def notes(records: list[Record]) -> list[Note]:
         places = found.setdefault(key, [])
         if where and where not in places:
             places.append(where)
-    order = {"load": 0, "crash": 1, "skip": 2}
+    order = {"load": 0, "crash": 1, "lost": 2, "skip": 3}
     ordered = sorted(found.items(), key=lambda item: order[item[0][0]])
     return [Note(kind, text, tuple(where)) for (kind, text), where in ordered]
 

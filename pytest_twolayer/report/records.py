@@ -23,6 +23,7 @@ class Outcome(str, Enum):
     SKIPPED = "skipped"
     ERROR = "error"
     CRASHED = "crashed"
+    NOT_RUN = "not run"  # collected, but no verdict came: its worker died, or the run stopped
 
 
 @dataclass
@@ -41,6 +42,7 @@ class Record:
     line: str = ""  # the message in one line: the exception pytest's summary shows
     duration_s: float = 0.0
     worker: str | None = None  # the xdist worker ("gw0") that sent it
+    host: str | None = None  # the host that worker ran on ("localhost" without remote ones)
     data: dict[str, Any] = field(default_factory=dict)  # what the test published
     ran: bool = False  # its body was called, or it failed in setup (the ratchet counts these)
 
@@ -87,10 +89,40 @@ class Record:
             "line": self.line,
             "duration_s": self.duration_s,
             "worker": self.worker,
+            "host": self.host,
             "losses": summary,
             "benchmark": json_safe(self.benchmark),
             "published": json_safe(others),
         }
+
+
+def record_from_json(entry: dict[str, Any]) -> Record:
+    """A record as a JSON report wrote it (what it published comes back but for
+    pytest-benchmark's raw results, which the report leaves out)."""
+    data = dict(entry.get("published") or {})
+    losses = entry.get("losses")
+    if isinstance(losses, dict):
+        data[LOSSES_KEY] = [math.nan if v is None else v for v in losses.get("values", [])]
+    if entry.get("benchmark") is not None:
+        data[BENCHMARK_KEY] = entry["benchmark"]
+    outcome = entry.get("outcome")
+    return Record(
+        nodeid=entry["nodeid"],
+        impl=entry["impl"],
+        device=entry.get("device"),
+        dtype=entry.get("dtype"),
+        seed=entry.get("seed"),
+        concern=entry["concern"],
+        check=entry["check"],
+        outcome=None if outcome is None else Outcome(outcome),
+        message=entry.get("message"),
+        line=entry.get("line") or "",
+        duration_s=float(entry.get("duration_s") or 0.0),
+        worker=entry.get("worker"),
+        host=entry.get("host"),
+        data=data,
+        ran=outcome not in (None, Outcome.SKIPPED.value, Outcome.NOT_RUN.value),
+    )
 
 
 def count(records: Iterable[Record]) -> dict[str, int]:

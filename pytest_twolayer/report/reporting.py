@@ -7,6 +7,7 @@ import sys
 from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -20,12 +21,28 @@ SECTION = "twolayer conformance matrix"
 
 
 class Reporting:
-    """Registered on the xdist controller or the only process, beside the collector."""
+    """Registered on the xdist controller or the only process, beside the collector.
 
-    def __init__(self, selection: Selection, settings: Settings, collector: Collector) -> None:
+    ``workers`` and ``hosts()`` say where the run ran (xdist workers; each host's description,
+    known once the workers are up); ``shard`` which part of the selection it checked.
+    """
+
+    def __init__(
+        self,
+        selection: Selection,
+        settings: Settings,
+        collector: Collector,
+        *,
+        workers: int = 0,
+        hosts: Callable[[], dict[str, dict[str, Any]]] = dict,
+        shard: dict[str, Any] | None = None,
+    ) -> None:
         self.selection = selection
         self.settings = settings
         self.collector = collector
+        self.workers = workers
+        self.hosts = hosts
+        self.shard = shard
         self.started = datetime.now(timezone.utc)
         self.matrix: Matrix | None = None
         self.written: list[str] = []
@@ -45,7 +62,15 @@ class Reporting:
         json_path = self.settings.report_json.path if self.settings.report_json else None
         md_path = self.settings.report_md.path if self.settings.report_md else None
         if json_path is not None:
-            run = json_report.run_of(session.config, self.selection, status, self.started)
+            run = json_report.run_of(
+                session.config,
+                self.selection,
+                status,
+                self.started,
+                workers=self.workers,
+                hosts=self.hosts(),
+                shard=self.shard,
+            )
             report = json_report.build(run, records, self.matrix)
             self._write("JSON report", json_path, lambda p: json_report.write(p, report))
         if md_path is not None:
@@ -65,7 +90,7 @@ class Reporting:
 
     def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
         records = self.collector.records()
-        figures = [r.benchmark for r in records if r.benchmark is not None]
+        figures = [{**r.benchmark, "host": r.host} for r in records if r.benchmark is not None]
         if figures:
             terminalreporter.section(tables.TITLE, sep="-")
             terminalreporter.write_line(tables.INTRO)

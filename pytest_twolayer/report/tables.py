@@ -27,7 +27,10 @@ def render(figures: list[dict[str, Any]]) -> list[str]:
     rows = sorted(figures, key=lambda f: f["median_s"])
     if not rows:
         return []
-    cells = [[title for title, _, _ in COLUMNS]]
+    # Each benchmark is measured against the peak of its own process, on its own host; with
+    # several hosts the host says which machine a figure belongs to.
+    several_hosts = len({f.get("host") for f in figures}) > 1
+    cells = [[title for title, _, _ in COLUMNS] + (["host"] if several_hosts else [])]
     for row in rows:
         line = []
         for _, key, fmt in COLUMNS:
@@ -37,6 +40,8 @@ def render(figures: list[dict[str, Any]]) -> list[str]:
             if key == "threads":
                 value = f"{row.get('threads')}/{row.get('cores')}"
             line.append("-" if value is None else fmt.format(value))
+        if several_hosts:
+            line.append(str(row.get("host") or "-"))
         if "ratio" in row:
             line.append(f"{row['ratio']:.2f}x {row['reference']} (max {row['max_ratio']:g})")
         cells.append(line)
