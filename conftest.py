@@ -7,5 +7,5 @@ non-top-level conftest when run from elsewhere.
 
 from __future__ import annotations
 
-# The README's examples are run by tests/test_readme_examples.py, not collected directly.
-collect_ignore = ["examples", "scripts"]
+# scripts/ and benchmarks/ hold command-line tools (a seed sweep, the suite's speed), not tests.
+collect_ignore = ["scripts", "benchmarks"]

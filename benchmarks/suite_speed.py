@@ -24,6 +24,8 @@ import sys
 import tempfile
 import time
 
+from pytest_twolayer.machine import available_cores
+
 FLOOR = """
 import numpy, torch, tensorflow
 import pytest_twolayer as tl
@@ -59,9 +61,8 @@ def timed(command: list[str], cwd: str) -> tuple[float, float]:
 
 def default_workers() -> str:
     """What the plugin's default parallelism picks for nine implementations here."""
-    from pytest_twolayer.parallel import core_count
-
-    workers = min(core_count(), 9)
+    value = os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS", "").strip()
+    workers = min(int(value) if value.isdigit() else len(available_cores()), 9)
     return f"-n {workers}" if workers >= 2 else "one process"
 
 

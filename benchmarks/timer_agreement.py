@@ -23,7 +23,7 @@ import torch
 import torch.utils.benchmark as torch_benchmark
 
 import pytest_twolayer as tl
-from pytest_twolayer.published import published
+from pytest_twolayer.published import read
 from pytest_twolayer.registry import Registry, installed_entry_points
 
 
@@ -34,7 +34,8 @@ class Capture:
         self.figures: list[dict[str, Any]] = []
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        figures = published(report).get("benchmark")
+        message = read(report)
+        figures = message.data.get("benchmark") if message else None
         if report.when == "call" and figures:
             self.figures.append(figures)
 

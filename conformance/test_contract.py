@@ -43,7 +43,7 @@ def check_params_are_copies(case: Case) -> None:
         if not np.array_equal(again[name], value):
             case.fail(check, f"params()[{name!r}] is a view: writing into it changed the net")
     after = np.array(case.call(check, "forward(x)", lambda: impl.forward(xn)))
-    if len(case.cls.depths) == 1 and not np.array_equal(before, after):  # type: ignore[attr-defined]
+    if len(case.cls.depths) == 1 and not np.array_equal(before, after):
         case.fail(check, "writing into params()'s arrays changed forward()")
 
 
@@ -74,7 +74,7 @@ def check_load_round_trips(case: Case) -> None:
     y_pred = case.call(check, "forward(x)", lambda: impl.forward(xn))
     y_pred = as_array(case, check, "forward(x)", y_pred, (case.dims.N, case.dims.D_out), case.dtype)
     loaded = params_as_f64({n: v.astype(case.dtype) for n, v in source.items()})
-    depths = tuple(case.cls.depths)  # type: ignore[attr-defined]
+    depths = tuple(case.cls.depths)
     by_depth = {d: forward(loaded, x, d).y_pred for d in depths}
     depth, _ = closest_depth(y_pred, by_depth)
     assert_arrays_close(
@@ -116,7 +116,7 @@ def check_init_rejects_undeclared(case: Case) -> None:
     check = "contract.init_errors"
     undeclared_device = next(
         (d for d in KNOWN_DEVICES if d not in case.cls.devices),
-        "tpu",  # type: ignore[attr-defined]
+        "tpu",
     )
     attempts = {
         "dtype='float16'": dict(device=case.device, dtype="float16"),

@@ -40,10 +40,10 @@ def check_gradients_match_reference(case: Case) -> None:
     check = "gradients.reference"
     impl = case.make(check=check)
     names = set(canonical_params(case, check, impl))
-    depths = tuple(case.cls.depths)  # type: ignore[attr-defined]
+    depths = tuple(case.cls.depths)
     point = draw_point(
         names, case.dims, depths, case.cls.optimizer, case.dtype, case.rng(check), for_update=False
-    )  # type: ignore[attr-defined]
+    )
     case.call(check, "load(params)", lambda: impl.load(point.params))
     xn = case.call(check, "to_device(x)", lambda: impl.to_device(point.x))
     yn = case.call(check, "to_device(y)", lambda: impl.to_device(point.y))
@@ -146,7 +146,7 @@ def verify_gradients_call(
 def check_gradients_any_dims(case: Case) -> None:
     """At small random dims (1s included), ``gradients()`` equals the reference."""
     check = "gradients.any_dims"
-    depths = tuple(case.cls.depths)  # type: ignore[attr-defined]
+    depths = tuple(case.cls.depths)
 
     @for_any_dims(case.seed)
     def gradients_at(dims: Dims) -> None:
@@ -156,7 +156,7 @@ def check_gradients_any_dims(case: Case) -> None:
         rng = case.rng(check, dims.N, dims.D_in, dims.H, dims.D_out)
         point = draw_point(
             names, dims, depths, case.cls.optimizer, case.dtype, rng, for_update=False
-        )  # type: ignore[attr-defined]
+        )
         case.call(check, f"load(params){at}", impl.load, point.params)
         xn = case.call(check, f"to_device(x){at}", impl.to_device, point.x)
         yn = case.call(check, f"to_device(y){at}", impl.to_device, point.y)
@@ -174,7 +174,7 @@ def check_depth_draws(case: Case) -> None:
     check = "gradients.depths"
     impl = case.make(check=check)
     names = set(canonical_params(case, check, impl))
-    depths = tuple(case.cls.depths)  # type: ignore[attr-defined]
+    depths = tuple(case.cls.depths)
     rng = case.rng(check)
     # The suite's own He-scaled parameters: the outputs at different depths then differ by
     # far more than rounding, whatever the implementation's own initialisation does.

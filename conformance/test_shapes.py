@@ -46,7 +46,7 @@ def check_forward_shapes(case: Case) -> None:
     """For every dims and input kind: shape ``(N, D_out)``, the declared dtype, finite values
     equal to the reference at the implementation's own parameters (at one declared depth)."""
     check = "shapes.forward"
-    depths = tuple(case.cls.depths)  # type: ignore[attr-defined]
+    depths = tuple(case.cls.depths)
     for dims_label, dims in OTHER_DIMS.items():
         impl = case.make(dims=dims, check=check)
         params = params_as_f64(canonical_params(case, check, impl, dims))
@@ -68,7 +68,7 @@ def check_forward_any_dims(case: Case) -> None:
     """At small random dims (1s included), ``forward`` gives ``(N, D_out)`` in the declared
     dtype with the reference's values."""
     check = "shapes.any_dims"
-    depths = tuple(case.cls.depths)  # type: ignore[attr-defined]
+    depths = tuple(case.cls.depths)
 
     @for_any_dims(case.seed)
     def forward_at(dims: Dims) -> None:

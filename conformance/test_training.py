@@ -19,7 +19,8 @@ pytestmark = pytest.mark.twolayer_dtypes("training")
 
 BURN_IN = 25
 """Plain gradient descent at the tutorial's lr=1e-6 overshoots in its first ~5 steps for
-about half of all seeds (DESIGN.md); monotonicity is required after this many steps."""
+about half of all seeds (scripts/seed_sweep.py measures it); monotonicity is required after
+this many steps."""
 
 RISE_TOLERANCE = 1e-3
 """After the burn-in a plain-descent step may raise the loss by at most this fraction: float32
@@ -68,8 +69,8 @@ def check_training(case: Case, record: list[float] | None = None) -> list[float]
 
 def judge_curve(case: Case, check: str, losses: list[float]) -> None:
     """The verdict on one loss curve, given the implementation's declared optimizer."""
-    rule = case.cls.optimizer  # type: ignore[attr-defined]
-    depths = tuple(case.cls.depths)  # type: ignore[attr-defined]
+    rule = case.cls.optimizer
+    depths = tuple(case.cls.depths)
     curve = np.asarray(losses)
     first = curve[0]
     if len(depths) == 1 and rule.monotone:

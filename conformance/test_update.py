@@ -71,8 +71,8 @@ def _enough_steps(depths: tuple[int, ...], drawn: list[int]) -> bool:
 def _run_steps(
     case: Case, check: str, impl: Any, names: set[str], rng: np.random.Generator
 ) -> None:
-    depths = tuple(case.cls.depths)  # type: ignore[attr-defined]
-    rule = case.cls.optimizer  # type: ignore[attr-defined]
+    depths = tuple(case.cls.depths)
+    rule = case.cls.optimizer
     point = draw_point(names, case.dims, depths, rule, case.dtype, rng)
     xn = case.call(check, "to_device(x)", impl.to_device, point.x)
     yn = case.call(check, "to_device(y)", impl.to_device, point.y)

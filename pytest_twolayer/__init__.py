@@ -9,8 +9,7 @@ from pytest_twolayer.contract import ContractError, TwoLayerImplementation
 from pytest_twolayer.dims import TUTORIAL_DIMS, Dims
 from pytest_twolayer.optimizers import SGD, Adam, Optimizer
 from pytest_twolayer.registry import RegistrationError, Registry, Spec
-
-__version__ = "0.1.0"
+from pytest_twolayer.version import __version__
 
 # In a source checkout the suite and the tutorial implementations sit beside this package,
 # at the repository's top level (the design card's layout); the wheel nests them inside it.

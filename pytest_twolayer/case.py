@@ -13,6 +13,7 @@ from typing import Any, NoReturn, TypeVar
 
 import numpy as np
 
+from pytest_twolayer.contract import TwoLayerImplementation
 from pytest_twolayer.dims import TUTORIAL_DIMS, Dims
 
 T = TypeVar("T")
@@ -27,7 +28,7 @@ class Case:
     """An implementation class bound to a device, a dtype, a seed and dims."""
 
     name: str
-    cls: type
+    cls: type[TwoLayerImplementation]
     device: str
     dtype: str
     seed: int = 0
@@ -54,7 +55,9 @@ class Case:
         """The suite's own random stream for ``check``, derived from the seed."""
         return np.random.default_rng([self.seed, zlib.crc32(check.encode()), *salt])
 
-    def make(self, *, seed: int | None = None, dims: Dims | None = None, check: str) -> Any:
+    def make(
+        self, *, seed: int | None = None, dims: Dims | None = None, check: str
+    ) -> TwoLayerImplementation:
         """A new instance; a constructor that raises fails ``check`` with its message."""
         return self.call(
             check,

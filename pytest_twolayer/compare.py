@@ -129,7 +129,7 @@ def canonical_params(
     params = case.call(check, "params()", impl.params)
     if not isinstance(params, dict):
         case.fail(check, f"params() returned {type(params).__name__}, expected a dict")
-    why = expected_param_names(tuple(case.cls.depths), set(params))  # type: ignore[attr-defined]
+    why = expected_param_names(tuple(case.cls.depths), set(params))
     if why:
         case.fail(check, f"params() names: {why}")
     shapes = (dims or case.dims).param_shapes()

@@ -2,51 +2,57 @@
 
 from __future__ import annotations
 
+import os
+import platform
+import sys
 from collections import defaultdict
-from typing import Any
 
 import pytest
-from _pytest.skipping import evaluate_skip_marks, evaluate_xfail_marks
 
-from pytest_twolayer.selection import CaseParam, Loaded, Selection
-
-DRY_RUN_HELP = (
-    "list the selected implementations (devices, dtypes, optimizer, source) and, per "
-    "implementation x device x dtype, the checks that would run, skip (with the reason) or "
-    "run as expected failures, without running any; under -n no worker is started"
-)
+from pytest_twolayer.collection import check_id, collected_case
+from pytest_twolayer.selection import Loaded, Selection
 
 
-def add_options(group: pytest.OptionGroup, parser: pytest.Parser) -> None:
-    group.addoption("--twolayer-dry-run", action="store_true", default=False, help=DRY_RUN_HELP)
-
-
-def configure(config: pytest.Config, selection: Selection) -> None:
-    """On the controller: take over the run loop; with ``-n``, keep xdist from starting workers."""
-    if not config.getoption("twolayer_dry_run"):
-        return
+def keep_in_process(config: pytest.Config) -> None:
+    """With ``-n`` or ``--tx``, keep xdist from starting workers: it decides in its trylast
+    ``pytest_configure`` whether to distribute, and this is what its own ``-n 0`` sets, so the
+    controller collects and nothing is spawned."""
     if getattr(config.option, "numprocesses", None) or getattr(config.option, "tx", None):
-        # xdist decides in its trylast pytest_configure, after this one, whether to distribute:
-        # this is what its own `-n 0` sets, so the controller collects and nothing is spawned.
         config.option.dist = "no"
         config.option.tx = []
         config.option.numprocesses = 0
-    config.pluginmanager.register(DryRun(selection), "twolayer-dry-run")
+
+
+def _triggered(item: pytest.Item, marker: pytest.Mark) -> bool:
+    """Whether a ``skipif``/``xfail`` marker's conditions hold (no condition: it always does).
+    String conditions are evaluated as pytest does, with ``os``, ``sys``, ``platform``,
+    ``config`` and the test module's globals in scope."""
+    conditions = marker.args or (
+        (marker.kwargs["condition"],) if "condition" in marker.kwargs else ()
+    )
+    if not conditions:
+        return True
+    namespace = {"os": os, "sys": sys, "platform": platform, "config": item.config}
+    module = getattr(item, "module", None)
+    namespace |= dict(vars(module)) if module is not None else {}
+    return any(eval(c, namespace) if isinstance(c, str) else bool(c) for c in conditions)
 
 
 def verdict(item: pytest.Item) -> str:
     """What the run would do with ``item``: ``run``, ``skip: reason`` or ``xfail: reason``."""
     try:
-        skipped = evaluate_skip_marks(item)
-        if skipped is not None:
-            return f"skip: {skipped.reason}"
-        xfailed = evaluate_xfail_marks(item)
+        for marker in item.iter_markers("skip"):
+            return f"skip: {marker.kwargs.get('reason', marker.args[0] if marker.args else '')}"
+        for marker in item.iter_markers("skipif"):
+            if _triggered(item, marker):
+                return f"skip: {marker.kwargs.get('reason', '')}"
+        for marker in item.iter_markers("xfail"):
+            if _triggered(item, marker):
+                reason = marker.kwargs.get("reason", "")
+                run = marker.kwargs.get("run", True)
+                return f"xfail: {reason}" if run else f"xfail, not run: {reason}"
     except Exception as exc:  # a skipif condition that errors would error the test too
         return f"error: {type(exc).__name__}: {exc}"
-    if xfailed is not None and xfailed.run:
-        return f"xfail: {xfailed.reason}"
-    if xfailed is not None:
-        return f"xfail, not run: {xfailed.reason}"
     return "run"
 
 
@@ -60,26 +66,19 @@ def implementation_line(loaded: Loaded) -> str:
     return (
         f"{spec.name}: devices {','.join(loaded.declared.devices)}; "
         f"dtypes {','.join(loaded.declared.dtypes)}; "
-        f"optimizer {getattr(cls, 'optimizer', '?')!r}; "
-        f"depths {','.join(map(str, getattr(cls, 'depths', ())))}; source {source}"
+        f"optimizer {cls.optimizer!r}; "
+        f"depths {','.join(map(str, cls.depths))}; source {source}"
     )
 
 
 def group_of(item: pytest.Item) -> str:
     """``impl device dtype`` of a twolayer case, ``impl`` for a test of the class alone."""
-    params = _params(item)
-    param = params.get("twolayer_case")
-    if isinstance(param, CaseParam):
-        return f"{param.loaded.spec.name} {param.device} {param.dtype}"
-    loaded = params.get("twolayer_loaded")
-    if isinstance(loaded, Loaded):
-        return f"{loaded.spec.name} (the class)"
-    return "other tests"
-
-
-def _params(item: pytest.Item) -> dict[str, Any]:
-    callspec = getattr(item, "callspec", None)
-    return dict(callspec.params) if callspec else {}
+    case = collected_case(item)
+    if case is None:
+        return "other tests"
+    if case.device is None:
+        return f"{case.impl} (the class)"
+    return f"{case.impl} {case.device} {case.dtype}"
 
 
 class DryRun:
@@ -92,8 +91,6 @@ class DryRun:
     def pytest_runtestloop(self, session: pytest.Session) -> bool | None:
         if session.testsfailed:
             return None  # collection errors: pytest's own loop reports them and stops
-        from pytest_twolayer.plugin import check_id  # plugin imports this module
-
         writer = session.config.get_terminal_writer()
         writer.line()
         writer.sep("=", "twolayer dry run: nothing is run", bold=True)
@@ -107,9 +104,9 @@ class DryRun:
             writer.line(f"  {device} absent: {reason}")
         groups: dict[str, list[tuple[str, str]]] = defaultdict(list)
         for item in session.items:
-            alone = _params(item).get("twolayer_loaded")
+            case = collected_case(item)
             what = verdict(item)
-            if isinstance(alone, Loaded) and alone.error is not None and what == "run":
+            if case and case.device is None and case.loaded.error is not None and what == "run":
                 what = "fail: it did not load"
             groups[group_of(item)].append((check_id(item), what))
         for group, checks in groups.items():

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import ast
 import inspect
 import warnings
 from collections.abc import Generator
-from pathlib import Path
 
 import pytest
 
-from pytest_twolayer import distributed, dryrun, ratchet
+from pytest_twolayer.collection import collected_case
 from pytest_twolayer.contract import EXPECTED_FAILURE_KEY
-from pytest_twolayer.selection import CaseParam, Declared, Loaded, Selection
+from pytest_twolayer.selection import Declared, Loaded, Selection
+from pytest_twolayer.suite import check_ids
 
 XFAIL_KEY = pytest.StashKey[tuple[str, str, str]]()
 """On an item marked as an expected failure: (implementation, declared key, reason)."""
@@ -22,21 +21,6 @@ XPASS_PREFIX = "[XPASS(strict)]"
 
 class TwoLayerWarning(pytest.PytestWarning):
     """A pytest-twolayer declaration that does not do what its author meant."""
-
-
-def add_options(group: pytest.OptionGroup, parser: pytest.Parser) -> None:
-    """The CI gate's options: the coverage ratchet and the dry run."""
-    ratchet.add_options(group, parser)
-    dryrun.add_options(group, parser)
-
-
-def configure(config: pytest.Config, selection: Selection) -> None:
-    """Mark expected failures wherever items are collected; the ratchet and the dry run act
-    on the controller (or the single process)."""
-    config.pluginmanager.register(ExpectedFailures(selection), "twolayer-expectations")
-    if not distributed.is_worker(config):
-        dryrun.configure(config, selection)
-        ratchet.configure(config, selection)
 
 
 def keys_for(check: str, device: str | None, dtype: str | None) -> list[str]:
@@ -55,19 +39,6 @@ def expected_reason(
         if reason is not None:
             return key, reason
     return None
-
-
-def suite_check_ids(suite: Path) -> set[str]:
-    """Every check id of the shipped suite, read from its source (nothing is imported)."""
-    ids: set[str] = set()
-    for path in suite.glob("test_*.py"):
-        tree = ast.parse(path.read_text(encoding="utf-8"))
-        ids.update(
-            node.name.removeprefix("test_")
-            for node in tree.body
-            if isinstance(node, ast.FunctionDef) and node.name.startswith("test_")
-        )
-    return ids
 
 
 def unknown_keys(loaded: Loaded, valid: set[str]) -> list[str]:
@@ -112,42 +83,37 @@ def warn_at_class(loaded: Loaded, message: str) -> None:
         raise pytest.UsageError(str(exc)) from None
 
 
-def _is_first_collector(config: pytest.Config) -> bool:
-    """Under xdist every worker collects the same items: only gw0 warns, so a warning shows
-    once (a restarted worker gets a new id)."""
-    workerinput = getattr(config, "workerinput", None)
-    return workerinput is None or workerinput.get("workerid") == "gw0"
-
-
 class ExpectedFailures:
-    """Adds ``xfail(strict=True)`` to every case an implementation declares it fails."""
+    """Adds ``xfail(strict=True)`` to every case an implementation declares it fails.
 
-    def __init__(self, selection: Selection) -> None:
+    ``warns``: whether this process warns about declarations that expect nothing (under
+    xdist every worker collects the same items; one of them warns, so a warning shows once).
+    """
+
+    def __init__(self, selection: Selection, *, warns: bool) -> None:
         self.selection = selection
+        self.warns = warns
 
     @pytest.hookimpl(tryfirst=True)  # before -k/-m deselect: every collected id is valid
     def pytest_collection_modifyitems(
         self, config: pytest.Config, items: list[pytest.Item]
     ) -> None:
-        from pytest_twolayer.plugin import check_id, suite_dir  # plugin imports this module
-
-        valid = suite_check_ids(suite_dir())
+        valid = set(check_ids())
         for item in items:
-            case = _case_of(item)
+            case = collected_case(item)
             if case is None:
                 continue
-            loaded, device, dtype = case
-            check = check_id(item)
-            valid.add(check)
-            if loaded.declared is None:
+            valid.add(case.check)  # a user's own test can be declared too
+            declared = case.loaded.declared
+            if declared is None:
                 continue
-            found = expected_reason(loaded.declared, check, device, dtype)
+            found = expected_reason(declared, case.check, case.device, case.dtype)
             if found is None:
                 continue
             key, reason = found
             item.add_marker(pytest.mark.xfail(strict=True, reason=reason))
-            item.stash[XFAIL_KEY] = (loaded.spec.name, key, reason)
-        if _is_first_collector(config):
+            item.stash[XFAIL_KEY] = (case.impl, key, reason)
+        if self.warns:
             for loaded in self.selection.implementations:
                 for message in unknown_keys(loaded, valid):
                     warn_at_class(loaded, message)
@@ -167,17 +133,3 @@ class ExpectedFailures:
                 f"({reason}): remove {key!r} from its expected_failures"
             )
         return report
-
-
-def _case_of(item: pytest.Item) -> tuple[Loaded, str | None, str | None] | None:
-    """The implementation, device and dtype a twolayer test item checks (None otherwise)."""
-    callspec = getattr(item, "callspec", None)
-    if callspec is None:
-        return None
-    param = callspec.params.get("twolayer_case")
-    if isinstance(param, CaseParam):
-        return param.loaded, param.device, param.dtype
-    loaded = callspec.params.get("twolayer_loaded")
-    if isinstance(loaded, Loaded):
-        return loaded, None, None
-    return None

@@ -7,15 +7,16 @@ implementations x devices x dtypes (see ``Selection.cases``); a test marked
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 import pytest
 
 from pytest_twolayer.benchmarking.gates import BenchmarkSettings
 from pytest_twolayer.case import Case
+from pytest_twolayer.collection import CaseParam
+from pytest_twolayer.contract import TwoLayerImplementation
 from pytest_twolayer.dims import TUTORIAL_DIMS, Dims
-from pytest_twolayer.selection import CaseParam, Loaded
+from pytest_twolayer.selection import Loaded
+from pytest_twolayer.session import session_of
 
 
 @pytest.fixture
@@ -28,7 +29,7 @@ def twolayer_case(request: pytest.FixtureRequest) -> Case:
 
 
 @pytest.fixture
-def impl_class(twolayer_case: Case) -> type:
+def impl_class(twolayer_case: Case) -> type[TwoLayerImplementation]:
     """The implementation class under test."""
     return twolayer_case.cls
 
@@ -64,7 +65,7 @@ def dims() -> Dims:
 
 
 @pytest.fixture
-def impl(twolayer_case: Case) -> Any:
+def impl(twolayer_case: Case) -> TwoLayerImplementation:
     """A fresh instance of the implementation under test, at the tutorial dims and the seed."""
     return twolayer_case.make(check="fixture impl")
 
@@ -77,13 +78,10 @@ def data(twolayer_case: Case) -> tuple[np.ndarray, np.ndarray]:
     return rng.standard_normal((d.N, d.D_in)), rng.standard_normal((d.N, d.D_out))
 
 
-BENCHMARK_SETTINGS_KEY = pytest.StashKey[BenchmarkSettings]()
-
-
 @pytest.fixture
 def twolayer_benchmark_settings(request: pytest.FixtureRequest) -> BenchmarkSettings:
-    """The benchmark concern's time per measurement and gates (``--twolayer-budget``, ...)."""
-    return request.config.stash.get(BENCHMARK_SETTINGS_KEY, BenchmarkSettings())
+    """The benchmark concern's steps and gates (``--twolayer-budget``, ...)."""
+    return session_of(request.config).benchmark_settings()
 
 
 @pytest.fixture

@@ -7,54 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from pytest_twolayer import nodeids
-from pytest_twolayer.distributed import suite_modules
-from pytest_twolayer.published import properties
+from pytest_twolayer.options import Destination
+from pytest_twolayer.report.collector import Collector
 from pytest_twolayer.selection import Selection
 
-RATCHET_HELP = (
-    "coverage ratchet: a JSON file {implementation: checks executed}; the run fails when an "
-    "implementation executes fewer checks (passed, failed, xfailed, xpassed) than recorded, "
-    "and the file is raised (never lowered) when counts rise or a new implementation appears; "
-    "written when missing"
-)
-RATCHET_UPDATE_HELP = (
-    "rewrite the --twolayer-ratchet file to this run's counts, lowering them if need be, "
-    "instead of failing on a drop"
-)
-
 Counts = dict[str, int]
-
-
-def add_options(group: pytest.OptionGroup, parser: pytest.Parser) -> None:
-    group.addoption("--twolayer-ratchet", default=None, metavar="PATH", help=RATCHET_HELP)
-    group.addoption(
-        "--twolayer-ratchet-update", action="store_true", default=False, help=RATCHET_UPDATE_HELP
-    )
-    parser.addini("twolayer_ratchet", RATCHET_HELP + " (relative to the ini file's folder)")
-
-
-def configure(config: pytest.Config, selection: Selection) -> None:
-    """On the controller (or the single process): read the file now, so a bad one is a usage
-    error before anything runs."""
-    given = config.getoption("twolayer_ratchet")
-    if given:
-        path = config.invocation_params.dir / given
-    elif config.getini("twolayer_ratchet"):
-        given = str(config.getini("twolayer_ratchet"))
-        base = config.inipath.parent if config.inipath else config.rootpath
-        path = base / given
-    else:
-        if config.getoption("twolayer_ratchet_update"):
-            raise pytest.UsageError("--twolayer-ratchet-update needs --twolayer-ratchet PATH")
-        return
-    if config.option.collectonly or config.getoption("twolayer_dry_run", False):
-        return  # nothing is executed, so nothing is counted
-    recorded = read_counts(path, given)
-    update = bool(config.getoption("twolayer_ratchet_update"))
-    config.pluginmanager.register(
-        Ratchet(selection, path, given, recorded, update), "twolayer-ratchet"
-    )
 
 
 def read_counts(path: Path, shown: str) -> Counts | None:
@@ -76,43 +33,33 @@ def read_counts(path: Path, shown: str) -> Counts | None:
     return data
 
 
-def executed(report: pytest.TestReport) -> bool:
-    """Whether ``report`` shows its test ran: passed, failed (or errored), xfailed, xpassed."""
-    if report.failed:
-        return True
-    return report.when == "call" and (report.passed or hasattr(report, "wasxfail"))
-
-
 class Ratchet:
-    """Counts executed checks per implementation from the reports (on the xdist controller
-    too) and compares them with the file at the end of the session."""
+    """Counts the checks each implementation executed (from the collector's records, on the
+    xdist controller too) and compares them with the file at the end of the session."""
 
     def __init__(
-        self, selection: Selection, path: Path, shown: str, recorded: Counts | None, update: bool
+        self,
+        selection: Selection,
+        where: Destination,
+        recorded: Counts | None,
+        update: bool,
+        collector: Collector,
     ) -> None:
-        from pytest_twolayer.plugin import suite_dir  # plugin imports this module
-
         self.names = [i.spec.name for i in selection.implementations]
-        self.modules = suite_modules(suite_dir())
-        self.path = path
-        self.shown = shown
+        self.path = where.path
+        self.shown = where.given
         self.recorded = recorded
         self.update = update
-        self.ran: dict[str, set[str]] = {name: set() for name in self.names}
+        self.collector = collector
         self.lines: list[tuple[str, bool]] = []  # (message, is it a failure)
 
-    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        if not executed(report):
-            return
-        impl = properties(report).get("impl")
-        if impl is None:  # a crashed worker's report carries no properties, only its node id
-            key = nodeids.parse(report.nodeid, self.names, self.modules)
-            impl = key.impl if key else None
-        if impl in self.ran:
-            self.ran[impl].add(report.nodeid)
-
     def counts(self) -> Counts:
-        return {name: len(ids) for name, ids in self.ran.items()}
+        """Executed checks (passed, failed, errored, xfailed, xpassed, crashed) per name."""
+        ran: dict[str, set[str]] = {name: set() for name in self.names}
+        for record in self.collector.records():
+            if record.ran and record.impl in ran:
+                ran[record.impl].add(record.nodeid)
+        return {name: len(ids) for name, ids in ran.items()}
 
     @pytest.hookimpl(tryfirst=True)  # the reports' trylast hooks then see the exit status
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:

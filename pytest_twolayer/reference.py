@@ -1,6 +1,6 @@
 """The independent float64 numpy reference: forward, loss, gradients and the optimizer updates.
 
-Everything here is written from the math in DESIGN.md, not from any implementation, and is
+Everything here is written from the math in docs/contract.md, not from any implementation, and is
 itself checked against central finite differences in ``tests/test_reference.py``.
 """
 

@@ -6,8 +6,9 @@ import importlib
 import importlib.metadata
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import cast
 
-from pytest_twolayer.contract import validate_class
+from pytest_twolayer.contract import TwoLayerImplementation, validate_class
 
 ENTRY_POINT_GROUP = "twolayer.implementations"
 
@@ -25,7 +26,7 @@ class Spec:
     source: str  # "entry point", "register hook" or "command line"
     loader: Callable[[], object] = field(compare=False, repr=False)
 
-    def load(self) -> type:
+    def load(self) -> type[TwoLayerImplementation]:
         """The implementation class, checked against the declared contract.
 
         Raises :class:`RegistrationError` with a one-line message naming the culprit.
@@ -43,8 +44,8 @@ class Spec:
             validate_class(cls, self.name)
         except ValueError as exc:
             raise RegistrationError(f"{exc} [{self.source} {self.target}]") from exc
-        assert isinstance(cls, type)
-        return cls
+        # validate_class has checked every declared member: the class conforms.
+        return cast("type[TwoLayerImplementation]", cls)
 
 
 def _one_line(exc: BaseException) -> str:

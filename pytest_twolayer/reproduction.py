@@ -1,5 +1,5 @@
 """Reproduction snippets: a failing check's report ends with a command that reruns it alone,
-without pytest (the check is a plain function of a :class:`Case`)."""
+without pytest (the check is a plain function of a :class:`Case`, see :mod:`.suite`)."""
 
 from __future__ import annotations
 
@@ -7,39 +7,40 @@ import importlib
 import inspect
 import shlex
 from collections.abc import Callable
-from types import ModuleType
 from typing import Any
 
 import pytest
 
 from pytest_twolayer.case import Case, ConformanceFailure
+from pytest_twolayer.collection import CollectedCase
+from pytest_twolayer.suite import Check, check
 
 HEADER = "reproduce without pytest:"
-SUITE_PACKAGE = "pytest_twolayer.conformance"
 
 
-def annotate(item: pytest.Item, call: pytest.CallInfo[None], report: pytest.TestReport) -> None:
-    """Append the snippet to a conformance check's failure (its verdict, a plain string)."""
+def annotate(
+    collected: CollectedCase, call: pytest.CallInfo[None], report: pytest.TestReport
+) -> None:
+    """Append the snippet to a suite check's failure (its verdict, a plain string)."""
     if not (report.failed and call.when == "call" and isinstance(report.longrepr, str)):
         return
     if call.excinfo is None or not call.excinfo.errisinstance(ConformanceFailure):
         return
-    case = (getattr(item, "funcargs", None) or {}).get("twolayer_case")
-    module = getattr(item, "module", None)
-    if not isinstance(case, Case) or module is None:
-        return
-    from pytest_twolayer.plugin import check_id, suite_dir  # plugin imports this module
-
-    if item.path.parent != suite_dir():
+    suite_check = check(collected.check)
+    case = collected.case()
+    if not collected.in_suite or suite_check is None or case is None:
         return  # a user's own test: its module need not be importable by name
-    line = snippet(case, module, f"{SUITE_PACKAGE}.{item.path.stem}", check_id(item))
+    line = snippet(case, suite_check)
     if line is not None:
         report.longrepr = f"{report.longrepr}\n  {HEADER}\n    {line}"
 
 
-def check_function(module: ModuleType, check: str) -> Callable[..., Any] | None:
-    """``module.check_<check>`` if it exists and can be called with a Case alone."""
-    function = getattr(module, f"check_{check}", None)
+def check_function(suite_check: Check) -> Callable[..., Any] | None:
+    """The check's plain function if it exists and can be called with a Case alone."""
+    name = suite_check.function_name
+    if name is None:
+        return None
+    function = getattr(importlib.import_module(suite_check.module), name, None)
     if not inspect.isfunction(function):
         return None
     parameters = list(inspect.signature(function).parameters.values())
@@ -69,10 +70,10 @@ def import_path(cls: type) -> tuple[str, str] | None:
     return (module_name, qualname) if obj is cls else None
 
 
-def snippet(case: Case, module: ModuleType, module_name: str, check: str) -> str | None:
-    """A shell command that runs ``check`` on ``case`` in a fresh Python, or None if the check
-    is no plain function of a Case or the class cannot be imported by name."""
-    if check_function(module, check) is None:
+def snippet(case: Case, suite_check: Check) -> str | None:
+    """A shell command that runs ``suite_check`` on ``case`` in a fresh Python, or None if the
+    check is no plain function of a Case or the class cannot be imported by name."""
+    if check_function(suite_check) is None:
         return None
     where = import_path(case.cls)
     if where is None:
@@ -82,7 +83,7 @@ def snippet(case: Case, module: ModuleType, module_name: str, check: str) -> str
     cls_expr = "Impl" + (f".{rest}" if rest else "")
     code = (
         "from pytest_twolayer import Case, Dims; "
-        f"from {module_name} import check_{check} as check; "
+        f"from {suite_check.module} import {suite_check.function_name} as check; "
         f"from {cls_module} import {top} as Impl; "
         f"check(Case({case.name!r}, {cls_expr}, {case.device!r}, {case.dtype!r}, "
         f"seed={case.seed}, dims={case.dims!r}))"

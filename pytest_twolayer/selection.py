@@ -1,4 +1,5 @@
-"""Turning ``--impl`` and ``--device`` into the cases a run checks."""
+"""What a run checks: ``--impl`` resolved to implementations (loaded or described), the
+devices to run on, and the seed."""
 
 from __future__ import annotations
 
@@ -9,10 +10,52 @@ from typing import Any
 
 import pytest
 
-from pytest_twolayer.case import Case
-from pytest_twolayer.devices import unavailable_reason
-from pytest_twolayer.options import ImplToken
+from pytest_twolayer.contract import KNOWN_DEVICES, TwoLayerImplementation
+from pytest_twolayer.machine import unavailable_reason
 from pytest_twolayer.registry import RegistrationError, Registry, Spec
+
+
+@dataclass(frozen=True)
+class ImplToken:
+    """One item of ``--impl``: a name, ``all``, or an import path with an optional name."""
+
+    name: str
+    target: str | None = None  # "package.module:Class" when given on the command line
+
+
+def parse_impl(values: list[str]) -> list[ImplToken]:
+    """Split every ``--impl`` value on commas into tokens, keeping their order."""
+    tokens: list[ImplToken] = []
+    for value in values:
+        for raw in value.split(","):
+            item = raw.strip()
+            if not item:
+                continue
+            if ":" in item:
+                name, sep, target = item.partition("=")
+                if not sep:
+                    name, target = item, item
+                tokens.append(ImplToken(name.strip(), target.strip()))
+            else:
+                tokens.append(ImplToken(item))
+    return tokens
+
+
+def parse_devices(values: list[str]) -> list[str]:
+    """The devices named in ``--device``; ValueError names an unknown one."""
+    devices: list[str] = []
+    for value in values:
+        for raw in value.split(","):
+            device = raw.strip()
+            if not device:
+                continue
+            if device not in KNOWN_DEVICES:
+                raise ValueError(
+                    f"--device: unknown device {device!r}; choose from {', '.join(KNOWN_DEVICES)}"
+                )
+            if device not in devices:
+                devices.append(device)
+    return devices
 
 
 @dataclass(frozen=True)
@@ -32,16 +75,16 @@ class Declared:
     depths: tuple[int, ...] = ()
 
     @classmethod
-    def of(cls, implementation: type) -> Declared:
-        devices = tuple(str(d) for d in implementation.devices)  # type: ignore[attr-defined]
+    def of(cls, implementation: type[TwoLayerImplementation]) -> Declared:
+        devices = tuple(str(d) for d in implementation.devices)
         return cls(
             devices=devices,
-            dtypes=tuple(str(d) for d in implementation.dtypes),  # type: ignore[attr-defined]
+            dtypes=tuple(str(d) for d in implementation.dtypes),
             skip_reasons={d: implementation_skip_reason(implementation, d) for d in devices},
             frameworks=frameworks_of(implementation),
             expected_failures=dict(getattr(implementation, "expected_failures", None) or {}),
-            optimizer=repr(getattr(implementation, "optimizer", None)),
-            depths=tuple(int(d) for d in getattr(implementation, "depths", ())),
+            optimizer=repr(implementation.optimizer),
+            depths=tuple(int(d) for d in implementation.depths),
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -72,7 +115,7 @@ FRAMEWORKS = ("torch", "tensorflow", "jax", "cupy")
 """Packages whose import dominates a worker's start-up (seconds each)."""
 
 
-def frameworks_of(implementation: type) -> tuple[str, ...]:
+def frameworks_of(implementation: type[TwoLayerImplementation]) -> tuple[str, ...]:
     """The heavy frameworks the modules defining ``implementation`` (and its bases) import."""
     found: set[str] = set()
     for klass in implementation.__mro__:
@@ -95,10 +138,10 @@ class Loaded:
     spec: Spec
     declared: Declared | None
     error: str | None = None
-    _cls: type | None = field(default=None, repr=False, compare=False)
+    _cls: type[TwoLayerImplementation] | None = field(default=None, repr=False, compare=False)
 
     @property
-    def cls(self) -> type | None:
+    def cls(self) -> type[TwoLayerImplementation] | None:
         if self.declared is None:
             return None
         if self._cls is None:
@@ -116,62 +159,12 @@ class Loaded:
 
 
 @dataclass(frozen=True)
-class CaseParam:
-    """A collected case: resolved into a :class:`Case` (importing the class) at setup."""
-
-    loaded: Loaded
-    device: str
-    dtype: str
-    seed: int
-
-    def case(self) -> Case:
-        try:
-            cls = self.loaded.cls
-        except RegistrationError as exc:
-            pytest.fail(str(exc), pytrace=False)
-        assert cls is not None  # only implementations that declared something have cases
-        return Case(self.loaded.spec.name, cls, self.device, self.dtype, self.seed)
-
-
-def case_id(name: str, device: str, dtype: str) -> str:
-    """The test id of one case; :mod:`pytest_twolayer.nodeids` parses it back."""
-    return f"{name}-{device}-{dtype}"
-
-
-@dataclass(frozen=True)
 class Selection:
     """What this run checks: implementations, devices (with why one is absent) and the seed."""
 
     implementations: list[Loaded]
     devices: dict[str, str | None]  # device -> reason it is unavailable, None if present
     seed: int
-
-    def cases(self, which_dtypes: str) -> list[object]:
-        """``pytest.param`` objects, one per implementation x device x dtype that applies.
-
-        ``which_dtypes`` is ``"all"`` (every declared dtype) or ``"training"`` (the first).
-        A device that is absent, or that the implementation says it cannot use here, is a
-        skip with its reason; a device the implementation does not declare is not a case.
-        """
-        params: list[object] = []
-        for loaded in self.implementations:
-            declared = loaded.declared
-            if declared is None:
-                continue
-            dtypes = declared.dtypes if which_dtypes == "all" else declared.dtypes[:1]
-            for device, absent in self.devices.items():
-                if device not in declared.devices:
-                    continue
-                reason = absent or declared.skip_reasons.get(device)
-                marks = [pytest.mark.skip(reason=f"{device}: {reason}")] if reason else []
-                for dtype in dtypes:
-                    param = CaseParam(loaded, device, dtype, self.seed)
-                    params.append(
-                        pytest.param(
-                            param, id=case_id(loaded.spec.name, device, dtype), marks=marks
-                        )
-                    )
-        return params
 
     def to_json(self) -> dict[str, Any]:
         """What a worker needs to collect the same cases without importing anything."""
@@ -199,7 +192,7 @@ class Selection:
         return cls(implementations, dict(data["devices"]), int(data["seed"]))
 
 
-def implementation_skip_reason(cls: type, device: str) -> str | None:
+def implementation_skip_reason(cls: type[TwoLayerImplementation], device: str) -> str | None:
     """The optional ``skip_reason(device)`` classmethod's answer (None when absent)."""
     hook = getattr(cls, "skip_reason", None)
     if hook is None:
@@ -211,26 +204,20 @@ def implementation_skip_reason(cls: type, device: str) -> str | None:
     return None if reason is None else str(reason)
 
 
-def chosen_names(registry: Registry, tokens: list[ImplToken], *, verify: bool = True) -> list[str]:
+def chosen_names(registry: Registry, tokens: list[ImplToken]) -> list[str]:
     """The registered names ``--impl`` asks for, in order; command-line targets are
-    registered on the way (and, with ``verify``, imported so that a bad path is a usage
-    error; an xdist worker skips that: its controller has verified them).
+    registered on the way (nothing is imported).
 
-    Names typed on the command line must exist and import paths must import: otherwise
-    :class:`pytest.UsageError` (exit code 4) naming the culprit and what is available.
+    A name typed on the command line must exist: otherwise :class:`pytest.UsageError`
+    (exit code 4) naming it and what is available.
     """
     chosen: list[str] = []
     for token in tokens:
         if token.target is not None:
             try:
                 registry.add(token.name, token.target, source="command line")
-                if verify:
-                    registry.get(token.name).load()
             except RegistrationError as exc:
-                available = ", ".join(n for n in registry.names() if n != token.name)
-                raise pytest.UsageError(
-                    f"--impl {token.target}: {exc} (registered: {available or 'none'})"
-                ) from None
+                raise pytest.UsageError(_target_error(registry, token, exc)) from None
             names = [token.name]
         elif token.name == "all":
             names = registry.names()
@@ -246,13 +233,21 @@ def chosen_names(registry: Registry, tokens: list[ImplToken], *, verify: bool = 
     return chosen
 
 
-def select(registry: Registry, tokens: list[ImplToken]) -> list[Loaded]:
-    """Resolve ``--impl`` tokens against ``registry`` and load each implementation.
+def verify_targets(registry: Registry, tokens: list[ImplToken]) -> None:
+    """Import every ``--impl package.module:Class`` (registered by :func:`chosen_names`): one
+    that does not import, or breaks the declared contract, is a usage error naming it."""
+    for token in tokens:
+        if token.target is None:
+            continue
+        try:
+            registry.get(token.name).load()
+        except RegistrationError as exc:
+            raise pytest.UsageError(_target_error(registry, token, exc)) from None
 
-    A registered implementation that fails to load is kept as a :class:`Loaded` with its
-    error, so it fails its own check while the others run.
-    """
-    return [Loaded.load(registry.get(name)) for name in chosen_names(registry, tokens)]
+
+def _target_error(registry: Registry, token: ImplToken, exc: RegistrationError) -> str:
+    available = ", ".join(n for n in registry.names() if n != token.name)
+    return f"--impl {token.target}: {exc} (registered: {available or 'none'})"
 
 
 def resolve_devices(requested: list[str], implementations: list[Loaded]) -> dict[str, str | None]:

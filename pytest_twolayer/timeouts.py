@@ -19,10 +19,7 @@ from types import FrameType, TracebackType
 import pytest
 
 from pytest_twolayer.case import Case, ConformanceFailure
-from pytest_twolayer.selection import Loaded
-
-TWOLAYER_FIXTURES = ("twolayer_case", "twolayer_loaded")
-"""A test that uses one of these fixtures is a twolayer test; only those are time-limited."""
+from pytest_twolayer.collection import collected_case
 
 
 class TimeLimitExceeded(BaseException):
@@ -119,10 +116,9 @@ class TimeLimit:
     def applies(self, item: pytest.Item) -> bool:
         """A twolayer test, a limit to enforce, a timer to do it, and no other timer running
         (pytest-timeout's signal method arms its own; then that one governs)."""
-        fixtures = getattr(item, "fixturenames", ())
         return (
             bool(self.seconds)
-            and any(name in fixtures for name in TWOLAYER_FIXTURES)
+            and collected_case(item) is not None
             and unavailable_reason() is None
             and signal.getitimer(signal.ITIMER_REAL)[0] == 0
         )
@@ -141,10 +137,9 @@ class TimeLimit:
         """The verdict: the check that ran over, named as the suite names it."""
         message = f"exceeded the per-check time limit of {self.seconds:g} s (--twolayer-timeout)"
         test = getattr(item, "originalname", item.name)
-        funcargs = getattr(item, "funcargs", {})
-        case = funcargs.get("twolayer_case")
-        if isinstance(case, Case):
+        collected = collected_case(item)
+        case = collected.case() if collected else None
+        if case is not None:
             return _verdict(case, check_label(exc.__traceback__) or test, message)
-        loaded = funcargs.get("twolayer_loaded")
-        name = loaded.spec.name if isinstance(loaded, Loaded) else item.name
+        name = collected.impl if collected else item.name
         return ConformanceFailure(f"[{test}] impl={name}: {message}")

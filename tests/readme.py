@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from pytest_twolayer.suite import CHECKS
+
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
 DOCS = [README, *sorted((ROOT / "docs").glob("*.md"))]
@@ -28,19 +30,5 @@ def example_files() -> dict[str, str]:
 
 def suite_check_count() -> int:
     """How many tests the shipped suite runs for a cpu-only, single-dtype implementation: one
-    per test function of ``conformance/`` (each runs once per implementation x device x dtype)."""
-    import importlib
-    import inspect
-
-    from pytest_twolayer.plugin import suite_dir
-
-    count = 0
-    for path in sorted(suite_dir().glob("test_*.py")):
-        module = importlib.import_module(f"pytest_twolayer.conformance.{path.stem}")
-        count += sum(
-            1
-            for name, fn in inspect.getmembers(module, inspect.isfunction)
-            if name.startswith("test_")
-            and {"twolayer_case", "twolayer_loaded"} & set(inspect.signature(fn).parameters)
-        )
-    return count
+    per check of the suite (each runs once per implementation x device x dtype)."""
+    return len(CHECKS)

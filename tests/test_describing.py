@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_twolayer.describing import describing_shares, guess_frameworks
+from pytest_twolayer.parallel.shares import describing_shares, guess_frameworks
 
 
 @pytest.fixture

@@ -154,6 +154,26 @@ def test_a_ten_times_slower_implementation_trips_the_ratio_and_baseline_gates_on
     assert regressed == ["mine"]
 
 
+@pytest.mark.parametrize("workers", ["0", "2"])
+def test_pytest_benchmarks_json_carries_every_figure_the_ratio_included(
+    slow_pair: pytest.Pytester, workers: str
+):
+    args = benchmark_args("--twolayer-max-ratio", "mine:numpy=100", "--benchmark-json", "b.json")
+    args[args.index("-n") + 1] = workers
+    slow_pair.runpytest_subprocess(*args).assert_outcomes(passed=2)
+    extra = {
+        b["name"]: b["extra_info"]
+        for b in json.loads((slow_pair.path / "b.json").read_text())["benchmarks"]
+    }
+    mine = extra["test_benchmark_step[mine-cpu-float64]"]
+    assert mine["reference"] == "numpy"
+    assert mine["ratio"] > 0
+    assert mine["max_ratio"] == 100
+    assert mine["gflops"] > 0
+    assert mine["peak_gflops"] > 0
+    assert "ratio" not in extra["test_benchmark_step[numpy-cpu-float64]"]
+
+
 def test_budget_gate_fails_only_the_implementation_over_it(slow_pair: pytest.Pytester):
     result = slow_pair.runpytest_subprocess(*benchmark_args("--twolayer-budget", "mine=0.001"))
     result.assert_outcomes(passed=1, failed=1)
@@ -306,9 +326,8 @@ def test_workers_default_to_cores_but_never_share_a_gpu(
     devices: tuple[str, ...],
     expected: int,
 ):
-    from pytest_twolayer import parallel
+    from pytest_twolayer.parallel import auto
 
-    monkeypatch.setenv("PYTEST_XDIST_AUTO_NUM_WORKERS", "12")
-    monkeypatch.setattr(parallel, "visible_gpu_count", lambda: gpus)
+    monkeypatch.setattr(auto, "visible_gpu_count", lambda: gpus)
     config = pytester.parseconfig("-p", "twolayer", "--impl", "all", *devices)
-    assert parallel.default_workers(config, implementations=8) == expected
+    assert auto.decide(config, 12, implementations=8, chosen=True) == expected

@@ -14,7 +14,7 @@ from matplotlib.figure import Figure
 
 from pytest_twolayer.plotting import benchmarks, loss_curves
 from pytest_twolayer.plotting.data import Collected, Curve, StepBenchmark
-from pytest_twolayer.published import PROPERTY_PREFIX, REPORT_ATTRIBUTE
+from pytest_twolayer.report.records import Outcome, Record
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 FLIP = "pytest_twolayer.zoo.numpy_bugs:SignFlippedUpdate"  # fails test_training: it diverges
@@ -169,26 +169,21 @@ def test_benchmark_png(tmp_path: Path):
 # --- reading reports ---
 
 
-def report(
-    when: str = "call",
-    outcome: str = "passed",
-    data: dict[str, Any] | None = None,
-    **props: str,
-) -> pytest.TestReport:
-    labels = {"impl": "numpy", "device": "cpu", "dtype": "float32", "concern": "training"}
-    labels.update(props)
-    made = pytest.TestReport(
-        "conformance/test_training.py::test_training[numpy-cpu-float32]",
-        ("conformance/test_training.py", 1, "test_training"),
-        {},
-        outcome,  # type: ignore[arg-type]
-        None,
-        when,  # type: ignore[arg-type]
-        user_properties=[(PROPERTY_PREFIX + k, v) for k, v in labels.items()],
+def record(outcome: Outcome = Outcome.PASSED, data: dict[str, Any] | None = None, **labels: str):
+    """A collected record of a training check (or another check, by ``concern``)."""
+    case = {"impl": "numpy", "device": "cpu", "dtype": "float32", "concern": "training"}
+    case.update(labels)
+    return Record(
+        nodeid=f"test_{case['concern']}.py::test_x[{case['impl']}-{case['device']}-float32]",
+        impl=case["impl"],
+        device=case["device"],
+        dtype=case["dtype"],
+        seed=0,
+        concern=case["concern"],
+        check="x",
+        outcome=outcome,
+        data=data or {},
     )
-    if data is not None:
-        setattr(made, REPORT_ATTRIBUTE, data)
-    return made
 
 
 STEP = {
@@ -207,18 +202,18 @@ STEP = {
 
 
 def test_collects_curves_and_step_benchmarks_only():
-    collected = Collected()
-    collected.add(report(data={"losses": [3.0, 2.0, 1.0]}))
-    collected.add(report(when="setup", data={"losses": [9.0]}, impl="setup-phase"))
-    collected.add(report(data={"losses": [9.0]}, impl="users-own", concern="other"))
-    collected.add(report("call", "failed", {"losses": [1.0, 5.0]}, impl="flip", device="cuda"))
-    xfail = report("call", "skipped", {"losses": [1.0]}, impl="known")
-    xfail.wasxfail = "declared: diverges"  # type: ignore[attr-defined]
-    collected.add(xfail)
-    collected.add(report(data={"benchmark": STEP}, concern="benchmark"))
-    collected.add(report(data={"benchmark": {**STEP, "impl": "nn", "what": "run"}}))
-    collected.add(report(data={"benchmark": {**STEP, "impl": "bad", "gflops": "fast"}}))
-    collected.add(report(data={"benchmark": {"impl": "partial", "what": "step"}}))
+    collected = Collected.of(
+        [
+            record(data={"losses": [3.0, 2.0, 1.0]}),
+            record(data={"losses": [9.0]}, impl="users-own", concern="other"),
+            record(Outcome.FAILED, {"losses": [1.0, 5.0]}, impl="flip", device="cuda"),
+            record(Outcome.XFAILED, {"losses": [1.0]}, impl="known"),
+            record(data={"benchmark": STEP}, concern="benchmark"),
+            record(data={"benchmark": {**STEP, "impl": "nn", "what": "run"}}),
+            record(data={"benchmark": {**STEP, "impl": "bad", "gflops": "fast"}}),
+            record(data={"benchmark": {"impl": "partial", "what": "step"}}),
+        ]
+    )
     curves = collected.ordered_curves(["known", "flip", "numpy"], ["cpu", "cuda"])
     assert [(c.impl, c.device, c.losses, c.verdict) for c in curves] == [
         ("known", "cpu", (1.0,), "FAILED, expected"),

@@ -9,8 +9,8 @@ import sys
 import types
 
 import pytest
-from pytest_twolayer.conformance import test_training, test_update
 
+from pytest_twolayer import suite
 from pytest_twolayer.case import Case
 from pytest_twolayer.reproduction import HEADER, check_function, snippet
 from pytest_twolayer.zoo.numpy_bugs import LrDoubled
@@ -87,10 +87,10 @@ def test_a_class_without_an_import_path_gets_no_snippet(pytester: pytest.Pyteste
     assert HEADER not in result.stdout.str()
 
 
-def test_only_plain_functions_of_a_case_are_offered():
-    assert check_function(test_update, "update_follows_rule") is not None
-    assert check_function(test_training, "training") is not None  # `record` has a default
-    assert check_function(test_update, "no_such_check") is None
+def test_only_plain_functions_of_a_case_are_offered(monkeypatch: pytest.MonkeyPatch):
+    assert check_function(suite.check("update_follows_rule")) is not None
+    assert check_function(suite.check("training")) is not None  # `record` has a default
+    assert check_function(suite.check("implementation_loads")) is None  # a check of the class
     module = types.ModuleType("fake")
     exec(
         "from pytest_twolayer.case import Case\n"
@@ -100,15 +100,14 @@ def test_only_plain_functions_of_a_case_are_offered():
         "check_not_a_function = 3\n",
         module.__dict__,
     )
-    for check in ("needs_more", "not_a_case", "keyword_only", "not_a_function"):
-        assert check_function(module, check) is None, check
+    monkeypatch.setitem(sys.modules, f"{suite.SUITE_PACKAGE}.test_fake", module)
+    for check in ("needs_more", "not_a_case", "keyword_only", "not_a_function", "missing"):
+        assert check_function(suite.Check(check, "fake", ())) is None, check
 
 
 def test_a_name_that_double_quotes_cannot_hold_is_single_quoted():
     case = Case('say "hi" $HOME', LrDoubled, "cpu", "float64", seed=0)
-    line = snippet(
-        case, test_update, "pytest_twolayer.conformance.test_update", "update_follows_rule"
-    )
+    line = snippet(case, suite.check("update_follows_rule"))
     assert line is not None
     assert line.startswith("python -c '")
     code = shlex.split(line)[2]

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from pytest_twolayer.nodeids import CaseKey, parse
-from pytest_twolayer.scheduling import GroupScheduling
-from pytest_twolayer.workers import (
+from pytest_twolayer.parallel.resources import (
     CORES_VARIABLE,
     WorkerPlan,
     plan_workers,
     worker_environment,
 )
+from pytest_twolayer.parallel.scheduler import GroupScheduling
+from pytest_twolayer.suite import CaseKey, parse_nodeid
 
 
 class FakeNode:
@@ -32,7 +32,6 @@ class FakeNode:
         return self.name
 
 
-SUITE = frozenset({"test_gradients.py", "test_training.py"})
 NAMES = ["numpy", "tf-static", "tensor"]
 
 
@@ -58,7 +57,7 @@ FRAMEWORKS = {
 
 
 def group_of(node_id: str) -> str:
-    key = parse(node_id, NAMES, SUITE)
+    key = parse_nodeid(node_id, NAMES)
     assert key is not None
     return key.impl
 
@@ -119,7 +118,7 @@ def test_a_worker_prefers_groups_whose_frameworks_it_imported() -> None:
         collection = [*COLLECTION, nodeid("test_training", "tensor2-cpu-float32")]
         sched = GroupScheduling(
             1,
-            lambda n: parse(n, names, SUITE).impl,  # type: ignore[union-attr]
+            lambda n: parse_nodeid(n, names).impl,  # type: ignore[union-attr]
             needs=lambda group: FRAMEWORKS[group],
             cost=lambda group, tests: {"tensor": 9, "tf-static": 8, "tensor2": 7, "numpy": 1}[
                 group
@@ -132,7 +131,7 @@ def test_a_worker_prefers_groups_whose_frameworks_it_imported() -> None:
         order = []
         while sched.pending[node]:
             index = sched.pending[node][0]
-            group = parse(collection[index], names, SUITE).impl  # type: ignore[union-attr]
+            group = parse_nodeid(collection[index], names).impl  # type: ignore[union-attr]
             if not order or order[-1] != group:
                 order.append(group)
             sched.mark_test_complete(node, index)
@@ -231,26 +230,26 @@ def test_worker_environment_sizes_the_pools_but_the_users_settings_win() -> None
     [
         (
             "test_training.py::test_training[tf-static-cpu-float32]",
-            CaseKey("tf-static", "cpu", "float32", "training", "test_training"),
+            CaseKey("tf-static", "cpu", "float32", "training", "training"),
         ),
         (
             "site/pytest_twolayer/conformance/test_gradients.py::test_depth_draws[tensor-cuda-float64]",
-            CaseKey("tensor", "cuda", "float64", "gradients", "test_depth_draws"),
+            CaseKey("tensor", "cuda", "float64", "gradients", "depth_draws"),
         ),
         (
             "test_contract.py::test_implementation_loads[numpy]",
-            CaseKey("numpy", None, None, "other", "test_implementation_loads"),
+            CaseKey("numpy", None, None, "contract", "implementation_loads"),
         ),
         (
             "tests/test_mine.py::test_custom[3-numpy-cpu-float64]",
-            CaseKey("numpy", "cpu", "float64", "other", "test_custom"),
+            CaseKey("numpy", "cpu", "float64", "other", "custom"),
         ),
         ("tests/test_mine.py::test_custom[numpyish-cpu-float64]", None),
         ("tests/test_mine.py::test_plain", None),
     ],
 )
 def test_node_ids_read_back_into_cases(node_id: str, expected: CaseKey | None) -> None:
-    assert parse(node_id, [*NAMES, "numpy2"], SUITE) == expected
+    assert parse_nodeid(node_id, [*NAMES, "numpy2"]) == expected
 
 
 def test_workers_that_preloaded_a_framework_get_its_implementation_first() -> None:
@@ -270,3 +269,12 @@ def test_workers_that_preloaded_a_framework_get_its_implementation_first() -> No
     sched.schedule()
     assert [group_of(collection[i]) for i in nodes[1].sent] == ["tensor"]
     assert [group_of(collection[i]) for i in nodes[0].sent] == ["numpy"]
+
+
+def test_the_scheduler_implements_xdists_scheduling_protocol() -> None:
+    from xdist.scheduler.protocol import Scheduling
+
+    required = {name for name in vars(Scheduling) if not name.startswith("_")}
+    missing = {name for name in required if not hasattr(GroupScheduling, name)}
+    assert required
+    assert not missing, sorted(missing)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from pytest_twolayer.devices import unavailable_reason
+from pytest_twolayer.machine import unavailable_reason
 from tests.readme import example_files, suite_check_count
 
 MYNET = example_files()["mynet.py"]

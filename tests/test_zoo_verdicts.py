@@ -18,9 +18,13 @@ import textwrap
 
 import pytest
 
-from pytest_twolayer.plugin import suite_dir
-from pytest_twolayer.zoo import CHECKS
+from pytest_twolayer.suite import CHECKS as SUITE_CHECKS
+from pytest_twolayer.suite import suite_dir
 from pytest_twolayer.zoo.runner import Outcome, ZooRun, exhibits, run_zoo
+
+CHECKS = {c.test_name: c.labels[0] if c.labels else None for c in SUITE_CHECKS}
+"""Every check the zoo runs (all but the benchmark: see the runner), with its verdict label."""
+del CHECKS["test_benchmark_step"]
 
 ZOO = exhibits()
 SEED = 0

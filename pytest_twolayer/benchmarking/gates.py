@@ -4,14 +4,14 @@ saved baseline, is pytest-benchmark's ``--benchmark-compare-fail`` on the merged
 
 from __future__ import annotations
 
-import re
 import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from pytest_twolayer.case import Case
-from pytest_twolayer.options import DEFAULT_BENCHMARK_STEPS
+from pytest_twolayer.contract import TwoLayerImplementation
+from pytest_twolayer.tutorial_run import STEPS
 
 RATIO_PAIRS = 25
 """Interleaved step pairs behind a ratio: drift (another process, frequency scaling) hits
@@ -27,58 +27,13 @@ class BenchmarkSettings:
     registered implementation's class by name (a ratio's reference).
     """
 
-    steps: int = int(DEFAULT_BENCHMARK_STEPS)
+    steps: int = STEPS
     budgets: dict[str, float] = field(default_factory=dict)
     ratios: dict[str, tuple[str, float]] = field(default_factory=dict)
-    load: Callable[[str], type] | None = None
+    load: Callable[[str], type[TwoLayerImplementation]] | None = None
 
     def budget_for(self, impl: str) -> float | None:
         return self.budgets.get(impl, self.budgets.get("*"))
-
-
-_BUDGET = re.compile(r"^(?:(?P<impl>[^=]+)=)?(?P<ms>[0-9.eE+-]+)$")
-_RATIO = re.compile(r"^(?P<impl>[^:=]+):(?P<ref>[^=]+)=(?P<factor>[0-9.eE+-]+)$")
-
-
-def parse_budgets(values: list[str]) -> dict[str, float]:
-    """``[IMPL=]MS`` items (comma-separated or repeated) -> seconds; ValueError names one."""
-    budgets: dict[str, float] = {}
-    for item in _items(values):
-        match = _BUDGET.match(item)
-        ms = _positive(match["ms"]) if match else None
-        if match is None or ms is None:
-            raise ValueError(
-                f"--twolayer-budget: {item!r} is not [IMPL=]MILLISECONDS (e.g. tensor=5 or 20)"
-            )
-        budgets[(match["impl"] or "*").strip()] = ms / 1e3
-    return budgets
-
-
-def parse_ratios(values: list[str]) -> dict[str, tuple[str, float]]:
-    """``IMPL:REF=FACTOR`` items -> {impl: (ref, factor)}; ValueError names a bad one."""
-    ratios: dict[str, tuple[str, float]] = {}
-    for item in _items(values):
-        match = _RATIO.match(item)
-        factor = _positive(match["factor"]) if match else None
-        if match is None or factor is None:
-            raise ValueError(
-                f"--twolayer-max-ratio: {item!r} is not IMPL:REFERENCE=FACTOR "
-                "(e.g. mine:tensor=1.5)"
-            )
-        ratios[match["impl"].strip()] = (match["ref"].strip(), factor)
-    return ratios
-
-
-def _items(values: list[str]) -> list[str]:
-    return [item.strip() for value in values for item in value.split(",") if item.strip()]
-
-
-def _positive(text: str) -> float | None:
-    try:
-        value = float(text)
-    except ValueError:
-        return None
-    return value if value > 0 and value != float("inf") else None
 
 
 def check_budget(case: Case, median_s: float, budget_s: float) -> None:

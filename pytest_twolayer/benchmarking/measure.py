@@ -24,8 +24,8 @@ from pytest_twolayer.benchmarking.peak import gemm_peak_gflops
 from pytest_twolayer.benchmarking.sync import synchronizer
 from pytest_twolayer.case import Case
 from pytest_twolayer.compare import as_loss, closest_depth
+from pytest_twolayer.machine import available_cores, thread_budget
 from pytest_twolayer.tutorial_run import DATA_STREAM, TutorialRuns
-from pytest_twolayer.workers import available_cores, thread_budget
 
 WARMUP_STEPS = 5
 
@@ -75,7 +75,7 @@ def measure_steps(
         warm.step()
     peak = gemm_peak_gflops(case.device, case.dtype)  # before timing: it must not interleave
     net = Prepared(case, "benchmark.steps")
-    depths = tuple(case.cls.depths)  # type: ignore[attr-defined]
+    depths = tuple(case.cls.depths)
     snapshots: list[dict[str, np.ndarray]] = []
 
     def snapshot() -> None:  # untimed: pytest-benchmark calls it before each round
@@ -139,7 +139,6 @@ def _figures(
         "minor_faults_per_step": faults_per_step,
         "depth_mean": depth_mean,
     }
-    benchmark.extra_info.update(figures)  # saved with pytest-benchmark's JSON too
     return figures
 
 

@@ -1,22 +1,13 @@
-"""What the figures show, read from test reports: training loss curves and step benchmarks.
-
-Reads only what the conformance tests publish (``published.published``) and their
-``twolayer.*`` properties, so it works the same on the xdist controller as in one process.
-Imports no plotting library.
-"""
+"""What the figures show, read from the report collector's records: training loss curves and
+step benchmarks. Imports no plotting library."""
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
-import pytest
+from pytest_twolayer.report.records import Outcome, Record
 
-from pytest_twolayer.published import properties, published
-
-LOSSES_KEY = "losses"
-BENCHMARK_KEY = "benchmark"
 TRAINING_CONCERN = "training"
 STEP = "step"  # the benchmark of one training step (the other kind, "run", is not drawn)
 
@@ -50,37 +41,32 @@ class StepBenchmark:
     threads: int
 
 
-def verdict(report: pytest.TestReport) -> str:
-    if report.passed:
+def verdict(record: Record) -> str:
+    if record.outcome in (Outcome.PASSED, Outcome.XPASSED):
         return "passed"
-    if report.skipped and hasattr(report, "wasxfail"):
+    if record.outcome == Outcome.XFAILED:
         return "FAILED, expected"
     return "FAILED"
 
 
-def curve_from(report: pytest.TestReport) -> Curve | None:
-    """The loss curve a call-phase ``test_training`` report carries, if any."""
-    losses = published(report).get(LOSSES_KEY)
-    props = properties(report)
-    if report.when != "call" or props.get("concern") != TRAINING_CONCERN:
-        return None
-    if not isinstance(losses, list):
+def curve_from(record: Record) -> Curve | None:
+    """The loss curve a training check published, if any."""
+    losses = record.losses
+    if record.concern != TRAINING_CONCERN or losses is None:
         return None
     return Curve(
-        impl=props.get("impl", "?"),
-        device=props.get("device", "?"),
-        dtype=props.get("dtype", "?"),
-        losses=tuple(_float(v) for v in losses),
-        verdict=verdict(report),
+        impl=record.impl,
+        device=record.device or "?",
+        dtype=record.dtype or "?",
+        losses=tuple(losses),
+        verdict=verdict(record),
     )
 
 
-def benchmark_from(report: pytest.TestReport) -> StepBenchmark | None:
-    """The training-step benchmark a call-phase report carries, if any and well formed."""
-    if report.when != "call":
-        return None
-    data = published(report).get(BENCHMARK_KEY)
-    if not isinstance(data, dict) or data.get("what") != STEP:
+def benchmark_from(record: Record) -> StepBenchmark | None:
+    """The training-step benchmark a record carries, if any and well formed."""
+    data = record.benchmark
+    if data is None or data.get("what") != STEP:
         return None
     try:
         return StepBenchmark(
@@ -104,11 +90,18 @@ class Collected:
     curves: dict[tuple[str, str, str], Curve] = field(default_factory=dict)
     benchmarks: dict[tuple[str, str, str], StepBenchmark] = field(default_factory=dict)
 
-    def add(self, report: pytest.TestReport) -> None:
-        curve = curve_from(report)
+    @classmethod
+    def of(cls, records: list[Record]) -> Collected:
+        collected = cls()
+        for record in records:
+            collected.add(record)
+        return collected
+
+    def add(self, record: Record) -> None:
+        curve = curve_from(record)
         if curve is not None:
             self.curves[curve.impl, curve.device, curve.dtype] = curve
-        bench = benchmark_from(report)
+        bench = benchmark_from(record)
         if bench is not None:
             self.benchmarks[bench.impl, bench.device, bench.dtype] = bench
 
@@ -124,10 +117,3 @@ def _order(item: Curve | StepBenchmark, names: list[str], devices: list[str]) ->
     impl = names.index(item.impl) if item.impl in names else len(names)
     device = devices.index(item.device) if item.device in devices else len(devices)
     return (impl, item.impl, device, item.device, item.dtype)
-
-
-def _float(value: Any) -> float:
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return math.nan

@@ -13,22 +13,15 @@ from typing import Any
 
 import pytest
 
-import pytest_twolayer
+from pytest_twolayer.machine import DISTRIBUTIONS, package_version
 from pytest_twolayer.report.matrix import Matrix
 from pytest_twolayer.report.records import Outcome, Record, count, json_safe
 from pytest_twolayer.selection import Loaded, Selection
+from pytest_twolayer.version import __version__
 
 SCHEMA_VERSION = 1
 """Bumped when a field changes meaning or disappears; adding a field keeps the version."""
 TOOL = "pytest-twolayer"
-PACKAGES = {  # label -> distributions that provide it (aliases: the first installed wins)
-    "pytest": ("pytest",),
-    "pytest-xdist": ("pytest-xdist",),
-    "numpy": ("numpy",),
-    "torch": ("torch",),
-    "tensorflow": ("tensorflow", "tensorflow-cpu", "tensorflow-macos"),
-    "pytest-twolayer": ("pytest-twolayer",),
-}
 
 
 def schema() -> dict[str, Any]:
@@ -71,7 +64,7 @@ def build(run: Run, records: list[Record], matrix: Matrix) -> dict[str, Any]:
     ]
     return {
         "schema_version": SCHEMA_VERSION,
-        "tool": {"name": TOOL, "version": pytest_twolayer.__version__},
+        "tool": {"name": TOOL, "version": __version__},
         "created": run.finished.isoformat(timespec="seconds"),
         "run": {
             "seed": run.selection.seed,
@@ -133,15 +126,13 @@ def implementation(loaded: Loaded, records: list[Record]) -> dict[str, Any]:
 
 
 def environment(workers: int) -> dict[str, Any]:
-    from pytest_twolayer.plugin import _version  # the plugin imports this package first
-
     return {
         "python": platform.python_version(),
         "python_implementation": platform.python_implementation(),
         "executable": sys.executable,
         "platform": platform.platform(),
         "machine": platform.machine(),
-        "packages": {label: _version(*dists) for label, dists in PACKAGES.items()},
+        "packages": {label: package_version(label) for label in DISTRIBUTIONS},
         "xdist_workers": workers,
     }
 

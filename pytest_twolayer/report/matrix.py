@@ -7,9 +7,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pytest_twolayer.report.records import Outcome, Record
+from pytest_twolayer.suite import CONCERNS, OTHER_CONCERN
 
-CORE_CONCERNS = ("contract", "shapes", "gradients", "update", "training", "hygiene")
-OPTIONAL_CONCERNS = ("benchmark", "other")  # a column only when some check has that concern
+OPTIONAL_CONCERNS = ("benchmark", OTHER_CONCERN)  # a column only when some check has that concern
+CORE_CONCERNS = tuple(c for c in CONCERNS if c not in OPTIONAL_CONCERNS)
 NO_DEVICE = "any"  # the row of an implementation with no device checks (it failed to load)
 ALL_DTYPES = "all"  # the dtype cell of a row that merges its dtypes
 NO_CHECKS = "-"

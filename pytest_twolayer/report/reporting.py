@@ -1,4 +1,5 @@
-"""The reports' per-session plugin: records every verdict, prints the matrix, writes files."""
+"""The reports' per-session plugin: prints the matrix and the benchmark table, writes the
+JSON and Markdown reports, all from the collector's records."""
 
 from __future__ import annotations
 
@@ -9,55 +10,47 @@ from pathlib import Path
 
 import pytest
 
-from pytest_twolayer.report import json_report, markdown
+from pytest_twolayer.options import Settings
+from pytest_twolayer.report import json_report, markdown, tables
+from pytest_twolayer.report.collector import Collector
 from pytest_twolayer.report.matrix import Matrix, build, render_text
-from pytest_twolayer.report.options import Settings
-from pytest_twolayer.report.records import Recorder
 from pytest_twolayer.selection import Selection
 
 SECTION = "twolayer conformance matrix"
 
 
 class Reporting:
-    """Registered on the xdist controller or the only process: a worker's reports reach the
-    controller's ``pytest_runtest_logreport``, a crashed worker's as xdist's crash report."""
+    """Registered on the xdist controller or the only process, beside the collector."""
 
-    def __init__(self, selection: Selection, settings: Settings, suite: frozenset[str]) -> None:
+    def __init__(self, selection: Selection, settings: Settings, collector: Collector) -> None:
         self.selection = selection
         self.settings = settings
-        self.recorder = Recorder(
-            [i.spec.name for i in selection.implementations], suite, selection.seed
-        )
+        self.collector = collector
         self.started = datetime.now(timezone.utc)
         self.matrix: Matrix | None = None
         self.written: list[str] = []
         self.problems: list[str] = []
 
-    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        self.recorder.add(report)
-
     def build_matrix(self) -> Matrix:
         names = [i.spec.name for i in self.selection.implementations]
-        return build(self.recorder.records(), names, list(self.selection.devices))
+        return build(self.collector.records(), names, list(self.selection.devices))
 
     @pytest.hookimpl(trylast=True)  # after other plugins (a ratchet) set the exit status
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         """Write the files, also after failures; a write that fails is reported, never
         raised, so the exit status stays the run's."""
         self.matrix = self.build_matrix()
-        records = self.recorder.records()
+        records = self.collector.records()
         status = int(session.exitstatus)
-        if self.settings.json_path is not None:
+        json_path = self.settings.report_json.path if self.settings.report_json else None
+        md_path = self.settings.report_md.path if self.settings.report_md else None
+        if json_path is not None:
             run = json_report.run_of(session.config, self.selection, status, self.started)
             report = json_report.build(run, records, self.matrix)
-            self._write(
-                "JSON report", self.settings.json_path, lambda p: json_report.write(p, report)
-            )
-        if self.settings.markdown_path is not None:
+            self._write("JSON report", json_path, lambda p: json_report.write(p, report))
+        if md_path is not None:
             text = markdown.render(self.matrix, records, status)
-            self._write(
-                "Markdown report", self.settings.markdown_path, lambda p: markdown.write(p, text)
-            )
+            self._write("Markdown report", md_path, lambda p: markdown.write(p, text))
         if self.problems and session.config.pluginmanager.get_plugin("terminalreporter") is None:
             for problem in self.problems:
                 print(problem, file=sys.stderr)
@@ -71,12 +64,20 @@ class Reporting:
             self.written.append(f"twolayer {what}: {path}")
 
     def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
+        records = self.collector.records()
+        figures = [r.benchmark for r in records if r.benchmark is not None]
+        if figures:
+            terminalreporter.section(tables.TITLE, sep="-")
+            terminalreporter.write_line(tables.INTRO)
+            for line in tables.render(figures):
+                terminalreporter.write_line("  " + line)
+            terminalreporter.write_line(tables.FOOTNOTE)
         # Nothing ran (--collect-only, a dry run, all deselected): a table of "-" says nothing.
-        if self.settings.matrix and self.recorder.records():
+        if self.settings.matrix and records:
             matrix = self.matrix or self.build_matrix()
             terminalreporter.section(SECTION)
             for line in render_text(matrix):
-                terminalreporter.line(line)
+                terminalreporter.write_line(line)
         for line in self.written:
             terminalreporter.write_sep("-", line)
         for problem in self.problems:

@@ -2,7 +2,8 @@
 
 Every class in a zoo module that declares ``failing_checks`` is an exhibit: a small
 change to a correct implementation (one bug, named in its docstring) and the exact set of
-conformance checks (test function names) that must fail for it on every seed; an optional
+conformance checks (test function names, see :data:`pytest_twolayer.suite.CHECKS`) that
+must fail for it on every seed; an optional
 ``incidental_failures`` lists checks the same bug may also fail, depending on the seed (a
 chaotic training curve, a depth that may or may not be drawn). A control lists none and
 must pass everything.
@@ -18,28 +19,6 @@ import importlib
 import importlib.util
 import inspect
 import re
-
-CHECKS: dict[str, str | None] = {
-    # test function -> the check label its verdict carries, e.g. "[update.rule]"
-    "test_implementation_loads": None,  # a registration error naming the implementation
-    "test_params_canonical": "contract.params",
-    "test_params_are_copies": "contract.copies",
-    "test_load_round_trips": "contract.load",
-    "test_load_rejects_bad_params": "contract.load_errors",
-    "test_init_rejects_undeclared": "contract.init_errors",
-    "test_forward_shapes": "shapes.forward",
-    "test_forward_any_dims": "shapes.any_dims",
-    "test_gradients_match_reference": "gradients.reference",
-    "test_gradients_any_dims": "gradients.any_dims",
-    "test_depth_draws": "gradients.depths",
-    "test_update_follows_rule": "update.rule",
-    "test_training": "training.curve",
-    "test_same_seed_reproduces": "hygiene.same_seed",
-    "test_different_seeds_differ": "hygiene.different_seeds",
-    "test_instances_share_no_state": "hygiene.isolation",
-    "test_inputs_not_mutated": "hygiene.inputs",
-}
-"""Every check of the conformance suite, in the order the suite runs them per concern."""
 
 MODULES: dict[str, str | None] = {
     # zoo module -> the framework it needs (None: numpy only)

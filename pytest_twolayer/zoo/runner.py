@@ -12,6 +12,7 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
 
+from pytest_twolayer.suite import suite_dir
 from pytest_twolayer.zoo import catalog
 
 RUN_TIMEOUT_S = 900
@@ -104,8 +105,6 @@ def run_zoo(seed: int = 0, extra_args: tuple[str, ...] = ()) -> ZooRun:
     OpenMP get one thread each (on a shared 2-core machine that is far faster than two
     oversubscribed pools, and it pins the rounding of the chaotic training curves).
     """
-    from pytest_twolayer.plugin import suite_dir  # the plugin imports pytest: only when run
-
     with tempfile.TemporaryDirectory(prefix="twolayer-zoo-") as tmp:
         folder = Path(tmp)
         (folder / "pytest.ini").write_text("[pytest]\n")

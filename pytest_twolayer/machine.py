@@ -1,10 +1,14 @@
-"""Which devices this machine offers, found without importing a framework twice."""
+"""What this machine offers a run: its devices, its cores, the threads a process may use.
+
+Found without importing a framework that nothing else needs."""
 
 from __future__ import annotations
 
 import functools
+import importlib.metadata
 import importlib.util
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
 
@@ -47,3 +51,40 @@ def visible_gpu_count() -> int:
     if visible is not None:
         return min(present, len([d for d in visible.split(",") if d.strip()]))
     return present
+
+
+def available_cores() -> list[int]:
+    """The cores this process may run on."""
+    try:
+        return sorted(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux: no affinity API; count them instead
+        return list(range(os.cpu_count() or 1))
+
+
+def thread_budget(environ: Mapping[str, str] = os.environ) -> int:
+    """The thread-pool size this process was given (all its cores when none was)."""
+    value = environ.get("OMP_NUM_THREADS")
+    if value and value.isdigit() and int(value) > 0:
+        return int(value)
+    return len(available_cores())
+
+
+DISTRIBUTIONS: dict[str, tuple[str, ...]] = {
+    # label -> the distributions that provide it (aliases: the first installed wins)
+    "pytest": ("pytest",),
+    "pytest-xdist": ("pytest-xdist",),
+    "numpy": ("numpy",),
+    "torch": ("torch",),
+    "tensorflow": ("tensorflow", "tensorflow-cpu", "tensorflow-macos"),
+    "pytest-twolayer": ("pytest-twolayer",),
+}
+
+
+def package_version(label: str) -> str:
+    """The installed version of ``label`` (see :data:`DISTRIBUTIONS`), or "not installed"."""
+    for distribution in DISTRIBUTIONS.get(label, (label,)):
+        try:
+            return importlib.metadata.version(distribution)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return "not installed"

@@ -1,31 +1,29 @@
 """An ``--impl`` run is parallel across implementations unless the user says otherwise.
 
-DESIGN.md: ``pytest -p twolayer --impl all`` checks every implementation "in parallel
-across implementations". When pytest-xdist is installed and the user has not chosen how to
-distribute (no ``-n``, ``--dist`` or ``--tx``, in the command line or in ``addopts``), the
-run starts one xdist worker per core, at most one per selected implementation, and the
-plugin's scheduler keeps each implementation on one worker (:mod:`.scheduling`). ``-n 0``
-runs everything in the pytest process, as without this plugin.
+``pytest -p twolayer --impl all`` checks the implementations in parallel: when the user has
+not chosen how to distribute (no ``-n``, ``--dist`` or ``--tx``, on the command line or in
+``addopts``), the run asks pytest-xdist for ``-n auto``, and xdist's own
+``pytest_xdist_auto_num_workers`` hook decides how many workers that is (one per core, or
+``PYTEST_XDIST_AUTO_NUM_WORKERS``). This module wraps that hook to cap the answer: at most
+one worker per selected implementation (the scheduler keeps each implementation on one
+worker, see :mod:`.scheduler`) and, where cuda may run, one per GPU (two workers timing
+steps on one GPU would each measure the other's work too). A run that would get fewer than
+two workers stays in the pytest process. ``-n 0`` always does.
 
-A run stays in one process when a worker cannot do what was asked: debugging (``--pdb``,
+A run also stays in one process when a worker cannot do what was asked: debugging (``--pdb``,
 ``--trace``), output shown live (``-s``), ``--collect-only`` and the setup-only modes,
-``--stepwise``, a dry run or listing, a single implementation, or a single core.
-``PYTEST_XDIST_AUTO_NUM_WORKERS`` (pytest-xdist's own setting for ``-n auto``) replaces
-the core count. Where cuda may run (GPUs visible, and ``--device`` does not leave cuda
-out) there is at most one worker per GPU: two workers timing steps on one GPU would each
-measure the other's work too.
+``--stepwise``, ``--looponfail``, a dry run or listing.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Generator
 
 import pytest
 
-from pytest_twolayer.devices import visible_gpu_count
-from pytest_twolayer.options import parse_devices
-from pytest_twolayer.workers import available_cores
+from pytest_twolayer.machine import visible_gpu_count
+from pytest_twolayer.options import settings_of
+from pytest_twolayer.parallel import is_worker
 
 WORKERS_KEY = pytest.StashKey[int]()
 """The number of workers this plugin chose (absent when the user chose, or none run)."""
@@ -44,6 +42,8 @@ IN_PROCESS_OPTIONS = (
 )
 """Options (by their ``dest``) under which a run stays in the pytest process."""
 
+AUTO = "auto"
+
 
 def user_chose_distribution(config: pytest.Config) -> bool:
     """``-n``, ``--dist`` or ``--tx`` given (``-n 0`` included), or this is a worker."""
@@ -52,7 +52,7 @@ def user_chose_distribution(config: pytest.Config) -> bool:
         getattr(option, "numprocesses", None) is not None
         or getattr(option, "dist", "no") != "no"
         or bool(getattr(option, "tx", None))
-        or hasattr(config, "workerinput")
+        or is_worker(config)
     )
 
 
@@ -61,15 +61,6 @@ def needs_one_process(config: pytest.Config) -> bool:
     if config.getoption("capture", "fd") == "no":  # -s: the user wants to see output live
         return True
     return any(config.getoption(dest, False) for dest in IN_PROCESS_OPTIONS)
-
-
-def core_count() -> int:
-    """Cores to use: ``PYTEST_XDIST_AUTO_NUM_WORKERS`` when set to a number, else this
-    process's cores."""
-    value = os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS", "").strip()
-    if value.isdigit():
-        return int(value)
-    return len(available_cores())
 
 
 def free_to_choose(config: pytest.Config) -> bool:
@@ -81,33 +72,26 @@ def free_to_choose(config: pytest.Config) -> bool:
     )
 
 
-def default_workers(config: pytest.Config, implementations: int) -> int:
-    """Workers for an ``--impl`` run of ``implementations`` implementations: 0 for none."""
-    if not free_to_choose(config):
-        return 0
-    workers = min(core_count(), implementations)
-    if may_run_cuda(config):
-        workers = min(workers, visible_gpu_count())
-    return workers if workers >= 2 else 0
-
-
 def may_run_cuda(config: pytest.Config) -> bool:
     """GPUs are visible and ``--device`` asks for cuda or for whatever is available."""
     if not visible_gpu_count():
         return False
-    try:
-        requested = parse_devices(config.getoption("device", []) or [])
-    except ValueError:  # reported by pytest_configure
-        return False
+    requested = settings_of(config).devices
     return not requested or "cuda" in requested
 
 
-def apply(config: pytest.Config, implementations: int) -> None:
-    """Turn an undistributed ``--impl`` run into ``-n N`` (before pytest-xdist reads it)."""
-    workers = default_workers(config, implementations)
-    if workers:
-        config.option.numprocesses = workers
-        config.stash[WORKERS_KEY] = workers
+def decide(config: pytest.Config, workers: int, implementations: int, *, chosen: bool) -> int:
+    """``workers`` (xdist's count) capped by the implementations and, for cuda, the GPUs.
+
+    For a run whose distribution this plugin ``chosen``, fewer than two workers means none
+    (one worker is one process, only slower); the user's own ``-n auto`` gets at least one.
+    """
+    capped = min(workers, implementations)
+    if may_run_cuda(config):
+        capped = min(capped, visible_gpu_count())
+    if not chosen:
+        return max(capped, 1)
+    return capped if capped >= 2 else 0
 
 
 def header(config: pytest.Config) -> list[str]:
@@ -121,19 +105,31 @@ def header(config: pytest.Config) -> list[str]:
     ]
 
 
-class DefaultParallelism:
-    """The hook that makes the choice, around pytest-xdist's own ``pytest_cmdline_main``.
+class DefaultWorkers:
+    """Asks xdist for ``-n auto`` on an undistributed ``--impl`` run, and caps its answer.
 
     ``count_implementations(config)`` counts what ``--impl`` selects without importing it.
     """
 
     def __init__(self, count_implementations: Callable[[pytest.Config], int]) -> None:
         self.count_implementations = count_implementations
+        self.chosen = False
 
     @pytest.hookimpl(wrapper=True)
     def pytest_cmdline_main(self, config: pytest.Config) -> Generator[None, object, object]:
         # A wrapper runs before every plain implementation, xdist's tryfirst one included.
-        # Counting runs the register hooks: only when the count can matter (not on workers).
         if config.getoption("impl", None) and free_to_choose(config):
-            apply(config, self.count_implementations(config))
+            config.option.numprocesses = AUTO
+            self.chosen = True
         return (yield)
+
+    @pytest.hookimpl(wrapper=True, optionalhook=True)  # a hook of xdist's: may be switched off
+    def pytest_xdist_auto_num_workers(self, config: pytest.Config) -> Generator[None, int, int]:
+        workers = yield  # xdist's own count: PYTEST_XDIST_AUTO_NUM_WORKERS, else the cores
+        if not config.getoption("impl", None):
+            return workers
+        implementations = self.count_implementations(config)
+        workers = decide(config, workers, implementations, chosen=self.chosen)
+        if self.chosen and workers:
+            config.stash[WORKERS_KEY] = workers
+        return workers

@@ -63,14 +63,6 @@ def worker_environment(plan: WorkerPlan, environ: Mapping[str, str]) -> dict[str
     return env
 
 
-def available_cores() -> list[int]:
-    """The cores this process may run on."""
-    try:
-        return sorted(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux: no affinity API; count them instead
-        return list(range(os.cpu_count() or 1))
-
-
 def pin_this_process(environ: Mapping[str, str] = os.environ) -> tuple[int, ...] | None:
     """Pin every thread of this process to the cores its plan named; None when not pinned.
 
@@ -92,11 +84,3 @@ def pin_this_process(environ: Mapping[str, str] = os.environ) -> tuple[int, ...]
     except OSError:  # a container that forbids it: run unpinned
         return None
     return tuple(sorted(cores))
-
-
-def thread_budget(environ: Mapping[str, str] = os.environ) -> int:
-    """The thread-pool size this process was given (all its cores when none was)."""
-    value = environ.get("OMP_NUM_THREADS")
-    if value and value.isdigit() and int(value) > 0:
-        return int(value)
-    return len(available_cores())

@@ -1,4 +1,5 @@
-"""``--twolayer-plots DIR``: figures of the run (loss curves, benchmarks) written at its end."""
+"""``--twolayer-plots DIR``: figures of the run (loss curves, benchmarks), drawn at its end
+from the report collector's records."""
 
 from __future__ import annotations
 
@@ -10,50 +11,12 @@ from types import ModuleType
 
 import pytest
 
-from pytest_twolayer.distributed import is_worker
 from pytest_twolayer.plotting.data import Collected
+from pytest_twolayer.report.collector import Collector
 from pytest_twolayer.selection import Selection
 
 OPTION = "--twolayer-plots"
-INI = "twolayer_plots"
-PLOTS_HELP = (
-    "write figures of the run into this folder (created if missing): loss_curves.png (every "
-    "implementation's training loss, log scale) and benchmarks.png (GFLOP/s per training "
-    "step against the in-run peak, when benchmarks ran). Needs matplotlib: "
-    'pip install "pytest-twolayer[plots]"'
-)
 INSTALL_HINT = 'pip install "pytest-twolayer[plots]"'
-PLUGIN_NAME = "twolayer-plots"
-
-
-def add_options(group: pytest.OptionGroup, parser: pytest.Parser) -> None:
-    """Add this feature's command-line options (and ini equivalents) to ``group``."""
-    group.addoption(OPTION, default=None, metavar="DIR", dest=INI, help=PLOTS_HELP)
-    parser.addini(INI, PLOTS_HELP, default="")
-
-
-def configure(config: pytest.Config, selection: Selection) -> None:
-    """Check matplotlib and the folder up front (a usage error, not a surprise at the end),
-    then collect on the controller or the single process; workers only publish."""
-    folder = plots_folder(config)
-    if folder is None or is_worker(config):
-        return
-    load_matplotlib()
-    ensure_writable(folder)
-    config.pluginmanager.register(Plots(config, selection, folder), PLUGIN_NAME)
-
-
-def plots_folder(config: pytest.Config) -> Path | None:
-    """The folder asked for: on the command line relative to where pytest was invoked, in
-    the ini file relative to that file's folder."""
-    given: str | None = config.getoption(INI)
-    if given:
-        return Path(config.invocation_params.dir, given)
-    ini = str(config.getini(INI)).strip()
-    if not ini:
-        return None
-    base = config.inipath.parent if config.inipath else config.rootpath
-    return Path(base, ini)
 
 
 def load_matplotlib() -> ModuleType:
@@ -81,37 +44,41 @@ def ensure_writable(folder: Path) -> None:
         raise pytest.UsageError(f"{OPTION} {folder}: cannot write there: {reason}") from None
 
 
+def figure_modules() -> tuple[ModuleType, ModuleType]:
+    """The modules that draw ``benchmarks.png`` and ``loss_curves.png`` (they import
+    matplotlib, which a run without ``--twolayer-plots`` never pays for)."""
+    from pytest_twolayer.plotting import benchmarks, loss_curves  # lazy: they import matplotlib
+
+    return benchmarks, loss_curves
+
+
 def count(n: int, noun: str) -> str:
     return f"{n} {noun}" + ("" if n == 1 else "s")
 
 
 class Plots:
-    """Collects curves and benchmarks from every report; draws the figures at the end."""
+    """Draws the figures at the end of the run, from the collector's records."""
 
-    def __init__(self, config: pytest.Config, selection: Selection, folder: Path) -> None:
-        self.config = config
+    def __init__(self, selection: Selection, folder: Path, collector: Collector) -> None:
         self.selection = selection
         self.folder = folder
-        self.collected = Collected()
+        self.collector = collector
         self.lines: list[str] = []
-        self.reports = 0
-
-    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        self.reports += 1
-        self.collected.add(report)
 
     def pytest_sessionfinish(self) -> None:
         """Runs inside the terminal reporter's sessionfinish, before the summary."""
-        from pytest_twolayer.plotting import benchmarks, loss_curves
-
-        if not self.reports:
+        records = self.collector.records()
+        if not records:
             # --collect-only, a dry run, a -k that matches nothing: leave the folder alone.
             self.lines.append("twolayer plots: no test ran, no figure written")
             return
+        # matplotlib is imported only here, when figures were asked for and tests ran.
+        benchmarks, loss_curves = figure_modules()
+        collected = Collected.of(records)
         names = [i.spec.name for i in self.selection.implementations]
         devices = list(self.selection.devices)
         written: list[str] = []
-        curves = self.collected.ordered_curves(names, devices)
+        curves = collected.ordered_curves(names, devices)
         if curves:
             failed = sum(c.failed for c in curves)
             seed = self.selection.seed
@@ -122,7 +89,7 @@ class Plots:
             self.skip(
                 loss_curves.FILE_NAME, "no training loss curves (the training check did not run)"
             )
-        benches = self.collected.ordered_benchmarks(names, devices)
+        benches = collected.ordered_benchmarks(names, devices)
         if benches:
             path = self.draw(lambda: benchmarks.write(benches, self.folder))
             if path:

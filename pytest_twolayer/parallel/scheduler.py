@@ -13,7 +13,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import Any
 
-Node = Any  # xdist.workermanage.WorkerController; xdist is untyped for mypy here
+Node = Any  # xdist.workermanage.WorkerController (xdist ships no type information)
 
 LOW_WATERMARK = 2
 """A worker is given its next group when fewer of its tests than this are left: the test it
@@ -21,7 +21,10 @@ runs needs the next one queued to know its teardown, so an empty queue would sta
 
 
 class GroupScheduling:
-    """Schedule whole groups of tests (one per implementation), costliest first, each to a
+    """An implementation of xdist's ``Scheduling`` protocol (``xdist/scheduler/protocol.py``;
+    ``tests/test_scheduling.py`` checks every member is here).
+
+    Schedule whole groups of tests (one per implementation), costliest first, each to a
     worker that already imported what the group needs when one can take it.
 
     ``group_of(nodeid)`` names a test's group; ``needs(group)`` the frameworks it imports;

@@ -4,10 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
-
-from pytest_twolayer.published import published
-
 COLUMNS = (
     ("implementation", "impl", "{}"),
     ("device", "device", "{}"),
@@ -54,27 +50,9 @@ def render(figures: list[dict[str, Any]]) -> list[str]:
     ]
 
 
-class BenchmarkTable:
-    """Collects ``benchmark`` figures from reports (any worker) and prints them at the end."""
-
-    def __init__(self) -> None:
-        self.figures: list[dict[str, Any]] = []
-
-    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        figures = published(report).get("benchmark")
-        if report.when == "call" and isinstance(figures, dict):
-            self.figures.append(figures)
-
-    def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
-        if not self.figures:
-            return
-        terminalreporter.section("twolayer benchmarks", sep="-")
-        terminalreporter.write_line(
-            "every step of a fresh instance's run timed, in its training dtype, fastest first:"
-        )
-        for line in render(self.figures):
-            terminalreporter.write_line("  " + line)
-        terminalreporter.write_line(
-            "GFLOP/s counts the matmul FLOPs of the depths drawn; % peak divides by a large "
-            "GEMM timed in the same process, dtype and thread budget (thr/cores)."
-        )
+TITLE = "twolayer benchmarks"
+INTRO = "every step of a fresh instance's run timed, in its training dtype, fastest first:"
+FOOTNOTE = (
+    "GFLOP/s counts the matmul FLOPs of the depths drawn; % peak divides by a large "
+    "GEMM timed in the same process, dtype and thread budget (thr/cores)."
+)

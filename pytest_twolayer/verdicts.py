@@ -1,0 +1,39 @@
+"""What a twolayer test's reports carry: the suite's verdict as it wrote it, a snippet that
+reproduces it, the case's labels for ``--junitxml``, and the test's message on the channel
+of :mod:`pytest_twolayer.published`."""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+
+import pytest
+
+from pytest_twolayer import reproduction
+from pytest_twolayer.case import ConformanceFailure
+from pytest_twolayer.collection import collected_case
+from pytest_twolayer.published import attach, junit_properties
+
+
+class Verdicts:
+    """Registered once implementations are selected, in every process that runs tests."""
+
+    def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
+        for item in items:
+            case = collected_case(item)
+            if case is not None:
+                item.user_properties.extend(junit_properties(case.labels()))
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(
+        self, item: pytest.Item, call: pytest.CallInfo[None]
+    ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+        report = yield
+        case = collected_case(item)
+        if case is None:
+            return report
+        # A conformance verdict is a complete message; a traceback into the suite hides it.
+        if call.excinfo is not None and call.excinfo.errisinstance(ConformanceFailure):
+            report.longrepr = str(call.excinfo.value)
+            reproduction.annotate(case, call, report)
+        attach(item, report, case.labels())
+        return report

@@ -1,0 +1,93 @@
+"""The one list of checks (``pytest_twolayer.suite.CHECKS``) names exactly the suite's test
+functions, in the modules of their concerns, with the verdict labels their checks raise."""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import inspect
+import re
+from pathlib import Path
+
+import pytest
+
+from pytest_twolayer import benchmarking, suite
+from pytest_twolayer.collection import CASE_FIXTURE, CLASS_FIXTURE
+
+
+def suite_tests() -> dict[str, tuple[str, set[str]]]:
+    """``{test function name: (concern, fixtures it takes)}`` for every module of the suite."""
+    found: dict[str, tuple[str, set[str]]] = {}
+    for path in sorted(suite.suite_dir().glob("test_*.py")):
+        module = importlib.import_module(f"{suite.SUITE_PACKAGE}.{path.stem}")
+        for name, function in inspect.getmembers(module, inspect.isfunction):
+            if name.startswith("test_") and function.__module__ == module.__name__:
+                fixtures = set(inspect.signature(function).parameters)
+                found[name] = (path.stem.removeprefix("test_"), fixtures)
+    return found
+
+
+def labels_raised() -> set[str]:
+    """Every verdict label in the suite's modules and the benchmark machinery: each check keeps
+    its label in a local ``check = "concern.name"`` or passes it to a call as a literal."""
+    files = [*suite.suite_dir().glob("test_*.py"), *Path(benchmarking.__file__).parent.glob("*.py")]
+    labels: set[str] = set()
+    for path in files:
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            values: list[ast.expr] = []
+            if isinstance(node, ast.Assign) and [getattr(t, "id", None) for t in node.targets] == [
+                "check"
+            ]:
+                values = [node.value]
+            elif isinstance(node, ast.Call):  # case.fail("x.y", ...), Prepared(case, "x.y")
+                values = list(node.args)
+            for value in values:
+                if (
+                    isinstance(value, ast.Constant)
+                    and isinstance(value.value, str)
+                    and re.fullmatch(r"[a-z]+\.[a-z_]+", value.value)
+                    and value.value.partition(".")[0] in suite.CONCERNS
+                ):
+                    labels.add(value.value)
+    return labels
+
+
+def test_the_list_names_every_suite_test_and_nothing_else():
+    tests = suite_tests()
+    assert {c.test_name for c in suite.CHECKS} == set(tests)
+    for check in suite.CHECKS:
+        concern, fixtures = tests[check.test_name]
+        assert check.concern == concern, check
+        assert concern in suite.CONCERNS
+        fixture = CASE_FIXTURE if check.per_case else CLASS_FIXTURE
+        assert fixture in fixtures, f"{check.test_name} takes {sorted(fixtures)}"
+
+
+def test_every_concern_has_a_module_and_checks():
+    assert {f"test_{c}.py" for c in suite.CONCERNS} == {
+        p.name for p in suite.suite_dir().glob("test_*.py")
+    }
+    assert {c.concern for c in suite.CHECKS} == set(suite.CONCERNS)
+
+
+def test_the_labels_listed_are_the_labels_the_checks_raise():
+    listed = {label for check in suite.CHECKS for label in check.labels}
+    assert listed == labels_raised()
+    for check in suite.CHECKS:
+        assert all(label.startswith(f"{check.concern}.") for label in check.labels), check
+
+
+@pytest.mark.parametrize("check", [c for c in suite.CHECKS if c.function_name], ids=lambda c: c.id)
+def test_every_per_case_check_has_a_plain_function_of_a_case(check: suite.Check):
+    module = importlib.import_module(check.module)
+    assert check.function_name is not None
+    function = getattr(module, check.function_name)
+    assert next(iter(inspect.signature(function).parameters)) == "case"
+
+
+def test_ids_are_unique_and_looked_up():
+    assert len(suite.check_ids()) == len(suite.CHECKS)
+    assert suite.check("update_follows_rule") == next(
+        c for c in suite.CHECKS if c.id == "update_follows_rule"
+    )
+    assert suite.check("no_such_check") is None
