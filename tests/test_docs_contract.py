@@ -2,8 +2,8 @@
 
 docs/contract.md lists every check (one row per test function of ``conformance/``) with its
 verdict label and the dtypes it runs in; docs/checks.md prints the zoo's verdicts; the
-README counts both. These tests read the suite's source and the zoo's catalog and fail when
-the docs drift from them.
+README counts both and tables every option. These tests read the suite's source, the zoo's
+catalog and the plugin's ``--help``, and fail when the docs drift from them.
 """
 
 from __future__ import annotations
@@ -152,3 +152,21 @@ def test_zoo_table_matches_the_catalog():
     bugs = sum(1 for cls in zoo.values() if getattr(cls, "failing_checks", ()))
     summary = f"{bugs} of {bugs} bugs caught, {len(zoo) - bugs} of {len(zoo) - bugs} correct"
     assert summary in CHECKS_PAGE.read_text(encoding="utf-8")
+
+
+def test_readme_options_table_lists_every_option_and_ini_key(pytester: pytest.Pytester):
+    """The README's table has one row per option of the plugin, with its ini key."""
+    help_text = pytester.runpytest_inprocess("-p", "twolayer", "--help").stdout.str()
+    group = help_text.split("pytest-twolayer conformance suite:", 1)[1]
+    options = set(re.findall(r"^  (--[a-z-]+)", group.split("\n\n", 1)[0], re.MULTILINE))
+    ini_keys = set(re.findall(r"^  (twolayer_\w+) \(", help_text, re.MULTILINE))
+    table = README.read_text(encoding="utf-8").split("## Options", 1)[1].split("\n## ", 1)[0]
+    rows = [  # cells split on the table's pipes, not on an escaped one (`yes\|no`)
+        [cell.strip() for cell in re.split(r"(?<!\\)\|", line.strip()[1:-1])]
+        for line in table.splitlines()
+        if line.startswith("| `--")
+    ]
+    documented = {row[0].strip("`").split()[0] for row in rows}
+    assert documented == options, (sorted(options - documented), sorted(documented - options))
+    documented_ini = {row[1].strip("`") for row in rows if row[1]}
+    assert documented_ini == ini_keys, (sorted(ini_keys - documented_ini), documented_ini)
