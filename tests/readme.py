@@ -1,4 +1,4 @@
-"""The README's example files, extracted so that tests run exactly what users copy."""
+"""The documentation's example files, extracted so that tests run exactly what users copy."""
 
 from __future__ import annotations
 
@@ -7,13 +7,25 @@ from pathlib import Path
 
 from pytest_twolayer.suite import CHECKS
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+ROOT = Path(__file__).resolve().parent.parent
+README = ROOT / "README.md"
+DOCS = [README, *sorted((ROOT / "docs").glob("*.md"))]
+"""Every page of the documentation: the README first, then ``docs/*.md``."""
 _EXAMPLE = re.compile(r"<!-- file: (?P<name>\S+) -->\n```\w*\n(?P<body>.*?)```", re.DOTALL)
 
 
 def example_files() -> dict[str, str]:
-    """``{file name: content}`` of every block marked ``<!-- file: NAME -->`` in the README."""
-    return {m["name"]: m["body"] for m in _EXAMPLE.finditer(README.read_text(encoding="utf-8"))}
+    """``{file name: content}`` of every block marked ``<!-- file: NAME -->`` in the README
+    and in ``docs/*.md`` (``mynet.py`` and the registration files are in the README,
+    ``test_mine.py`` in docs/own-tests.md). A name must be marked once."""
+    files: dict[str, str] = {}
+    for page in DOCS:
+        for match in _EXAMPLE.finditer(page.read_text(encoding="utf-8")):
+            name = match["name"]
+            if name in files:
+                raise ValueError(f"{page.name}: example file {name} is marked twice")
+            files[name] = match["body"]
+    return files
 
 
 def suite_check_count() -> int:

@@ -1,5 +1,5 @@
-"""The README's three ways to register an implementation, and its own-tests example, run as
-a user would run them."""
+"""The README's three ways to register an implementation, and the own-tests example of
+docs/own-tests.md, run as a user would run them."""
 
 from __future__ import annotations
 
