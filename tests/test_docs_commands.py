@@ -382,6 +382,53 @@ COMMANDS: dict[str, Run | NotRun] = {
         creates=("reports/twolayer.json", "reports/twolayer.md"),
         why=ALL_COSTS,
     ),
+    # docs/distributed.md
+    "python -m execnet.script.socketserver 0.0.0.0:8888": NotRun(
+        "a server that runs what it is sent until it is killed (tests/hosts.py starts it so)",
+        ("tests/hosts.py",),
+    ),
+    (
+        "pytest -p twolayer --impl all --px id=h1//socket=10.0.0.11:8888 "
+        "--px id=h2//socket=10.0.0.12:8888 --tx 2*popen//via=h1 --tx 2*popen//via=h2"
+    ): NotRun(
+        "needs two hosts serving at those addresses (the test runs these options against two"
+        " socket servers on loopback, in private namespaces)",
+        ("tests/test_hosts.py::test_the_suite_across_two_hosts_gives_the_local_verdicts",),
+    ),
+    "pytest -p twolayer --impl all --twolayer-shard 1/3 --twolayer-report-json shard-1.json": Run(
+        "twolayer: shard 1/3: *", numpy_only=True, creates=("shard-1.json",), why=ALL_COSTS
+    ),
+    (
+        "python -m pytest_twolayer.merge shard-1.json shard-2.json shard-3.json --json "
+        "merged.json --md merged.md --plots figures"
+    ): NotRun(
+        "needs the three shards' reports",
+        ("tests/test_shards.py::test_three_shards_merge_into_the_unsharded_verdict",),
+    ),
+    (
+        "pytest -p twolayer --impl all --twolayer-shard 2/3 --twolayer-shard-durations "
+        "merged.json --twolayer-report-json shard-2.json"
+    ): NotRun(
+        "needs a previous run's report",
+        ("tests/test_shards.py::test_three_shards_merge_into_the_unsharded_verdict",),
+    ),
+    (
+        "pytest -p twolayer --impl all --twolayer-shard ${{ matrix.shard }}/3 "
+        "--twolayer-report-json shard-${{ matrix.shard }}.json"
+    ): NotRun(
+        "a workflow step: GitHub fills in the shard",
+        ("tests/test_shards.py::test_three_shards_merge_into_the_unsharded_verdict",),
+    ),
+    'pip install "pytest-twolayer[plots]"': NotRun(
+        INSTALL + " (a workflow step, from the network)", ("tests/test_plots.py",)
+    ),
+    (
+        "python -m pytest_twolayer.merge shard-*.json --json merged.json "
+        '--md "$GITHUB_STEP_SUMMARY" --plots figures'
+    ): NotRun(
+        "a workflow step on the shards' artifacts",
+        ("tests/test_shards.py::test_three_shards_merge_into_the_unsharded_verdict",),
+    ),
 }
 
 REPORT = (

@@ -89,6 +89,15 @@ def test_three_shards_merge_into_the_unsharded_verdict(pytester: pytest.Pytester
 
     durations = durations_from_report(pytester.path / "whole.json")
     assert set(durations) == set(ran)
+    balanced = pytester.runpytest_subprocess(
+        "-p", "twolayer", "--impl", "all", *CHECKS, "--twolayer-shard", "2/3",
+        "--twolayer-shard-durations", "whole.json", "--twolayer-report-json", "b.json",
+        "-p", "no:cacheprovider",
+    )  # fmt: skip
+    assert balanced.ret == 0
+    shard = json.loads((pytester.path / "b.json").read_text())["run"]["shard"]
+    selected = shard["selected"]
+    assert shard["implementations"] == split(selected, 3, durations)[1]
 
 
 @pytest.mark.parametrize(
