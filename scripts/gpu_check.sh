@@ -26,9 +26,22 @@ python3 -m pytest -p pytest_twolayer.plugin -p tf32_on -p no:cacheprovider --imp
   -q -k "test_gradients_match_reference and float32" 2>&1 | tail -n 12 | tee "$out/tf32.log"
 tf32=${PIPESTATUS[0]}
 if python3 -c "import xdist, pytest_benchmark" 2>/dev/null; then
-  echo "== the benchmarks on cuda under -n 2 (one GPU per worker when there are several)"
-  python3 -m pytest -p pytest_twolayer.plugin -p no:cacheprovider --impl "$impls" --device cuda -q \
-    -n 2 -k benchmark 2>&1 | tail -n 40 | tee "$out/parallel.log"
+  gpus=$(nvidia-smi --list-gpus | wc -l)
+  workers=$((gpus + 1))
+  echo "== the benchmarks on cuda with $workers workers on $gpus GPU(s): one pinned worker per GPU,"
+  echo "   the extra worker sees none; cuda implementations run on GPU workers only"
+  python3 -m pytest -p pytest_twolayer.plugin -p no:cacheprovider --impl "$impls,numpy" -q \
+    --tx "$workers*popen" -k "benchmark or implementation_loads" \
+    --twolayer-report-json "$out/gpu-workers.json" 2>&1 | tail -n 40 | tee "$out/parallel.log"
+  python3 - "$out/gpu-workers.json" <<'PY'
+import json, sys
+report = json.load(open(sys.argv[1]))
+cuda = [c for c in report["checks"] if c["device"] == "cuda" and c["outcome"] != "skipped"]
+workers = {c["worker"] for c in cuda}
+print("cuda checks", len(cuda), "ran on workers", sorted(workers), "verdict", report["summary"]["verdict"])
+for host, facts in report["environment"]["hosts"].items():
+    print(host, facts["gpus"], "GPU(s);", {w: p["gpu"] for w, p in facts["workers"].items()})
+PY
 fi
 echo "suite exit $suite (want 0); tf32 exit $tf32 (want 1)"
 [ "$suite" -eq 0 ] && [ "$tf32" -eq 1 ]

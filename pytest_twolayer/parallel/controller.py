@@ -89,6 +89,7 @@ class Distribution:
             self.hosts.setdefault(name, Host(name, 0)).workers += 1
         self.places: dict[str, WorkerPlace] = {}  # gateway id -> where it runs (live ones)
         self.worker_hosts: dict[str, str] = {}  # gateway id -> host, every worker of the run
+        self.worker_plans: dict[str, dict[str, Any]] = {}  # gateway id -> its share of its host
         self.shares: dict[str, list[str]] = {}  # gateway id -> implementations it describes
 
     # -- the workers come up --------------------------------------------------------------
@@ -104,6 +105,7 @@ class Distribution:
         host.facts = prepared["host"]
         self.places[gateway.id] = WorkerPlace(gateway.id, host.name, slot, prepared["plan"])
         self.worker_hosts[gateway.id] = host.name
+        self.worker_plans[gateway.id] = {"host": host.name, **prepared["plan"]}
         self.describing.add(gateway.id, host.name, box)
         if not self.describing.shared and len(self.places) >= len(self.specs):
             self.share_out()
@@ -211,8 +213,13 @@ class Distribution:
         )
 
     def host_facts(self) -> dict[str, dict[str, Any]]:
-        """What each host's probe found, by host name."""
-        return {name: dict(host.facts) for name, host in self.hosts.items() if host.facts}
+        """What each host's probe found, by host name, with the share each worker took."""
+        facts = {name: dict(host.facts) for name, host in self.hosts.items() if host.facts}
+        for worker, plan in self.worker_plans.items():
+            if plan["host"] in facts:
+                share = {k: v for k, v in plan.items() if k != "host"}
+                facts[plan["host"]].setdefault("workers", {})[worker] = share
+        return facts
 
 
 def import_in_background(modules: tuple[str, ...]) -> None:
