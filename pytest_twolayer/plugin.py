@@ -90,11 +90,17 @@ def select(config: pytest.Config, run: TwoLayerSession) -> Selection:
     if parallel.is_worker(config):
         run.selected()  # registers the command line's import paths, as the controller did
         return discovery.selection_on_worker(config, run.registry)
-    run.verify_targets()
     if not parallel.is_controller(config):
+        run.verify_targets()
         return run.select_here()
     selection = run.undescribed()
     distribution = Distribution(config, selection, list(run.settings.devices))
+    if distribution.all_local():
+        # Its workers import and see what this process can: a bad import path, or a device
+        # asked for that is absent, is a usage error now. Workers on other hosts may have
+        # what this one lacks: they report it.
+        run.verify_targets()
+        run.check_requested_devices()
     config.pluginmanager.register(distribution, DISTRIBUTION)
     return selection
 

@@ -109,9 +109,12 @@ class TwoLayerSession:
     def undescribed(self) -> Selection:
         """The selection by name only: xdist workers describe the implementations."""
         implementations = [Loaded(self.registry.get(name), None) for name in self.names()]
-        if self.settings.devices:  # asked for by name: absent is a usage error, raised now
-            resolve_devices(list(self.settings.devices), [])
         return Selection(implementations, {}, self.settings.seed)
+
+    def check_requested_devices(self) -> None:
+        """A device asked for by name must be present here: a usage error now otherwise."""
+        if self.settings.devices:
+            resolve_devices(list(self.settings.devices), [])
 
     def benchmark_settings(self) -> BenchmarkSettings:
         """What the benchmark concern is told: steps, budgets, and the ratio gates (whose

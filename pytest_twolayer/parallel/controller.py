@@ -92,6 +92,10 @@ class Distribution:
         self.worker_plans: dict[str, dict[str, Any]] = {}  # gateway id -> its share of its host
         self.shares: dict[str, list[str]] = {}  # gateway id -> implementations it describes
 
+    def all_local(self) -> bool:
+        """Whether every worker runs on this machine (plain popen gateways)."""
+        return set(self.hosts) <= {LOCAL_HOST}
+
     # -- the workers come up --------------------------------------------------------------
     @pytest.hookimpl(optionalhook=True)
     def pytest_xdist_newgateway(self, gateway: Any) -> None:

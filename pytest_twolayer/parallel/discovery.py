@@ -54,7 +54,7 @@ def selection_on_worker(config: pytest.Config, registry: Registry) -> Selection:
     described = {name: Loaded.load(registry.get(name)) for name in share["names"]}
     cuda: dict[str, str | None] | None = None  # None: not asked here
     declares_cuda = any(d.declared and "cuda" in d.declared.devices for d in described.values())
-    if declares_cuda and not share["requested"]:
+    if declares_cuda or "cuda" in share["requested"]:
         # Its framework is imported here already: asking costs nothing more.
         cuda = {"reason": unavailable_reason("cuda")}
     box.channel.send(
@@ -196,7 +196,13 @@ class Describing:
             loaded = by_name[name]
             loaded.declared = Declared.from_json(record["declared"]) if record["declared"] else None
             loaded.error = record["error"]
-        devices: dict[str, str | None] = {d: None for d in self.requested}  # validated present
+        devices: dict[str, str | None] = {d: None for d in self.requested}
+        if "cuda" in self.requested and self.cuda_reasons and None not in self.cuda_reasons:
+            reason = next(r for r in self.cuda_reasons if r)
+            pytest.exit(
+                f"--device cuda was asked for but no worker's host can use it: {reason}",
+                returncode=pytest.ExitCode.USAGE_ERROR,
+            )
         if not self.requested:
             devices = {"cpu": None}
             if any(i.declared and "cuda" in i.declared.devices for i in by_name.values()):
