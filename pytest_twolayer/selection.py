@@ -12,7 +12,7 @@ import pytest
 
 from pytest_twolayer.contract import KNOWN_DEVICES, TwoLayerImplementation
 from pytest_twolayer.machine import unavailable_reason
-from pytest_twolayer.registry import RegistrationError, Registry, Spec
+from pytest_twolayer.registry import ALL, COMMAND_LINE, RegistrationError, Registry, Spec
 
 
 @dataclass(frozen=True)
@@ -215,11 +215,11 @@ def chosen_names(registry: Registry, tokens: list[ImplToken]) -> list[str]:
     for token in tokens:
         if token.target is not None:
             try:
-                registry.add(token.name, token.target, source="command line")
+                registry.add(token.name, token.target, source=COMMAND_LINE)
             except RegistrationError as exc:
                 raise pytest.UsageError(_target_error(registry, token, exc)) from None
             names = [token.name]
-        elif token.name == "all":
+        elif token.name == ALL:
             names = registry.names()
         elif token.name in registry:
             names = [token.name]
