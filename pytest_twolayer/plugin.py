@@ -23,6 +23,7 @@ from pytest_twolayer.ratchet import Ratchet, read_counts
 from pytest_twolayer.report.collector import Collector
 from pytest_twolayer.report.pytest_benchmark import MergedBenchmarks
 from pytest_twolayer.report.reporting import Reporting
+from pytest_twolayer.reproduction import Reproduction
 from pytest_twolayer.selection import Selection
 from pytest_twolayer.session import TwoLayerSession, session_of
 from pytest_twolayer.timeouts import TimeLimit
@@ -65,10 +66,11 @@ def pytest_configure(config: pytest.Config) -> None:
         dryrun.keep_in_process(config)
     selection = select(config, run)
     config.stash[SELECTION_KEY] = selection
-    run.benchmark_settings()  # a gate naming an unknown reference is a usage error now
+    benchmark = run.benchmark_settings()  # a gate naming an unknown reference: a usage error now
     register = config.pluginmanager.register
     register(Collection(selection), "twolayer-collection")
-    register(Verdicts(), "twolayer-verdicts")
+    reproduction = Reproduction(run.settings, run.registry, benchmark)
+    register(Verdicts(reproduction), "twolayer-verdicts")
     register(TimeLimit(run.settings.timeout_s), "twolayer-time-limit")
     warns = parallel.worker_id(config) in ("master", "gw0")  # one warning per run
     register(ExpectedFailures(selection, warns=warns), "twolayer-expectations")

@@ -8,14 +8,17 @@ from collections.abc import Generator
 
 import pytest
 
-from pytest_twolayer import reproduction
 from pytest_twolayer.case import ConformanceFailure
 from pytest_twolayer.collection import collected_case
 from pytest_twolayer.published import attach, junit_properties
+from pytest_twolayer.reproduction import Reproduction
 
 
 class Verdicts:
     """Registered once implementations are selected, in every process that runs tests."""
+
+    def __init__(self, reproduction: Reproduction) -> None:
+        self.reproduction = reproduction
 
     def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
         for item in items:
@@ -34,6 +37,6 @@ class Verdicts:
         # A conformance verdict is a complete message; a traceback into the suite hides it.
         if call.excinfo is not None and call.excinfo.errisinstance(ConformanceFailure):
             report.longrepr = str(call.excinfo.value)
-            reproduction.annotate(case, call, report)
+            self.reproduction.annotate(item, case, call, report)
         attach(item, report, case.labels())
         return report
