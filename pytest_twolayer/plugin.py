@@ -28,6 +28,7 @@ from pytest_twolayer.selection import Selection
 from pytest_twolayer.session import TwoLayerSession, session_of
 from pytest_twolayer.timeouts import TimeLimit
 from pytest_twolayer.verdicts import Verdicts
+from pytest_twolayer.workspace import WorkingFolder
 
 SELECTION_KEY = pytest.StashKey[Selection]()
 
@@ -48,9 +49,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_cmdline_main(config: pytest.Config) -> int | None:
-    if not config.getoption("twolayer_list"):
+    run = session_of(config)
+    if run.settings.active:  # now, before any plugin's pytest_configure makes a folder
+        config.pluginmanager.register(WorkingFolder.before_configure(config), "twolayer-folder")
+    if not run.settings.listing:
         return None
-    for line in listing.registered(session_of(config).registry):
+    for line in listing.registered(run.registry):
         print(line)
     return 0
 
