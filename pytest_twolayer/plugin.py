@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import pytest
 
-from pytest_twolayer import dryrun, fixtures, hookspecs, listing, options, parallel
+from pytest_twolayer import dryrun, fixtures, framework_logs, hookspecs, listing, options, parallel
 from pytest_twolayer.collection import DTYPES_MARKER_HELP, Collection, add_suite_to_args
 from pytest_twolayer.expectations import ExpectedFailures
 from pytest_twolayer.parallel import auto, discovery, exit, resources
@@ -50,6 +50,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 @pytest.hookimpl(tryfirst=True)
 def pytest_cmdline_main(config: pytest.Config) -> int | None:
     run = session_of(config)
+    if run.settings.active or run.settings.listing:  # before any framework is imported
+        config.add_cleanup(framework_logs.quiet_by_default())
     if run.settings.active:  # now, before any plugin's pytest_configure makes a folder
         config.pluginmanager.register(WorkingFolder.before_configure(config), "twolayer-folder")
     if not run.settings.listing:
@@ -65,6 +67,7 @@ def pytest_configure(config: pytest.Config) -> None:
     run = session_of(config)
     if not run.settings.active:
         return
+    config.add_cleanup(framework_logs.quiet_by_default())  # a worker started elsewhere (--tx)
     exit.freeze_heap_at_exit()
     if run.settings.dry_run:
         dryrun.keep_in_process(config)

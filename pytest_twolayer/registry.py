@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import cast
 
 from pytest_twolayer.contract import TwoLayerImplementation, validate_class
+from pytest_twolayer.framework_logs import filtered_stderr
 
 ENTRY_POINT_GROUP = "twolayer.implementations"
 
@@ -60,7 +61,8 @@ class Spec:
         Raises :class:`RegistrationError` with a one-line message naming the culprit.
         """
         try:
-            cls = self.loader()
+            with filtered_stderr():  # importing it may import a framework, which logs
+                cls = self.loader()
         except RegistrationError:
             raise
         except Exception as exc:  # whatever the user's import raises, report it as one line
