@@ -72,6 +72,8 @@ class Reporting:
             for line in tables.render(figures):
                 terminalreporter.write_line("  " + line)
             terminalreporter.write_line(tables.FOOTNOTE)
+            for note in tables.notes(figures):
+                terminalreporter.write_line(note, yellow=True)
         # Nothing ran (--collect-only, a dry run, all deselected): a table of "-" says nothing.
         if self.settings.matrix and records:
             matrix = self.matrix or self.build_matrix()
