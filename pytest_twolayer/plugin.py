@@ -23,6 +23,7 @@ from pytest_twolayer.ratchet import Ratchet, read_counts
 from pytest_twolayer.report.collector import Collector
 from pytest_twolayer.report.pytest_benchmark import MergedBenchmarks
 from pytest_twolayer.report.reporting import Reporting
+from pytest_twolayer.report.run_failures import RunFailures
 from pytest_twolayer.reproduction import Reproduction
 from pytest_twolayer.selection import Selection
 from pytest_twolayer.session import TwoLayerSession, session_of
@@ -116,9 +117,10 @@ def register_reporting(config: pytest.Config, run: TwoLayerSession, selection: S
         return  # nothing runs: nothing to collect, count or draw
     names = [i.spec.name for i in selection.implementations]
     collector = Collector(names, selection.seed)
+    failures = RunFailures()  # the ratchet's, beside the checks' verdicts
     register = config.pluginmanager.register
     register(collector, "twolayer-collector")
-    register(Reporting(selection, settings, collector), "twolayer-report")
+    register(Reporting(selection, settings, collector, failures), "twolayer-report")
     if parallel.is_controller(config):
         register(MergedBenchmarks(config, collector), "twolayer-merged-benchmarks")
     if settings.plots is not None:
@@ -127,7 +129,8 @@ def register_reporting(config: pytest.Config, run: TwoLayerSession, selection: S
         register(Plots(selection, settings.plots.path, collector), "twolayer-plots")
     if settings.ratchet is not None and not config.option.collectonly:
         recorded = read_counts(settings.ratchet.path, settings.ratchet.given)
-        ratchet = Ratchet(selection, settings.ratchet, recorded, settings.ratchet_update, collector)
+        update = settings.ratchet_update
+        ratchet = Ratchet(selection, settings.ratchet, recorded, update, collector, failures)
         register(ratchet, "twolayer-ratchet")
 
 

@@ -300,7 +300,7 @@ def test_every_outcome_is_recorded_and_dtypes_split_only_where_they_differ(
     result.stdout.fnmatch_lines(["skip: not on this machine (numpy cpu)"])
     assert report["summary"] == {
         "total": 12, "passed": 3, "failed": 1, "xfailed": 2, "xpassed": 2, "skipped": 2,
-        "error": 2, "crashed": 0, "verdict": "failed",
+        "error": 2, "crashed": 0, "verdict": "failed", "run_failures": [],
     }  # fmt: skip
 
 

@@ -17,8 +17,12 @@ STEP_SUMMARY_ENV = "GITHUB_STEP_SUMMARY"
 BAD = (Outcome.FAILED, Outcome.ERROR, Outcome.CRASHED)
 
 
-def render(matrix: Matrix, records: list[Record], exit_status: int) -> str:
+def render(
+    matrix: Matrix, records: list[Record], exit_status: int, run_failures: list[str] | None = None
+) -> str:
     lines = [f"## {TITLE}", "", verdict_line(records, exit_status), ""]
+    if run_failures:  # every check may have passed: say why the run did not
+        lines += [f"- **run FAILED**: {_text(reason)}" for reason in run_failures] + [""]
     lines += table(matrix.table())
     lines += ["", f"<sub>{_text(LEGEND)}</sub>"]
     failures = [r for r in records if r.outcome in BAD]

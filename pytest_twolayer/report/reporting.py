@@ -14,6 +14,7 @@ from pytest_twolayer.options import Settings
 from pytest_twolayer.report import json_report, markdown, tables
 from pytest_twolayer.report.collector import Collector
 from pytest_twolayer.report.matrix import Matrix, build, render_text
+from pytest_twolayer.report.run_failures import RunFailures
 from pytest_twolayer.selection import Selection
 
 SECTION = "twolayer conformance matrix"
@@ -22,10 +23,17 @@ SECTION = "twolayer conformance matrix"
 class Reporting:
     """Registered on the xdist controller or the only process, beside the collector."""
 
-    def __init__(self, selection: Selection, settings: Settings, collector: Collector) -> None:
+    def __init__(
+        self,
+        selection: Selection,
+        settings: Settings,
+        collector: Collector,
+        failures: RunFailures,
+    ) -> None:
         self.selection = selection
         self.settings = settings
         self.collector = collector
+        self.failures = failures
         self.started = datetime.now(timezone.utc)
         self.matrix: Matrix | None = None
         self.written: list[str] = []
@@ -46,10 +54,10 @@ class Reporting:
         md_path = self.settings.report_md.path if self.settings.report_md else None
         if json_path is not None:
             run = json_report.run_of(session.config, self.selection, status, self.started)
-            report = json_report.build(run, records, self.matrix)
+            report = json_report.build(run, records, self.matrix, self.failures)
             self._write("JSON report", json_path, lambda p: json_report.write(p, report))
         if md_path is not None:
-            text = markdown.render(self.matrix, records, status)
+            text = markdown.render(self.matrix, records, status, self.failures.reasons())
             self._write("Markdown report", md_path, lambda p: markdown.write(p, text))
         if self.problems and session.config.pluginmanager.get_plugin("terminalreporter") is None:
             for problem in self.problems:
@@ -80,6 +88,11 @@ class Reporting:
             terminalreporter.section(SECTION)
             for line in render_text(matrix):
                 terminalreporter.write_line(line)
+        for failure in self.failures.found:
+            # Every check may have passed: say the run failed, here and in pytest's summary.
+            terminalreporter.write_line(f"run FAILED: {failure.reason}", red=True, bold=True)
+            # (an object, not a string: other plugins read every entry's __dict__)
+            terminalreporter.stats.setdefault(failure.kind, []).append(failure)
         for line in self.written:
             terminalreporter.write_sep("-", line)
         for problem in self.problems:
