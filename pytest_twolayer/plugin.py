@@ -13,6 +13,7 @@ from __future__ import annotations
 import pytest
 
 from pytest_twolayer import dryrun, fixtures, framework_logs, hookspecs, listing, options, parallel
+from pytest_twolayer.clock import ImportTime
 from pytest_twolayer.collection import DTYPES_MARKER_HELP, Collection, add_suite_to_args
 from pytest_twolayer.expectations import ExpectedFailures
 from pytest_twolayer.parallel import auto, discovery, exit, resources
@@ -115,6 +116,8 @@ def register_reporting(config: pytest.Config, run: TwoLayerSession, selection: S
     if settings.dry_run:
         config.pluginmanager.register(dryrun.DryRun(selection), "twolayer-dry-run")
         return  # nothing runs: nothing to collect, count or draw
+    if run.loading_s is not None:  # imported here, before pytest's clock: say so at the end
+        config.pluginmanager.register(ImportTime(run.loading_s), "twolayer-import-time")
     names = [i.spec.name for i in selection.implementations]
     collector = Collector(names, selection.seed)
     failures = RunFailures()  # the ratchet's, beside the checks' verdicts

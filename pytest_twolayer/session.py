@@ -8,6 +8,7 @@ entry points first, then every ``pytest_twolayer_register`` hook.
 from __future__ import annotations
 
 import sys
+import time
 
 import pytest
 
@@ -33,6 +34,7 @@ class TwoLayerSession:
         self._registry: Registry | None = None
         self._names: list[str] | None = None
         self._benchmark: BenchmarkSettings | None = None
+        self.loading_s: float | None = None  # importing the implementations, in this process
 
     @property
     def registry(self) -> Registry:
@@ -70,8 +72,10 @@ class TwoLayerSession:
 
     def select_here(self) -> Selection:
         """Load every selected implementation in this process and resolve the devices."""
+        start = time.perf_counter()
         implementations = [Loaded.load(self.registry.get(name)) for name in self.names()]
         devices = resolve_devices(list(self.settings.devices), implementations)
+        self.loading_s = time.perf_counter() - start
         return Selection(implementations, devices, self.settings.seed)
 
     def undescribed(self) -> Selection:

@@ -403,3 +403,27 @@ def test_an_absent_device_is_not_a_pass_because_the_implementation_loads():
         ("cpu", "float64", "FAIL 1"),
         ("cuda", None, "skip"),
     ]
+
+
+def test_skip_notes_follow_the_matrix_not_the_arrival_order():
+    """xdist's workers deliver reports in another order than ``-n 0``: the skip list under
+    the matrix (and in the Markdown) read differently between the two. Now both follow the
+    matrix's rows."""
+    names = ["autograd", "dynamic", "tf-static", "tensor"]
+    torch = "cuda: cuda is not available to torch on this machine"
+    tf = "cuda: TensorFlow sees no GPU (tensorflow-cpu, or no CUDA build)"
+
+    def skip(impl: str) -> Record:
+        reason = tf if impl == "tf-static" else torch
+        record = Record(f"x[{impl}-cuda-float32]", impl, "cuda", "float32", 0, "contract", "x")
+        record.outcome, record.line = Outcome.SKIPPED, reason
+        return record
+
+    one_process = build([skip(n) for n in names], names, ["cpu", "cuda"]).notes
+    arrival = ["tensor", "tf-static", "dynamic", "autograd"]
+    workers = build([skip(n) for n in arrival], names, ["cpu", "cuda"]).notes
+    assert workers == one_process
+    assert [n.line() for n in one_process] == [
+        f"skip: {torch} (autograd cuda, dynamic cuda, tensor cuda)",
+        f"skip: {tf} (tf-static cuda)",
+    ]
