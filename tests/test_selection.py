@@ -74,7 +74,9 @@ def test_plugin_is_inert_without_impl(pytester: pytest.Pytester):
 
 
 def test_list_shows_every_builtin_with_its_declarations(pytester: pytest.Pytester):
-    result = pytester.runpytest("-p", "twolayer", "--twolayer-list")
+    # In a process of its own: a pytester run in this one would import TensorFlow, which a
+    # later run here (pytester forgets the modules a run imported) could not import again.
+    result = pytester.runpytest_subprocess("-p", "twolayer", "--twolayer-list")
     assert result.ret == 0
     result.stdout.fnmatch_lines(
         [

@@ -29,11 +29,18 @@ def pytest_in(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+CONTROL = "pytest_twolayer.zoo.numpy_bugs:NumpyControl"  # numpy's net again: no framework
+
+
 @pytest.mark.parametrize("processes", [["-n", "0"], ["-n", "2"]], ids=["one process", "xdist"])
 def test_a_run_leaves_an_empty_folder_empty(tmp_path: Path, processes: list[str]):
-    """The README's main command on two implementations (the hypothesis checks and the
-    benchmarks included), in one process and with workers: nothing but pytest's own cache."""
-    done = pytest_in(tmp_path, "-p", "twolayer", "--impl", "numpy,tensor", *processes)
+    """The README's main command on two implementations, in one process and with workers,
+    running the checks that made the folders (hypothesis's and the benchmark's): nothing is
+    left but pytest's own cache."""
+    done = pytest_in(
+        tmp_path, "-p", "twolayer", "--impl", f"numpy,{CONTROL}", *processes,
+        "-k", "any_dims or benchmark", "--twolayer-benchmark-steps", "20",
+    )  # fmt: skip
     assert done.returncode == 0, done.stdout[-3000:]
     assert sorted(os.listdir(tmp_path)) == [".pytest_cache"]
 
