@@ -4,7 +4,9 @@ fraction of the in-run GEMM peak.
 
 A benchmark passes unless a gate is set and violated: ``--twolayer-budget`` (ms per step),
 ``--twolayer-max-ratio`` (against another implementation, timed interleaved in the same
-test), and pytest-benchmark's ``--benchmark-compare-fail`` against a saved baseline.
+test), and pytest-benchmark's ``--benchmark-compare-fail`` against a saved baseline. The
+check itself, :func:`check_benchmark_step`, also runs without pytest (a reproduction snippet
+calls it with the gates that failed).
 """
 
 from __future__ import annotations
@@ -16,37 +18,61 @@ import pytest
 from pytest_twolayer.benchmarking.gates import BenchmarkSettings, check_budget, interleaved_ratio
 from pytest_twolayer.benchmarking.measure import Prepared, measure_steps
 from pytest_twolayer.benchmarking.results import as_plain
+from pytest_twolayer.benchmarking.timer import StepTimer
 from pytest_twolayer.case import Case
 from pytest_twolayer.published import publish
-from pytest_twolayer.tutorial_run import runs_of
+from pytest_twolayer.tutorial_run import STEPS, TutorialRuns, runs_of
 
 pytest.importorskip("pytest_benchmark", reason="the benchmark concern needs pytest-benchmark")
 
 pytestmark = pytest.mark.twolayer_dtypes("training")
 
 
-def ratio_figures(case: Case, settings: BenchmarkSettings) -> dict[str, Any] | None:
-    """Time this implementation and its ratio gate's reference in alternation: the ratio of
-    their median steps, the reference and the allowed ceiling (None without a ratio gate)."""
-    gate = settings.ratios.get(case.name)
-    if gate is None or settings.load is None:
-        return None
-    reference_name, ceiling = gate
-    reference_cls = settings.load(reference_name)
-    reference_dtype = reference_cls.dtypes[0]
-    if case.device not in reference_cls.devices:
+def check_benchmark_step(
+    case: Case,
+    steps: int = STEPS,
+    budget_s: float | None = None,
+    reference: Case | None = None,
+    max_ratio: float | None = None,
+    benchmark: Any = None,
+    figures: dict[str, Any] | None = None,
+    runs: TutorialRuns | None = None,
+) -> dict[str, Any]:
+    """Time every step of the tutorial's run of ``case`` (``steps`` of them), then apply the
+    gates given: the median step at most ``budget_s`` seconds, and at most ``max_ratio``
+    times ``reference``'s, both timed in alternation. Returns the figures; ``figures``, when
+    given, receives them as they are known, so a failed gate's are kept too.
+
+    ``benchmark`` is pytest-benchmark's fixture; without it (no pytest) a stand-in times the
+    same rounds with pytest-benchmark's statistics. ``runs`` keeps the timed run's loss curve
+    for the training check.
+    """
+    found: dict[str, Any] = {} if figures is None else figures
+    timer = StepTimer() if benchmark is None else benchmark
+    found.update(measure_steps(case, timer, steps, runs))
+    if budget_s is not None:
+        check_budget(case, found["median_s"], budget_s)
+    if reference is not None and max_ratio is not None:
+        found.update(ratio_figures(case, reference, max_ratio))
+        check_ratio(case, found)
+    return found
+
+
+def ratio_figures(case: Case, reference: Case, ceiling: float) -> dict[str, Any]:
+    """Time this implementation and the ratio gate's reference in alternation: the ratio of
+    their median steps, the reference and the allowed ceiling."""
+    if case.device not in reference.cls.devices:
         case.fail(
             "benchmark.ratio",
-            f"the ratio gate's reference {reference_name!r} does not declare {case.device}",
+            f"the ratio gate's reference {reference.name!r} does not declare {case.device}",
         )
-    reference_case = Case(reference_name, reference_cls, case.device, reference_dtype, case.seed)
-    mine, theirs = Prepared(case, "benchmark.ratio"), Prepared(reference_case, "benchmark.ratio")
+    mine, theirs = Prepared(case, "benchmark.ratio"), Prepared(reference, "benchmark.ratio")
     for _ in range(5):  # both warm before the first pair
         mine.step()
         theirs.step()
     mine_s, theirs_s, ratio = interleaved_ratio(mine.step, theirs.step)
     return {
-        "reference": reference_name,
+        "reference": reference.name,
         "ratio": ratio,
         "max_ratio": ceiling,
         "reference_median_s": theirs_s,
@@ -76,19 +102,19 @@ def test_benchmark_step(
     pytest-benchmark's own results (``extra_info``), also when a gate fails."""
     if getattr(benchmark, "disabled", False):
         pytest.skip("benchmarks are disabled (--benchmark-disable)")
-    settings = twolayer_benchmark_settings
-    # The timed run is the training check's run: its curve is kept for that check to judge.
-    runs = runs_of(request.config)
-    figures = measure_steps(twolayer_case, benchmark, settings.steps, runs)
+    arguments = twolayer_benchmark_settings.arguments(twolayer_case)
+    figures: dict[str, Any] = {}
     try:
-        budget = settings.budget_for(twolayer_case.name)
-        if budget is not None:
-            check_budget(twolayer_case, figures["median_s"], budget)
-        ratio = ratio_figures(twolayer_case, settings)
-        if ratio is not None:
-            figures.update(ratio)
-            check_ratio(twolayer_case, figures)
+        # The timed run is the training check's run: its curve is kept for that check to judge.
+        check_benchmark_step(
+            twolayer_case,
+            **arguments,
+            benchmark=benchmark,
+            figures=figures,
+            runs=runs_of(request.config),
+        )
     finally:
-        benchmark.extra_info.update(figures)
-        publish(request.node, "benchmark", figures)
-        publish(request.node, "pytest_benchmark", as_plain(benchmark))
+        if figures:  # none when a step failed before the timing ended
+            benchmark.extra_info.update(figures)
+            publish(request.node, "benchmark", figures)
+            publish(request.node, "pytest_benchmark", as_plain(benchmark))

@@ -1,7 +1,9 @@
 """One conformance case: which implementation, on which device and dtype, from which seed.
 
-Checks receive a :class:`Case`; every failure they raise names all of it, so a message
-alone is enough to reproduce the run.
+Checks receive a :class:`Case`; every failure they raise names all of it. How to run the
+case again (which ``--impl`` selects its implementation, which options) is the run's
+knowledge, not the case's: the plugin appends those commands to the report
+(:mod:`pytest_twolayer.reproduction`).
 """
 
 from __future__ import annotations
@@ -38,18 +40,9 @@ class Case:
         """``impl=... device=... dtype=... seed=...`` for messages."""
         return f"impl={self.name} device={self.device} dtype={self.dtype} seed={self.seed}"
 
-    def reproduce(self) -> str:
-        """The command line that reruns this case."""
-        return (
-            f"pytest -p twolayer --impl {self.name} --device {self.device} "
-            f"--twolayer-seed {self.seed}"
-        )
-
     def fail(self, check: str, message: str) -> NoReturn:
-        """Raise the verdict of ``check``, naming everything needed to reproduce it."""
-        raise ConformanceFailure(
-            f"[{check}] {self.where()}: {message}\n  reproduce: {self.reproduce()}"
-        )
+        """Raise the verdict of ``check``, naming the case it was reached on."""
+        raise ConformanceFailure(f"[{check}] {self.where()}: {message}")
 
     def rng(self, check: str, *salt: int) -> np.random.Generator:
         """The suite's own random stream for ``check``, derived from the seed."""

@@ -55,7 +55,9 @@ def case_params(selection: Selection, which_dtypes: str) -> list[Any]:
 
     ``which_dtypes`` is ``"all"`` (every declared dtype) or ``"training"`` (the first).
     A device that is absent, or that the implementation says it cannot use here, is a
-    skip with its reason; a device the implementation does not declare is not a case.
+    skip with its reason (the implementation's own first: "tensorflow sees no GPU" says more
+    to a TensorFlow net than what torch says of the machine); a device the implementation
+    does not declare is not a case.
     """
     params: list[Any] = []  # pytest.param(...) objects
     for loaded in selection.implementations:
@@ -66,7 +68,7 @@ def case_params(selection: Selection, which_dtypes: str) -> list[Any]:
         for device, absent in selection.devices.items():
             if device not in declared.devices:
                 continue
-            reason = absent or declared.skip_reasons.get(device)
+            reason = declared.skip_reasons.get(device) or absent
             marks = [pytest.mark.skip(reason=f"{device}: {reason}")] if reason else []
             for dtype in dtypes:
                 param = CaseParam(loaded, device, dtype, selection.seed)

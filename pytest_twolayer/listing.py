@@ -10,16 +10,22 @@ from pytest_twolayer.selection import Loaded, Selection
 FRAMEWORKS = ("numpy", "torch", "tensorflow")
 
 
+BROKEN = "FAILED TO LOAD"
+
+
 def registered(registry: Registry) -> list[str]:
     """``--twolayer-list``: one aligned row per registered implementation, loaded to show its
-    declarations; one that fails to load shows its error in place of them."""
+    declarations; one that fails to load says so in its row, and why under the table (a
+    one-line error is as long as it needs to be: in a column it would widen every row)."""
     rows = [("name", "devices", "dtypes", "optimizer", "depths", "source")]
+    errors: list[str] = []
     for name in registry.names():
         spec = registry.get(name)
         try:
             cls = spec.load()
         except RegistrationError as exc:
-            rows.append((name, "-", "-", f"ERROR: {exc}", "-", spec.source))
+            rows.append((name, "-", "-", BROKEN, "-", f"{spec.source} {spec.target}"))
+            errors.append(f"{name}: {exc}")
             continue
         rows.append(
             (
@@ -32,10 +38,11 @@ def registered(registry: Registry) -> list[str]:
             )
         )
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
-    return [
+    table = [
         "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False)) + " " + row[-1]
         for row in rows
     ]
+    return table + [f"{BROKEN}: {error}" for error in errors]
 
 
 def described(loaded: Loaded) -> str:

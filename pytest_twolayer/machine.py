@@ -7,7 +7,7 @@ from __future__ import annotations
 import functools
 import importlib.util
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from pytest_twolayer.probe import (
     DISTRIBUTIONS,
@@ -18,6 +18,41 @@ from pytest_twolayer.probe import (
 
 __all__ = ["DISTRIBUTIONS", "available_cores"]
 
+from pytest_twolayer.framework_logs import filtered_stderr
+
+
+def _torch_cuda_reason() -> str | None:
+    import torch
+
+    return None if torch.cuda.is_available() else "cuda is not available to torch on this machine"
+
+
+def _tensorflow_cuda_reason() -> str | None:
+    import tensorflow as tf
+
+    if tf.config.list_physical_devices("GPU"):
+        return None
+    return "tensorflow sees no GPU on this machine"
+
+
+CUDA_REASONS: dict[str, Callable[[], str | None]] = {
+    "torch": _torch_cuda_reason,
+    "tensorflow": _tensorflow_cuda_reason,
+}
+"""Per framework that can run on cuda: why it cannot here (None when it can). Each imports its
+framework: ask one that is imported already, or one that is needed anyway."""
+
+
+@functools.cache
+def framework_cuda_reason(framework: str) -> str | None:
+    """Why ``framework`` cannot use cuda on this machine; None when it can, or when this module
+    does not know how to ask it."""
+    ask = CUDA_REASONS.get(framework)
+    if ask is None:
+        return None
+    with filtered_stderr():  # the first device query of a framework logs
+        return ask()
+
 
 @functools.lru_cache(maxsize=1)
 def cuda_unavailable_reason() -> str | None:
@@ -26,18 +61,9 @@ def cuda_unavailable_reason() -> str | None:
     PyTorch answers when installed (importing it is needed by its implementations anyway);
     otherwise TensorFlow is asked.
     """
-    if importlib.util.find_spec("torch") is not None:
-        import torch
-
-        if torch.cuda.is_available():
-            return None
-        return "cuda is not available to torch on this machine"
-    if importlib.util.find_spec("tensorflow") is not None:
-        import tensorflow as tf
-
-        if tf.config.list_physical_devices("GPU"):
-            return None
-        return "tensorflow sees no GPU on this machine"
+    for framework in CUDA_REASONS:
+        if importlib.util.find_spec(framework) is not None:
+            return framework_cuda_reason(framework)
     return "neither torch nor tensorflow is installed"
 
 

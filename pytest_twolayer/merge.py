@@ -25,6 +25,7 @@ from pytest_twolayer.plotting.writer import figure_modules, load_matplotlib
 from pytest_twolayer.report import json_report, markdown
 from pytest_twolayer.report.matrix import build, render_text
 from pytest_twolayer.report.records import Record, count, record_from_json
+from pytest_twolayer.report.run_failures import RunFailures
 from pytest_twolayer.version import __version__
 
 
@@ -117,7 +118,11 @@ def merged_report(shards: list[ShardReport]) -> tuple[dict[str, Any], list[Recor
             }
     checks = [c for s in shards for c in s.report["checks"]]
     benchmarks = [b for s in shards for b in s.report["benchmarks"]]
-    verdict = json_report.verdict(records)
+    failures = RunFailures()  # a shard's tripped ratchet fails the merged run too
+    for shard in shards:
+        for reason in shard.report["summary"].get("run_failures", []):
+            failures.add("run failure", f"shard {shard.shard['index']}: {reason}")
+    verdict = failures.verdict(records)
     exit_status = 0 if verdict == "passed" else 1
     environment = dict(shards[0].report["environment"])
     environment["hosts"] = hosts
@@ -139,7 +144,12 @@ def merged_report(shards: list[ShardReport]) -> tuple[dict[str, Any], list[Recor
         "matrix": matrix.to_json(),
         "checks": checks,
         "benchmarks": benchmarks,
-        "summary": {"total": len(checks), **count(records), "verdict": verdict},
+        "summary": {
+            "total": len(checks),
+            **count(records),
+            "verdict": verdict,
+            "run_failures": failures.reasons(),
+        },
     }
     return report, records
 
@@ -164,12 +174,15 @@ def main(argv: list[str] | None = None) -> int:
     matrix = build(records, selected, [d["name"] for d in report["run"]["devices"]])
     for line in render_text(matrix):
         print(line)
+    for reason in report["summary"]["run_failures"]:
+        print(f"run FAILED: {reason}")
     exit_status = int(report["run"]["exit_status"])
     if args.json:
         json_report.write(args.json, report)
         print(f"merged JSON report: {args.json}")
     if args.md:
-        markdown.write(args.md, markdown.render(matrix, records, exit_status))
+        run_failures = report["summary"]["run_failures"]
+        markdown.write(args.md, markdown.render(matrix, records, exit_status, run_failures))
         print(f"merged Markdown summary: {args.md}")
     if args.plots:
         try:

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import pytest
 
-from pytest_twolayer import dryrun, fixtures, hookspecs, listing, options, parallel
+from pytest_twolayer import dryrun, fixtures, framework_logs, hookspecs, listing, options, parallel
+from pytest_twolayer.clock import ImportTime
 from pytest_twolayer.collection import DTYPES_MARKER_HELP, Collection, add_suite_to_args
 from pytest_twolayer.expectations import ExpectedFailures
 from pytest_twolayer.parallel import auto, discovery, exit, worker
@@ -23,10 +24,13 @@ from pytest_twolayer.ratchet import Ratchet, read_counts
 from pytest_twolayer.report.collector import Collector
 from pytest_twolayer.report.pytest_benchmark import MergedBenchmarks
 from pytest_twolayer.report.reporting import Reporting
+from pytest_twolayer.report.run_failures import RunFailures
+from pytest_twolayer.reproduction import Reproduction
 from pytest_twolayer.selection import Selection
 from pytest_twolayer.session import TwoLayerSession, session_of
 from pytest_twolayer.timeouts import TimeLimit
 from pytest_twolayer.verdicts import Verdicts
+from pytest_twolayer.workspace import WorkingFolder
 
 SELECTION_KEY = pytest.StashKey[Selection]()
 DISTRIBUTION = "twolayer-distribution"
@@ -48,9 +52,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_cmdline_main(config: pytest.Config) -> int | None:
-    if not config.getoption("twolayer_list"):
+    run = session_of(config)
+    if run.settings.active or run.settings.listing:  # before any framework is imported
+        config.add_cleanup(framework_logs.quiet_by_default())
+    if run.settings.active:  # now, before any plugin's pytest_configure makes a folder
+        config.pluginmanager.register(WorkingFolder.before_configure(config), "twolayer-folder")
+    if not run.settings.listing:
         return None
-    for line in listing.registered(session_of(config).registry):
+    for line in listing.registered(run.registry):
         print(line)
     return 0
 
@@ -61,15 +70,17 @@ def pytest_configure(config: pytest.Config) -> None:
     run = session_of(config)
     if not run.settings.active:
         return
+    config.add_cleanup(framework_logs.quiet_by_default())  # a worker started elsewhere (--tx)
     exit.freeze_heap_at_exit()
     if run.settings.dry_run:
         dryrun.keep_in_process(config)
     selection = select(config, run)
     config.stash[SELECTION_KEY] = selection
-    run.benchmark_settings()  # a gate naming an unknown reference is a usage error now
+    benchmark = run.benchmark_settings()  # a gate naming an unknown reference: a usage error now
     register = config.pluginmanager.register
     register(Collection(selection), "twolayer-collection")
-    register(Verdicts(worker.host_label(config)), "twolayer-verdicts")
+    reproduction = Reproduction(run.settings, run.registry, benchmark)
+    register(Verdicts(reproduction, worker.host_label(config)), "twolayer-verdicts")
     register(TimeLimit(run.settings.timeout_s), "twolayer-time-limit")
     warns = parallel.worker_id(config) in ("master", "gw0")  # one warning per run
     register(ExpectedFailures(selection, warns=warns), "twolayer-expectations")
@@ -112,16 +123,20 @@ def register_reporting(config: pytest.Config, run: TwoLayerSession, selection: S
     if settings.dry_run:
         config.pluginmanager.register(dryrun.DryRun(selection), "twolayer-dry-run")
         return  # nothing runs: nothing to collect, count or draw
+    if run.loading_s is not None:  # imported here, before pytest's clock: say so at the end
+        config.pluginmanager.register(ImportTime(run.loading_s), "twolayer-import-time")
     names = [i.spec.name for i in selection.implementations]
     distribution = config.pluginmanager.get_plugin(DISTRIBUTION)
     where = distribution if isinstance(distribution, Distribution) else None
     collector = Collector(names, selection.seed, where.worker_hosts if where else None)
+    failures = RunFailures()  # the ratchet's, beside the checks' verdicts
     register = config.pluginmanager.register
     register(collector, "twolayer-collector")
     reporting = Reporting(
         selection,
         settings,
         collector,
+        failures,
         workers=len(where.specs) if where else 0,
         hosts=where.host_facts if where else dict,
         shard=run.shard_info(),
@@ -135,7 +150,8 @@ def register_reporting(config: pytest.Config, run: TwoLayerSession, selection: S
         register(Plots(selection, settings.plots.path, collector), "twolayer-plots")
     if settings.ratchet is not None and not config.option.collectonly:
         recorded = read_counts(settings.ratchet.path, settings.ratchet.given)
-        ratchet = Ratchet(selection, settings.ratchet, recorded, settings.ratchet_update, collector)
+        update = settings.ratchet_update
+        ratchet = Ratchet(selection, settings.ratchet, recorded, update, collector, failures)
         register(ratchet, "twolayer-ratchet")
 
 

@@ -9,9 +9,12 @@ import pytest
 
 from pytest_twolayer.options import Destination
 from pytest_twolayer.report.collector import Collector
+from pytest_twolayer.report.run_failures import RunFailures
 from pytest_twolayer.selection import Selection
 
 Counts = dict[str, int]
+
+BELOW = "below the ratchet"  # in pytest's summary line: "25 passed, 1 below the ratchet"
 
 
 def read_counts(path: Path, shown: str) -> Counts | None:
@@ -44,6 +47,7 @@ class Ratchet:
         recorded: Counts | None,
         update: bool,
         collector: Collector,
+        failures: RunFailures,
     ) -> None:
         self.names = [i.spec.name for i in selection.implementations]
         self.path = where.path
@@ -51,6 +55,7 @@ class Ratchet:
         self.recorded = recorded
         self.update = update
         self.collector = collector
+        self.failures = failures
         self.lines: list[tuple[str, bool]] = []  # (message, is it a failure)
 
     def counts(self) -> Counts:
@@ -74,13 +79,12 @@ class Ratchet:
             return
         drops = [name for name, count in current.items() if count < recorded.get(name, 0)]
         for name in drops:
-            self.lines.append(
-                (
-                    f"ratchet: {name} ran {current[name]} checks, fewer than the "
-                    f"{recorded[name]} recorded in {self.shown}",
-                    True,
-                )
+            reason = (
+                f"ratchet: {name} ran {current[name]} checks, fewer than the "
+                f"{recorded[name]} recorded in {self.shown}"
             )
+            self.lines.append((reason, True))
+            self.failures.add(BELOW, reason)
         if drops:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
         raised = {name: count for name, count in current.items() if count > recorded.get(name, -1)}

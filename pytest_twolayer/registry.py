@@ -4,13 +4,33 @@ from __future__ import annotations
 
 import importlib
 import importlib.metadata
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import cast
 
 from pytest_twolayer.contract import TwoLayerImplementation, validate_class
+from pytest_twolayer.framework_logs import filtered_stderr
 
 ENTRY_POINT_GROUP = "twolayer.implementations"
+
+ENTRY_POINT = "entry point"
+REGISTER_HOOK = "register hook"
+COMMAND_LINE = "command line"
+"""Where a registration came from (a :class:`Spec`'s ``source``)."""
+
+ALL = "all"
+"""The ``--impl`` item that selects every registered implementation: no implementation's name."""
+
+NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
+NAME_RULE = (
+    "letters, digits, '_', '.' and '-', not starting with '.' or '-' (as an entry point's name)"
+)
+"""A registered name appears in test ids, ``-k`` expressions and the commands the plugin prints
+for a user to paste: this charset needs no shell quoting and no escaping in ``-k``."""
+
+IMPORT_PATH = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_][\w.]*", re.ASCII)
+"""``package.module:Class``: the name of a command-line registration that was given none."""
 
 
 class RegistrationError(Exception):
@@ -23,8 +43,17 @@ class Spec:
 
     name: str
     target: str  # "package.module:Class", or the class's qualified name when given as a class
-    source: str  # "entry point", "register hook" or "command line"
+    source: str  # ENTRY_POINT, REGISTER_HOOK or COMMAND_LINE
     loader: Callable[[], object] = field(compare=False, repr=False)
+
+    @property
+    def selector(self) -> str:
+        """The ``--impl`` item that selects this implementation again in a new run from the
+        same folder: its name (its entry point or register hook registers it again), or,
+        for a command-line registration, the import path that made it."""
+        if self.source != COMMAND_LINE:
+            return self.name
+        return self.target if self.name == self.target else f"{self.name}={self.target}"
 
     def load(self) -> type[TwoLayerImplementation]:
         """The implementation class, checked against the declared contract.
@@ -32,7 +61,8 @@ class Spec:
         Raises :class:`RegistrationError` with a one-line message naming the culprit.
         """
         try:
-            cls = self.loader()
+            with filtered_stderr():  # importing it may import a framework, which logs
+                cls = self.loader()
         except RegistrationError:
             raise
         except Exception as exc:  # whatever the user's import raises, report it as one line
@@ -46,6 +76,26 @@ class Spec:
             raise RegistrationError(f"{exc} [{self.source} {self.target}]") from exc
         # validate_class has checked every declared member: the class conforms.
         return cast("type[TwoLayerImplementation]", cls)
+
+
+def name_problem(name: object, target: str, source: str) -> str | None:
+    """Why ``name`` cannot name the implementation ``target`` (None when it can), in one line
+    naming both. A command-line import path given without a name is named by the path."""
+    if isinstance(name, str) and NAME.fullmatch(name) and name != ALL:
+        return None
+    if source == COMMAND_LINE and name == target and IMPORT_PATH.fullmatch(target):
+        return None
+    why = f"{ALL!r} selects every implementation" if name == ALL else f"use {NAME_RULE}"
+    return f"invalid implementation name {name!r} for {target} ({source}): {why}"
+
+
+def _refusal(message: str) -> Callable[[], object]:
+    """A loader that fails with ``message``: the spec stays listed and its check says why."""
+
+    def refuse() -> object:
+        raise RegistrationError(message)
+
+    return refuse
 
 
 def _one_line(exc: BaseException) -> str:
@@ -91,17 +141,22 @@ class Registry:
         self._specs: dict[str, Spec] = {}
         self._conflicts: dict[str, list[Spec]] = {}
 
-    def add(self, name: str, implementation: type | str, *, source: str = "register hook") -> None:
-        """Register ``implementation`` (a class or ``"package.module:Class"``) as ``name``."""
-        if not isinstance(name, str) or not name or "," in name or name == "all":
-            raise RegistrationError(
-                f"invalid implementation name {name!r}: use a non-empty name without commas, "
-                "other than 'all'"
-            )
+    def add(self, name: str, implementation: type | str, *, source: str = REGISTER_HOOK) -> None:
+        """Register ``implementation`` (a class or ``"package.module:Class"``) as ``name``.
+
+        ``name`` is made of letters, digits, ``_``, ``.`` and ``-`` (see :data:`NAME`);
+        anything else raises :class:`RegistrationError`, naming the name and the class.
+        """
+        if isinstance(implementation, str):
+            target = implementation
+        else:
+            target = f"{implementation.__module__}:{implementation.__qualname__}"
+        problem = name_problem(name, target, source)
+        if problem is not None:
+            raise RegistrationError(problem)
         if isinstance(implementation, str):
             spec = Spec(name, implementation, source, import_path_loader(implementation))
         else:
-            target = f"{implementation.__module__}:{implementation.__qualname__}"
             spec = Spec(name, target, source, lambda: implementation)
         existing = self._specs.get(name)
         if existing is not None and existing.target != spec.target:
@@ -110,9 +165,13 @@ class Registry:
         self._specs[name] = spec
 
     def add_entry_points(self, entry_points: Iterable[importlib.metadata.EntryPoint]) -> None:
-        """Register each entry point lazily: nothing is imported until the spec is loaded."""
+        """Register each entry point lazily: nothing is imported until the spec is loaded. One
+        whose name is outside :data:`NAME` is kept as a spec that fails to load, saying why
+        (another distribution's mistake must not stop the run)."""
         for entry_point in entry_points:
-            spec = Spec(entry_point.name, entry_point.value, "entry point", entry_point.load)
+            problem = name_problem(entry_point.name, entry_point.value, ENTRY_POINT)
+            loader = entry_point.load if problem is None else _refusal(problem)
+            spec = Spec(entry_point.name, entry_point.value, ENTRY_POINT, loader)
             existing = self._specs.get(spec.name)
             if existing is not None and existing.target != spec.target:
                 self._conflicts.setdefault(spec.name, [existing]).append(spec)
@@ -131,11 +190,7 @@ class Registry:
             message = (
                 f"implementation {name!r} is registered twice with different classes: {sources}"
             )
-
-            def refuse() -> object:
-                raise RegistrationError(message)
-
-            return Spec(name, conflict[0].target, conflict[0].source, refuse)
+            return Spec(name, conflict[0].target, conflict[0].source, _refusal(message))
         return self._specs[name]
 
     def __contains__(self, name: object) -> bool:

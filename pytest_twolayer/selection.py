@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from pytest_twolayer.contract import KNOWN_DEVICES, TwoLayerImplementation
-from pytest_twolayer.machine import unavailable_reason
-from pytest_twolayer.registry import RegistrationError, Registry, Spec
+from pytest_twolayer.machine import framework_cuda_reason, unavailable_reason
+from pytest_twolayer.registry import ALL, COMMAND_LINE, RegistrationError, Registry, Spec
 
 
 @dataclass(frozen=True)
@@ -69,7 +69,7 @@ class Declared:
     devices: tuple[str, ...]
     dtypes: tuple[str, ...]
     skip_reasons: dict[str, str | None] = field(default_factory=dict)  # device -> reason
-    frameworks: tuple[str, ...] = ()  # what its modules import, for scheduling only
+    frameworks: tuple[str, ...] = ()  # what its modules import: scheduling, cuda's reason
     expected_failures: dict[str, str] = field(default_factory=dict)  # check id -> reason
     optimizer: str = ""  # repr of the declared update, for reports
     depths: tuple[int, ...] = ()
@@ -77,11 +77,12 @@ class Declared:
     @classmethod
     def of(cls, implementation: type[TwoLayerImplementation]) -> Declared:
         devices = tuple(str(d) for d in implementation.devices)
+        frameworks = frameworks_of(implementation)
         return cls(
             devices=devices,
             dtypes=tuple(str(d) for d in implementation.dtypes),
-            skip_reasons={d: implementation_skip_reason(implementation, d) for d in devices},
-            frameworks=frameworks_of(implementation),
+            skip_reasons={d: device_skip_reason(implementation, d, frameworks) for d in devices},
+            frameworks=frameworks,
             expected_failures=dict(getattr(implementation, "expected_failures", None) or {}),
             optimizer=repr(implementation.optimizer),
             depths=tuple(int(d) for d in implementation.depths),
@@ -192,6 +193,21 @@ class Selection:
         return cls(implementations, dict(data["devices"]), int(data["seed"]))
 
 
+def device_skip_reason(
+    cls: type[TwoLayerImplementation], device: str, frameworks: tuple[str, ...]
+) -> str | None:
+    """Why ``cls`` cannot run on ``device`` here: its own ``skip_reason``, else, for cuda, what
+    the frameworks it imports say (all of them must refuse: it may use any). None: it can, as
+    far as it and its frameworks know (an absent device is still skipped, for that reason)."""
+    own = implementation_skip_reason(cls, device)
+    if own is not None or device != "cuda" or not frameworks:
+        return own
+    reasons = [framework_cuda_reason(framework) for framework in frameworks]
+    if any(reason is None for reason in reasons):
+        return None
+    return "; ".join(dict.fromkeys(r for r in reasons if r)) or None
+
+
 def implementation_skip_reason(cls: type[TwoLayerImplementation], device: str) -> str | None:
     """The optional ``skip_reason(device)`` classmethod's answer (None when absent)."""
     hook = getattr(cls, "skip_reason", None)
@@ -215,11 +231,11 @@ def chosen_names(registry: Registry, tokens: list[ImplToken]) -> list[str]:
     for token in tokens:
         if token.target is not None:
             try:
-                registry.add(token.name, token.target, source="command line")
+                registry.add(token.name, token.target, source=COMMAND_LINE)
             except RegistrationError as exc:
                 raise pytest.UsageError(_target_error(registry, token, exc)) from None
             names = [token.name]
-        elif token.name == "all":
+        elif token.name == ALL:
             names = registry.names()
         elif token.name in registry:
             names = [token.name]

@@ -8,6 +8,7 @@ entry points first, then every ``pytest_twolayer_register`` hook.
 from __future__ import annotations
 
 import sys
+import time
 from typing import Any
 
 import pytest
@@ -36,6 +37,7 @@ class TwoLayerSession:
         self._selected: list[str] | None = None
         self._names: list[str] | None = None
         self._benchmark: BenchmarkSettings | None = None
+        self.loading_s: float | None = None  # importing the implementations, in this process
 
     @property
     def registry(self) -> Registry:
@@ -102,8 +104,10 @@ class TwoLayerSession:
 
     def select_here(self) -> Selection:
         """Load every selected implementation in this process and resolve the devices."""
+        start = time.perf_counter()
         implementations = [Loaded.load(self.registry.get(name)) for name in self.names()]
         devices = resolve_devices(list(self.settings.devices), implementations)
+        self.loading_s = time.perf_counter() - start
         return Selection(implementations, devices, self.settings.seed)
 
     def undescribed(self) -> Selection:

@@ -45,7 +45,7 @@ class Check:
     first being its own; a check of the class alone (it loads) carries none. ``per_case``
     checks run once per implementation x device x dtype, the others once per
     implementation. A ``plain`` check wraps a function ``check_<id>(case)`` that runs
-    without pytest (the benchmark needs pytest-benchmark's fixture, so it is not plain).
+    without pytest (its other parameters, if any, have defaults: the benchmark's gates).
     """
 
     id: str
@@ -88,10 +88,7 @@ CHECKS: tuple[Check, ...] = (
     Check("instances_share_no_state", "hygiene", ("hygiene.isolation",)),
     Check("inputs_not_mutated", "hygiene", ("hygiene.inputs",)),
     Check(
-        "benchmark_step",
-        "benchmark",
-        ("benchmark.steps", "benchmark.budget", "benchmark.ratio"),
-        plain=False,
+        "benchmark_step", "benchmark", ("benchmark.steps", "benchmark.budget", "benchmark.ratio")
     ),
 )
 """Every check of the suite, grouped by concern in :data:`CONCERNS` order."""

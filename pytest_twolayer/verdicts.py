@@ -8,17 +8,18 @@ from collections.abc import Generator
 
 import pytest
 
-from pytest_twolayer import reproduction
 from pytest_twolayer.case import ConformanceFailure
 from pytest_twolayer.collection import collected_case
 from pytest_twolayer.published import attach, junit_properties
+from pytest_twolayer.reproduction import Reproduction
 
 
 class Verdicts:
     """Registered once implementations are selected, in every process that runs tests;
     ``host`` names the host this process runs on (every check's labels carry it)."""
 
-    def __init__(self, host: str) -> None:
+    def __init__(self, reproduction: Reproduction, host: str) -> None:
+        self.reproduction = reproduction
         self.host = host
 
     def labels(self, item: pytest.Item) -> dict[str, str] | None:
@@ -42,6 +43,6 @@ class Verdicts:
         # A conformance verdict is a complete message; a traceback into the suite hides it.
         if call.excinfo is not None and call.excinfo.errisinstance(ConformanceFailure):
             report.longrepr = str(call.excinfo.value)
-            reproduction.annotate(case, call, report)
+            self.reproduction.annotate(item, case, call, report)
         attach(item, report, case.labels() | {"host": self.host})
         return report

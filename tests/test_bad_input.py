@@ -29,7 +29,15 @@ from tests.readme import example_files, suite_check_count
 MYNET = example_files()["mynet.py"]
 SUITE_CHECKS = suite_check_count()  # what a cpu, float64-only net runs
 WHERE = "impl=broken device=cpu dtype=float64 seed=0"
-REPRODUCE = "  reproduce: pytest -p twolayer --impl broken --device cpu --twolayer-seed 0"
+
+
+def reproduce(test: str, *options: str) -> str:
+    """The line that reruns ``broken``'s failing ``test`` alone (with the run's ``options``
+    that change its verdict)."""
+    where = " ".join(["--impl broken --device cpu --twolayer-seed 0", *options])
+    return f"  reproduce: pytest -p twolayer {where} -k '{test}[broken-cpu-float64]'"
+
+
 TUTORIAL = "tutorial dims Dims(N=64, D_in=1000, H=100, D_out=10), standard-normal x"
 
 CONFTEST = """
@@ -353,7 +361,7 @@ BAD_VALUES = {
 def test_bad_value_is_a_verdict(pytester: pytest.Pytester, bad: BadValue):
     register(pytester, "class Broken(MyNet):\n" + textwrap.indent(bad.body, "    "))
     result = run(pytester, f"implementation_loads or {bad.check}")
-    result.stdout.fnmatch_lines([exact(bad.verdict), exact(REPRODUCE)], consecutive=True)
+    result.stdout.fnmatch_lines([exact(bad.verdict), exact(reproduce(bad.check))], consecutive=True)
     assert_only_broken_failed(result, {bad.check}, {"test_implementation_loads", bad.check})
 
 
@@ -394,7 +402,7 @@ def test_hung_implementation_fails_within_its_limit(
                 f"[update.rule] {WHERE}: exceeded the per-check time limit of 2 s "
                 "(--twolayer-timeout)"
             ),
-            exact(REPRODUCE),
+            exact(reproduce("test_update_follows_rule", "--twolayer-timeout 2")),
         ]
     )
     assert_only_broken_failed(

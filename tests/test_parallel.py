@@ -121,7 +121,9 @@ def test_workers_results_make_one_table_and_one_saved_json(slow_pair: pytest.Pyt
 def test_a_ten_times_slower_implementation_trips_the_ratio_and_baseline_gates_only(
     slow_pair: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ):
-    gates = ["--twolayer-max-ratio", "mine:numpy=3"]
+    # 5x: an equal pair reached 3.1x on a 2-core machine loaded ~4x over (the plugin's tests
+    # in parallel beside other work); the ten times slower one stays twice above it.
+    gates = ["--twolayer-max-ratio", "mine:numpy=5"]
     baseline = slow_pair.runpytest_subprocess(*benchmark_args(*gates, "--benchmark-save", "base"))
     baseline.assert_outcomes(passed=2)
 
@@ -142,7 +144,7 @@ def test_a_ten_times_slower_implementation_trips_the_ratio_and_baseline_gates_on
     ratio_verdict = next(c["line"] for c in checks if c["outcome"] == "failed")
     assert re.fullmatch(
         r"\[benchmark\.ratio\] impl=mine device=cpu dtype=float64 seed=0: median step \S+ ms "
-        r"is \S+x numpy's \S+ ms \(timed interleaved\), above the allowed 3x "
+        r"is \S+x numpy's \S+ ms \(timed interleaved\), above the allowed 5x "
         r"\(--twolayer-max-ratio\)",
         ratio_verdict,
     ), ratio_verdict

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from pytest_twolayer.plotting import benchmarks, loss_curves
@@ -103,6 +104,39 @@ def test_loss_figure_says_an_expected_failure_is_expected():
     assert line.get_linestyle() == "--"
 
 
+def test_a_diverging_curve_leaves_the_axis_and_the_conforming_ones_keep_it():
+    """The issue's figure: one sign-flipped net climbing to 1e162 flattened every conforming
+    curve. The axis is the conforming curves' (a decade either side); the diverging one is
+    cut at the edge, marked there, and its legend says how far it went."""
+    climbing = tuple(min(3e7 * math.exp(0.75 * t), 1e162) for t in range(500))
+    curves = [curve("numpy"), curve("nn"), Curve("flip", "cpu", "float32", climbing, "FAILED")]
+    fig = loss_curves.figure(curves, seed=0)
+    [ax] = fig.axes
+    conforming = [v for c in curves[:2] for v in c.losses]
+    assert ax.get_ylim() == pytest.approx((min(conforming) / 10, max(conforming) * 10))
+    labels = [line.get_label() for line in ax.get_lines()]
+    assert labels == ["numpy", "nn", "flip: FAILED, leaves the axis at step 5 (up to 1e+162)"]
+    [exit_mark] = ax.collections
+    assert exit_mark.get_offsets().tolist() == [[5, max(conforming) * 10]]
+    assert not exit_mark.get_clip_on()  # drawn on the edge, not clipped away
+
+
+def test_a_failed_curve_within_range_is_not_cut():
+    curves = [curve("numpy"), curve("half", verdict="FAILED", steps=300)]
+    fig = loss_curves.figure(curves, seed=0)
+    [ax] = fig.axes
+    assert [line.get_label() for line in ax.get_lines()] == ["numpy", "half: FAILED"]
+    assert not ax.collections
+
+
+def test_without_a_conforming_curve_the_axis_spans_everything():
+    climbing = tuple(3e7 * math.exp(0.5 * t) for t in range(100))
+    fig = loss_curves.figure([Curve("flip", "cpu", "float32", climbing, "FAILED")], seed=0)
+    [ax] = fig.axes
+    assert ax.get_ylim()[1] >= climbing[-1]
+    assert [line.get_label() for line in ax.get_lines()] == ["flip: FAILED"]
+
+
 def test_loss_png_is_readme_sized(tmp_path: Path):
     path = loss_curves.write([curve(f"impl{i}") for i in range(9)], 0, tmp_path)
     assert path == tmp_path / "loss_curves.png"
@@ -159,6 +193,77 @@ def test_benchmark_figure_one_panel_per_device_and_a_peak_per_dtype():
     assert texts == ["1 thread", "2 threads"]  # they differ: each bar says its own
 
 
+def drawn(fig: Figure) -> Figure:
+    FigureCanvasAgg(fig)
+    fig.draw_without_rendering()
+    return fig
+
+
+def test_benchmark_notes_sit_beside_the_panel_and_the_axis_ends_at_the_data():
+    """The notes were drawn at each bar's end, over the peak line, on an axis that ran 60%
+    past the widest bar; they now sit in a column right of the panel, and the axis ends just
+    past the widest bar or peak."""
+    benches = [
+        bench("tensor", gflops=21.6, peak_gflops=23.0, peak_fraction=0.94),
+        bench("numpy", gflops=13.8, peak_gflops=23.0, peak_fraction=0.6),
+    ]
+    fig = drawn(benchmarks.figure(benches))
+    [ax] = fig.axes
+    assert ax.get_xlim()[1] == pytest.approx(23.0 * benchmarks.HEADROOM)
+    renderer = fig.canvas.get_renderer()
+    panel = ax.get_window_extent(renderer)
+    for text in ax.texts:
+        assert text.get_window_extent(renderer).x0 >= panel.x1, text.get_text()
+
+
+def test_a_failed_benchmark_is_drawn_as_failed():
+    """Before, a failed benchmark was a plain bar when a gate failed after the timing, and
+    vanished when it failed before its figures; now both show, and say they failed."""
+    benches = [
+        bench("numpy", gflops=13.8),
+        bench("slow", gflops=5.3, verdict="FAILED", why="[benchmark.budget] impl=slow ...: x"),
+        StepBenchmark(
+            "broken", "cpu", "float32", math.nan, math.nan, math.nan, math.nan, 0,
+            verdict="FAILED", measured=False, why="[benchmark.steps] impl=broken ...: boom",
+        ),
+    ]  # fmt: skip
+    fig = benchmarks.figure(benches)
+    [ax] = fig.axes
+    top_down = sorted(ax.get_yticklabels(), key=lambda t: -t.get_position()[1])
+    assert [t.get_text() for t in top_down] == ["numpy", "slow (FAILED)", "broken (FAILED)"]
+    assert [(p.get_width(), p.get_hatch()) for p in ax.patches] == [
+        (13.8, None),
+        (5.3, benchmarks.FAILED_HATCH),
+    ]
+    notes = [t.get_text() for t in ax.texts]
+    assert notes == [
+        "2 ms/step, 6.5% of peak",
+        "FAILED (benchmark.budget): 2 ms/step, 6.5% of peak",
+        "FAILED (benchmark.steps), before its figures",
+    ]
+
+
+def test_a_failed_benchmark_check_is_read_with_or_without_figures():
+    budget = "[benchmark.budget] impl=numpy device=cpu dtype=float32 seed=0: too slow"
+    collected = Collected.of(
+        [
+            record(Outcome.FAILED, {"benchmark": STEP}, concern="benchmark", line=budget),
+            record(Outcome.FAILED, impl="broken", concern="benchmark", line="boom"),
+            record(Outcome.FAILED, impl="flip", concern="training"),  # not a benchmark
+        ]
+    )
+    gated, broken = collected.ordered_benchmarks(["numpy", "broken"], ["cpu"])
+    assert (gated.verdict, gated.measured, gated.why, gated.gflops) == (
+        "FAILED",
+        True,
+        budget,
+        52.0,
+    )
+    assert (broken.impl, broken.verdict, broken.measured, broken.why) == (
+        "broken", "FAILED", False, "boom",
+    )  # fmt: skip
+
+
 def test_benchmark_png(tmp_path: Path):
     path = benchmarks.write([bench(f"impl{i}") for i in range(9)], tmp_path)
     assert path == tmp_path / "benchmarks.png"
@@ -169,7 +274,12 @@ def test_benchmark_png(tmp_path: Path):
 # --- reading reports ---
 
 
-def record(outcome: Outcome = Outcome.PASSED, data: dict[str, Any] | None = None, **labels: str):
+def record(
+    outcome: Outcome = Outcome.PASSED,
+    data: dict[str, Any] | None = None,
+    line: str = "",
+    **labels: str,
+):
     """A collected record of a training check (or another check, by ``concern``)."""
     case = {"impl": "numpy", "device": "cpu", "dtype": "float32", "concern": "training"}
     case.update(labels)
@@ -183,6 +293,7 @@ def record(outcome: Outcome = Outcome.PASSED, data: dict[str, Any] | None = None
         check="x",
         outcome=outcome,
         data=data or {},
+        line=line,
     )
 
 
@@ -282,7 +393,7 @@ def test_session_draws_the_real_step_benchmark(
     result.stdout.fnmatch_lines(
         [
             f"twolayer plots: wrote {pytester.path}/figs/loss_curves.png (1 curve, 0 FAILED), "
-            f"{pytester.path}/figs/benchmarks.png (1 bar)"
+            f"{pytester.path}/figs/benchmarks.png (1 benchmark, 0 FAILED)"
         ]
     )
     [[step]] = drawn

@@ -146,3 +146,41 @@ def test_counts_come_from_the_reports_under_xdist(
     )
     # the rise of the other implementation is recorded, the drop is not
     assert counts(zoo) == {"mix": 3, "numpy": 4}
+
+
+def test_a_tripped_ratchet_reads_as_failed_everywhere(zoo: pytest.Pytester):
+    """Every check passed and the ratchet tripped: exit status 1, and before, pytest's summary
+    said '5 passed ...' in green, the matrix was all pass and the JSON verdict 'passed'. Now
+    the summary line counts it, the matrix section, the Markdown and the JSON say the run
+    failed and why."""
+    record(zoo, {"numpy": 4})
+    result = run(
+        zoo, "numpy", "--twolayer-ratchet", "ratchet.json",
+        "--twolayer-report-json", "r.json", "--twolayer-report-md", "r.md",
+    )  # fmt: skip
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    why = "ratchet: numpy ran 3 checks, fewer than the 4 recorded in ratchet.json"
+    result.stdout.fnmatch_lines(
+        ["impl * device *", "numpy *cpu *pass *", f"run FAILED: {why}", "*=* 3 passed, *"]
+    )
+    summary = result.outlines[-1]
+    assert "1 below the ratchet" in summary, summary
+    report = json.loads((zoo.path / "r.json").read_text())
+    assert report["summary"]["verdict"] == "failed"
+    assert report["summary"]["run_failures"] == [why]
+    assert report["run"]["exit_status"] == 1
+    markdown = (zoo.path / "r.md").read_text()
+    assert "**FAILED** (exit status 1)" in markdown
+    assert f"- **run FAILED**: {why}" in markdown
+
+
+def test_a_ratchet_that_holds_adds_nothing(zoo: pytest.Pytester):
+    record(zoo, {"numpy": 3})
+    result = run(
+        zoo, "numpy", "--twolayer-ratchet", "ratchet.json", "--twolayer-report-json", "r.json"
+    )
+    assert result.ret == pytest.ExitCode.OK
+    assert "run FAILED" not in result.stdout.str()
+    assert "below the ratchet" not in result.outlines[-1]
+    report = json.loads((zoo.path / "r.json").read_text())
+    assert (report["summary"]["verdict"], report["summary"]["run_failures"]) == ("passed", [])

@@ -1,19 +1,39 @@
-"""Reproduction snippets: a failing conformance check's report ends with a ``python -c``
-command that reruns the check without pytest, and running it gives the same verdict."""
+"""Reproduction: a failing check's report ends with a pytest command that reruns exactly that
+check, and a ``python -c`` command that reruns it without pytest; both run from the folder
+the run started in, both give the same verdict, and both survive ``shlex.split``."""
 
 from __future__ import annotations
 
+import os
 import shlex
 import subprocess
 import sys
 import types
+from pathlib import Path
 
 import pytest
 
 from pytest_twolayer import suite
 from pytest_twolayer.case import Case
-from pytest_twolayer.reproduction import HEADER, check_function, snippet
+from pytest_twolayer.registry import COMMAND_LINE, ENTRY_POINT, REGISTER_HOOK, Spec
+from pytest_twolayer.reproduction import HEADER, PYTEST_HEADER, check_function, snippet
 from pytest_twolayer.zoo.numpy_bugs import LrDoubled
+
+MYBUGS = """
+from pytest_twolayer.zoo.numpy_bugs import NoReluMask
+
+
+class NoMask(NoReluMask):
+    '''A user's net that forgets the ReLU mask in its backward pass.'''
+"""
+
+HOOK = """
+from mybugs import NoMask
+
+
+def pytest_twolayer_register(registry):
+    registry.add("nomask", NoMask)
+"""
 
 CONFTEST = """
 from pytest_twolayer.zoo.numpy_bugs import LrDoubled
@@ -39,13 +59,45 @@ def run(pytester: pytest.Pytester, impl: str) -> pytest.RunResult:
     )  # fmt: skip
 
 
-def test_a_failure_ends_with_a_snippet_that_reproduces_it(pytester: pytest.Pytester):
+def after(lines: list[str], header: str) -> list[str]:
+    """The commands printed after ``header`` (the pytest line carries it on the same line)."""
+    found = []
+    for i, line in enumerate(lines):
+        if line.startswith(f"  {header} "):
+            found.append(line.removeprefix(f"  {header} "))
+        elif line == f"  {header}":
+            found.append(lines[i + 1].strip())
+    return found
+
+
+def verdicts(lines: list[str]) -> list[str]:
+    return [line for line in lines if line.startswith("[") and "] impl=" in line]
+
+
+def rerun(words: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    """A printed command, run from ``cwd`` as a user would paste it (``pytest`` and
+    ``python`` are this interpreter's)."""
+    program = {"pytest": [sys.executable, "-m", "pytest"], "python": [sys.executable]}
+    env = {k: v for k, v in os.environ.items() if k != "PYTEST_ADDOPTS"}
+    return subprocess.run(
+        [*program[words[0]], *words[1:]],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+def test_a_failure_ends_with_both_commands(pytester: pytest.Pytester):
     result = run(pytester, "lr2")
-    result.assert_outcomes(passed=1, failed=1)  # a passing check gets no snippet
+    result.assert_outcomes(passed=1, failed=1)  # a passing check gets no commands
     result.stdout.fnmatch_lines(
         [
             VERDICT.format(name="lr2"),
-            "  reproduce: pytest -p twolayer --impl lr2 --device cpu --twolayer-seed 3",
+            "  reproduce: pytest -p twolayer --impl lr2 --device cpu --twolayer-seed 3 "
+            "-k 'test_update_follows_rule[[]lr2-cpu-float64[]]'",
             f"  {HEADER}",
             '    python -c "from pytest_twolayer import Case, Dims; '
             "from pytest_twolayer.conformance.test_update import check_update_follows_rule "
@@ -56,23 +108,132 @@ def test_a_failure_ends_with_a_snippet_that_reproduces_it(pytester: pytest.Pytes
     )
     # once, in the failure (a CI terminal's short summary repeats whole messages)
     assert result.stdout.str().split("short test summary info")[0].count(HEADER) == 1
-    lines = result.outlines
-    verdict = next(line for line in lines if line.startswith("[update.rule] impl=lr2"))
-    command = shlex.split(lines[lines.index(f"  {HEADER}") + 1])
-    assert command[:2] == ["python", "-c"]
-    rerun = subprocess.run(
-        [sys.executable, *command[1:]],
-        cwd=pytester.path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
+
+
+def test_the_snippet_reruns_the_check_to_the_same_verdict(pytester: pytest.Pytester):
+    result = run(pytester, "lr2")
+    [verdict] = verdicts(result.outlines)
+    [command] = after(result.outlines, HEADER)
+    words = shlex.split(command)
+    assert words[:2] == ["python", "-c"]
+    again = rerun(words, pytester.path)
+    assert again.returncode == 1
+    assert again.stderr.splitlines()[-1] == f"pytest_twolayer.case.ConformanceFailure: {verdict}"
+
+
+MAKE = {
+    # how the user registered their net -> (the --impl they gave, the selector printed)
+    "command line, named": ("nomask=mybugs:NoMask", "nomask=mybugs:NoMask"),
+    "command line, unnamed": ("mybugs:NoMask", "mybugs:NoMask"),
+    "register hook": ("nomask", "nomask"),
+}
+
+
+@pytest.mark.parametrize("how", list(MAKE))
+def test_the_pytest_command_reruns_exactly_the_failing_check(pytester: pytest.Pytester, how: str):
+    """The user's own net, registered three ways: each failure's ``reproduce:`` line, run from
+    the same folder, runs that one check (no other) and reaches the same verdict."""
+    impl, selector = MAKE[how]
+    pytester.makepyfile(mybugs=MYBUGS)
+    if how == "register hook":
+        pytester.makeconftest(HOOK)
+    first = pytester.runpytest_subprocess(
+        "-p", "twolayer", "--impl", impl, "-k", "update or gradients_match or params_canonical",
+        "-p", "no:cacheprovider",
+    )  # fmt: skip
+    first.assert_outcomes(passed=1, failed=2)
+    commands = after(first.outlines, PYTEST_HEADER)
+    assert len(commands) == 2
+    for command, verdict in zip(commands, verdicts(first.outlines), strict=True):
+        words = shlex.split(command)
+        assert shlex.join(words) == command
+        assert words[:5] == ["pytest", "-p", "twolayer", "--impl", selector], command
+        again = rerun(words, pytester.path)
+        outcome = pytest.RunResult(again.returncode, again.stdout.splitlines(), [], 0.0)
+        outcome.assert_outcomes(failed=1, deselected=outcome.parseoutcomes()["deselected"])
+        assert verdicts(outcome.outlines) == [verdict]
+        assert after(outcome.outlines, PYTEST_HEADER) == [command]  # and it says so again
+
+
+def test_a_users_own_test_is_named_with_its_file(pytester: pytest.Pytester):
+    pytester.makepyfile(
+        test_mine="""
+        def test_mine(twolayer_case):
+            twolayer_case.fail("mine.always", "my own verdict")
+        """
     )
-    assert rerun.returncode == 1
-    assert rerun.stderr.splitlines()[-2:] == [
-        f"pytest_twolayer.case.ConformanceFailure: {verdict}",
-        "  reproduce: pytest -p twolayer --impl lr2 --device cpu --twolayer-seed 3",
+    first = pytester.runpytest_subprocess(
+        "-p", "twolayer", "--impl", "numpy", "--twolayer-no-suite", "-p", "no:cacheprovider"
+    )
+    first.assert_outcomes(failed=2)  # numpy's two dtypes
+    [command, _] = after(first.outlines, PYTEST_HEADER)
+    words = shlex.split(command)
+    assert words[-3:] == ["test_mine.py", "-k", "test_mine[numpy-cpu-float64]"]
+    assert HEADER not in first.stdout.str()  # its module need not import by name
+    again = rerun(words, pytester.path)
+    outcome = pytest.RunResult(again.returncode, again.stdout.splitlines(), [], 0.0)
+    outcome.assert_outcomes(failed=1, deselected=outcome.parseoutcomes()["deselected"])
+    assert verdicts(outcome.outlines) == [
+        "[mine.always] impl=numpy device=cpu dtype=float64 seed=0: my own verdict"
     ]
+
+
+SLOW = """
+import time
+
+from pytest_twolayer.implementations.numpy_net import NumpyNet
+
+
+class Slow(NumpyNet):
+    '''NumpyNet with a 5 ms nap in every step: slower than numpy, whatever the load.'''
+
+    def step(self, x, y):
+        time.sleep(0.005)
+        return super().step(x, y)
+"""
+
+
+@pytest.mark.parametrize(
+    ("gate", "label", "argument"),
+    [
+        (["--twolayer-budget", "slow=0.001"], "benchmark.budget", "budget_s=1e-06"),
+        (
+            ["--twolayer-max-ratio", "slow:numpy=1.01"],
+            "benchmark.ratio",
+            "reference=Case('numpy', Reference, 'cpu', 'float64', seed=0, dims=",
+        ),
+    ],
+    ids=["budget", "ratio"],
+)
+def test_a_benchmark_failure_carries_both_commands(
+    pytester: pytest.Pytester, gate: list[str], label: str, argument: str
+):
+    pytester.makepyfile(slownet=SLOW)
+    first = pytester.runpytest_subprocess(
+        "-p", "twolayer", "--impl", "slow=slownet:Slow", "-k", "benchmark",
+        "--twolayer-benchmark-steps", "20", *gate, "-p", "no:cacheprovider",
+    )  # fmt: skip
+    first.assert_outcomes(failed=1)
+    [verdict] = verdicts(first.outlines)
+    assert verdict.startswith(f"[{label}] impl=slow device=cpu dtype=float64 seed=0: ")
+    [command] = after(first.outlines, PYTEST_HEADER)
+    assert shlex.split(command)[4:] == [
+        "slow=slownet:Slow", "--device", "cpu", "--twolayer-seed", "0",
+        "--twolayer-benchmark-steps", "20", *gate, "-k", "test_benchmark_step[slow-cpu-float64]",
+    ]  # fmt: skip
+    again = rerun(shlex.split(command), pytester.path)
+    outcome = pytest.RunResult(again.returncode, again.stdout.splitlines(), [], 0.0)
+    outcome.assert_outcomes(failed=1, deselected=outcome.parseoutcomes()["deselected"])
+    assert [v.partition(": ")[0] for v in verdicts(outcome.outlines)] == [
+        verdict.partition(": ")[0]
+    ]
+    [code] = after(first.outlines, HEADER)
+    assert "steps=20, " in code
+    assert argument in code
+    again = rerun(shlex.split(code), pytester.path)
+    assert again.returncode == 1, again.stderr
+    last = again.stderr.splitlines()[-1]
+    assert last.startswith(f"pytest_twolayer.case.ConformanceFailure: {verdict.partition(': ')[0]}")
 
 
 def test_a_class_without_an_import_path_gets_no_snippet(pytester: pytest.Pytester):
@@ -81,15 +242,27 @@ def test_a_class_without_an_import_path_gets_no_snippet(pytester: pytest.Pyteste
     result.stdout.fnmatch_lines(
         [
             VERDICT.format(name="local"),
-            "  reproduce: pytest -p twolayer --impl local --device cpu --twolayer-seed 3",
+            "  reproduce: pytest -p twolayer --impl local --device cpu --twolayer-seed 3 "
+            "-k 'test_update_follows_rule[[]local-cpu-float64[]]'",
         ]
     )
     assert HEADER not in result.stdout.str()
 
 
+def test_the_selector_is_what_registers_the_implementation_again():
+    def spec(name: str, source: str) -> Spec:
+        return Spec(name, "mybugs:NoMask", source, lambda: None)
+
+    assert spec("nomask", ENTRY_POINT).selector == "nomask"
+    assert spec("nomask", REGISTER_HOOK).selector == "nomask"
+    assert spec("nomask", COMMAND_LINE).selector == "nomask=mybugs:NoMask"
+    assert spec("mybugs:NoMask", COMMAND_LINE).selector == "mybugs:NoMask"
+
+
 def test_only_plain_functions_of_a_case_are_offered(monkeypatch: pytest.MonkeyPatch):
     assert check_function(suite.check("update_follows_rule")) is not None
     assert check_function(suite.check("training")) is not None  # `record` has a default
+    assert check_function(suite.check("benchmark_step")) is not None  # gates have defaults
     assert check_function(suite.check("implementation_loads")) is None  # a check of the class
     module = types.ModuleType("fake")
     exec(

@@ -3,12 +3,17 @@ registered implementations that are broken or registered twice."""
 
 from __future__ import annotations
 
+import importlib.metadata
+import itertools
+
 import pytest
 
 from pytest_twolayer.machine import unavailable_reason
+from pytest_twolayer.registry import ENTRY_POINT_GROUP
 from tests.readme import example_files, suite_check_count
 
 MYNET = example_files()["mynet.py"]
+NUMPY = "pytest_twolayer.implementations.numpy_net:NumpyNet"
 SUITE_CHECKS = suite_check_count()  # what a cpu, float64-only net runs
 BUILTINS = [
     "autograd",
@@ -69,7 +74,9 @@ def test_plugin_is_inert_without_impl(pytester: pytest.Pytester):
 
 
 def test_list_shows_every_builtin_with_its_declarations(pytester: pytest.Pytester):
-    result = pytester.runpytest("-p", "twolayer", "--twolayer-list")
+    # In a process of its own: a pytester run in this one would import TensorFlow, which a
+    # later run here (pytester forgets the modules a run imported) could not import again.
+    result = pytester.runpytest_subprocess("-p", "twolayer", "--twolayer-list")
     assert result.ret == 0
     result.stdout.fnmatch_lines(
         [
@@ -78,6 +85,44 @@ def test_list_shows_every_builtin_with_its_declarations(pytester: pytest.Pyteste
             "numpy *cpu *float64,float32 *SGD(lr=1e-06, momentum=0.0) *0 *entry point*",
             "optim *cpu,cuda *float32,float64 *Adam(lr=0.0001*",
         ]
+    )
+
+
+def test_a_broken_registration_does_not_widen_the_list(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+):
+    """Its long error once widened every row to ~250 characters; now its row says it failed
+    and the error follows the table, which keeps the widths of the working entries."""
+    only_numpy = importlib.metadata.EntryPoints(
+        [importlib.metadata.EntryPoint("numpy", NUMPY, ENTRY_POINT_GROUP)]
+    )  # no framework to import (TensorFlow cannot be imported twice in one process)
+    real = importlib.metadata.entry_points
+    monkeypatch.setattr(
+        importlib.metadata,
+        "entry_points",
+        lambda **params: only_numpy if params.get("group") == ENTRY_POINT_GROUP else real(**params),
+    )
+    pytester.makepyfile(mynet=MYNET)
+    pytester.syspathinsert()
+    pytester.makeconftest(
+        "from mynet import MyNet\n\n"
+        "def pytest_twolayer_register(registry):\n"
+        "    registry.add('mine', MyNet)\n"
+    )
+    clean = pytester.runpytest("-p", "twolayer", "--twolayer-list")
+    pytester.makeconftest(BROKEN_CONFTEST.replace('registry.add("numpy", MyNet)', ""))
+    broken = pytester.runpytest("-p", "twolayer", "--twolayer-list")
+
+    def column_widths(result: pytest.RunResult) -> list[int]:
+        header = next(line for line in result.outlines if line.startswith("name "))
+        starts = [header.index(title) for title in ("devices", "dtypes", "optimizer", "source")]
+        return [b - a for a, b in itertools.pairwise(starts)]
+
+    assert column_widths(broken) == column_widths(clean)  # the name's aside
+    hollow = next(line for line in broken.outlines if line.startswith("hollow "))
+    assert "FAILED TO LOAD" in hollow
+    assert broken.outlines[-1].startswith(
+        "FAILED TO LOAD: hollow: implementation 'hollow': optimizer must be"
     )
 
 

@@ -20,7 +20,7 @@ import pytest
 
 from pytest_twolayer.suite import CHECKS as SUITE_CHECKS
 from pytest_twolayer.suite import suite_dir
-from pytest_twolayer.zoo.runner import Outcome, ZooRun, exhibits, run_zoo
+from pytest_twolayer.zoo.runner import TIME_LIMIT_S, Outcome, ZooRun, exhibits, run_zoo
 
 CHECKS = {c.test_name: c.labels[0] if c.labels else None for c in SUITE_CHECKS}
 """Every check the zoo runs (all but the benchmark: see the runner), with its verdict label."""
@@ -138,8 +138,10 @@ def test_failures_are_verdicts(zoo_run: ZooRun, name: str) -> None:
         assert len(lines) in (2, 4), (
             f"{where}: expected a verdict, a reproduce line and maybe a snippet:\n{message}"
         )
+        test = f"{outcome.check}[{name}-cpu-{outcome.dtype}]"
         assert lines[1] == (
-            f"  reproduce: pytest -p twolayer --impl {name} --device cpu --twolayer-seed {SEED}"
+            f"  reproduce: pytest -p twolayer --impl {name} --device cpu --twolayer-seed {SEED} "
+            f"--twolayer-timeout {TIME_LIMIT_S} -k '{test}'"
         ), lines[1]
         if len(lines) == 4:  # the check without pytest (tests/test_reproduction.py runs one)
             assert lines[2] == "  reproduce without pytest:", lines[2]
@@ -193,7 +195,8 @@ def test_pytester_shows_the_update_verdict(pytester: pytest.Pytester) -> None:
             f"[[]update.rule[]] impl={name} device=cpu dtype=float64 seed=0: after step #1 w? "
             "moved wrongly for SGD(lr=1e-06, momentum=0.0): displacement off by 0.005 of its "
             "reference norm (allowed 1e-08)*",
-            f"  reproduce: pytest -p twolayer --impl {name} --device cpu --twolayer-seed 0",
+            f"  reproduce: pytest -p twolayer --impl {name} --device cpu --twolayer-seed 0 "
+            f"-k 'test_update_follows_rule[[]{name}-cpu-float64[]]'",
             f"FAILED *test_update.py::test_update_follows_rule[[]{name}-cpu-float64[]]*",
         ]
     )

@@ -8,6 +8,7 @@ import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from pytest_twolayer.case import Case
 from pytest_twolayer.contract import TwoLayerImplementation
@@ -34,6 +35,22 @@ class BenchmarkSettings:
 
     def budget_for(self, impl: str) -> float | None:
         return self.budgets.get(impl, self.budgets.get("*"))
+
+    def arguments(self, case: Case) -> dict[str, Any]:
+        """The benchmark check's keyword arguments for ``case``: the steps, and the gates set
+        for its implementation (a ratio's reference as a case on the same device, in its own
+        training dtype). The test passes them, and a reproduction snippet writes them out."""
+        arguments: dict[str, Any] = {"steps": self.steps}
+        budget = self.budget_for(case.name)
+        if budget is not None:
+            arguments["budget_s"] = budget
+        gate = self.ratios.get(case.name)
+        if gate is not None and self.load is not None:
+            name, ceiling = gate
+            cls = self.load(name)
+            arguments["reference"] = Case(name, cls, case.device, str(cls.dtypes[0]), case.seed)
+            arguments["max_ratio"] = ceiling
+        return arguments
 
 
 def check_budget(case: Case, median_s: float, budget_s: float) -> None:

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from pytest_twolayer import reference
-from pytest_twolayer.benchmarking.peak import gemm_peak_gflops
+from pytest_twolayer.benchmarking.peak import gemm_peak
 from pytest_twolayer.benchmarking.sync import synchronizer
 from pytest_twolayer.case import Case
 from pytest_twolayer.compare import as_loss, closest_depth
@@ -28,6 +28,13 @@ from pytest_twolayer.machine import available_cores, thread_budget
 from pytest_twolayer.tutorial_run import DATA_STREAM, TutorialRuns
 
 WARMUP_STEPS = 5
+
+NOISY_SPREAD = 1.0
+"""A benchmark whose steps' interquartile range exceeds their median is flagged noisy: the
+middle half of its steps spreads wider than a typical step takes, which is the machine's
+load (another process, another worker), not the implementation. On a quiet 2-core machine
+the tutorial's nets stay below 0.45, and the dynamic net, whose steps vary with the depth
+drawn, near 0.55; under load they reached 7."""
 
 
 class Prepared:
@@ -73,7 +80,7 @@ def measure_steps(
     warm = Prepared(case, "benchmark.steps")
     for _ in range(WARMUP_STEPS):
         warm.step()
-    peak = gemm_peak_gflops(case.device, case.dtype)  # before timing: it must not interleave
+    gemm_peak(case.device, case.dtype)  # measured before timing: it must not interleave
     net = Prepared(case, "benchmark.steps")
     depths = tuple(case.cls.depths)
     snapshots: list[dict[str, np.ndarray]] = []
@@ -89,7 +96,7 @@ def measure_steps(
     if runs is not None:
         runs.record(case, net.losses)
     drawn = _depths_drawn(net, depths, snapshots, net.losses)
-    return _figures(case, benchmark, drawn, peak, faults / steps)
+    return _figures(case, benchmark, drawn, faults / steps)
 
 
 def _depths_drawn(
@@ -109,14 +116,15 @@ def _depths_drawn(
 
 
 def _figures(
-    case: Case, benchmark: Any, drawn: list[int], peak: float, faults_per_step: float
+    case: Case, benchmark: Any, drawn: list[int], faults_per_step: float
 ) -> dict[str, Any]:
     stats = benchmark.stats.stats
     median_step = stats.median
     depth_mean = float(np.mean(drawn))
     flops = float(np.mean([case.dims.matmul_flops_per_step(d) for d in drawn]))
     gflops = flops / median_step / 1e9
-    peak = gemm_peak_gflops(case.device, case.dtype, at_least=gflops)
+    peak = gemm_peak(case.device, case.dtype, at_least=gflops)
+    spread = stats.iqr / median_step
     figures: dict[str, Any] = {
         "impl": case.name,
         "device": case.device,
@@ -124,6 +132,8 @@ def _figures(
         "what": "step",
         "median_s": median_step,
         "iqr_s": stats.iqr,
+        "spread": spread,  # the IQR over the median
+        "noisy": spread > NOISY_SPREAD,
         "min_s": stats.min,
         "mean_s": stats.mean,
         "stddev_s": stats.stddev,
@@ -132,8 +142,9 @@ def _figures(
         "run_s": stats.total,  # the whole run: every timed step
         "flops_per_step": flops,
         "gflops": gflops,
-        "peak_gflops": peak,
-        "peak_fraction": gflops / peak,
+        "peak_gflops": peak.gflops,
+        "peak_fraction": peak.fraction(gflops),
+        "peak_source": peak.source,
         "threads": thread_budget(),
         "cores": len(available_cores()),
         "minor_faults_per_step": faults_per_step,

@@ -1,55 +1,93 @@
 """This machine's large-GEMM throughput, measured in the run: the yardstick for GFLOP/s.
 
-Measured per process (each xdist worker under its own thread budget), device and dtype,
-once; a benchmark's "% of peak" divides by the figure measured beside it.
+A peak is the best throughput seen, so it is measured where and as the benchmark runs: in
+the same process (an xdist worker under its own share of the cores, with the same thread
+pools), on the same device, in the same dtype; as the best of several products, with every
+library that process already uses for it (numpy's BLAS, and torch's when torch is loaded;
+on cuda, torch or TensorFlow). A busy moment makes a measurement read low, so a benchmark
+that beats the peak has it measured again; should it still be beaten, the benchmark's own
+rate is the best this process has seen and becomes the peak, marked as such. A fraction of
+the peak is therefore at most 1 by construction.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from pytest_twolayer.benchmarking.sync import synchronizer
 
 GEMM_SIZE = 1024  # large enough for BLAS to reach its plateau, small enough to take ~10 ms
-REPEATS = 7  # the best of a few: a peak is what the hardware can do, not an average
+REPEATS = 7  # products per library per measurement: the best of them counts
+REMEASURES = 2  # more measurements, when a benchmark beat the peak, before it is its own
+
+GEMM = "gemm"
+STEP = "step"  # the peak is a benchmark's own rate: no GEMM in this process reached it
 
 
-_PEAKS: dict[tuple[str, str], float] = {}  # per process: a figure of the hardware, not of a run
+@dataclass(frozen=True)
+class Peak:
+    """The best GFLOP/s seen for one device and dtype in this process, and by what."""
+
+    gflops: float
+    source: str  # GEMM or STEP
+
+    def fraction(self, gflops: float) -> float:
+        """``gflops`` as a share of the peak: at most 1, the peak having been raised to it."""
+        return gflops / self.gflops if self.gflops > 0 else 0.0
 
 
-def gemm_peak_gflops(device: str, dtype: str, *, at_least: float = 0.0) -> float:
-    """This process's peak GFLOP/s for ``device`` and ``dtype``: measured on first use, and
-    again whenever a caller has seen more than it (``at_least``: a calibration that another
-    process disturbed reads low), keeping the best."""
+_PEAKS: dict[tuple[str, str], Peak] = {}  # per process: a figure of the hardware, not of a run
+
+
+def gemm_peak(device: str, dtype: str, *, at_least: float = 0.0) -> Peak:
+    """This process's peak for ``device`` and ``dtype``: measured on first use, and measured
+    again whenever a caller has achieved more (``at_least``), keeping the best; if that caller
+    still did better, its own rate. Never below ``at_least``."""
     key = (device, dtype)
-    if key not in _PEAKS or _PEAKS[key] < at_least:
-        _PEAKS[key] = max(_PEAKS.get(key, 0.0), _measure(device, dtype))
-    return _PEAKS[key]
+    peak = _PEAKS.get(key) or Peak(measure(device, dtype), GEMM)
+    for _ in range(REMEASURES):
+        if peak.gflops >= at_least:
+            break
+        peak = Peak(max(peak.gflops, measure(device, dtype)), GEMM)
+    if peak.gflops < at_least:
+        peak = Peak(at_least, STEP)
+    _PEAKS[key] = peak
+    return peak
 
 
-def _measure(device: str, dtype: str) -> float:
-    """The best GFLOP/s of an ``n x n @ n x n`` product on ``device`` in ``dtype``."""
+def measure(device: str, dtype: str) -> float:
+    """The best GFLOP/s of ``n x n @ n x n`` products on ``device`` in ``dtype``, over the
+    libraries this process uses for it (see the module's docstring)."""
     n = GEMM_SIZE
     rng = np.random.default_rng(0)
     a = rng.standard_normal((n, n)).astype(dtype)
     b = rng.standard_normal((n, n)).astype(dtype)
+    flops = 2 * n**3
     if device == "cpu":
-        return _best_gflops(lambda: np.matmul(a, b), 2 * n**3, lambda: None)
+        best = _best_gflops(lambda: np.matmul(a, b), flops, lambda: None)
+        loaded: Any = sys.modules.get("torch")  # imported already by an implementation
+        if loaded is not None:
+            ta, tb = loaded.as_tensor(a), loaded.as_tensor(b)
+            best = max(best, _best_gflops(lambda: loaded.matmul(ta, tb), flops, lambda: None))
+        return best
     wait = synchronizer("cuda")
     if importlib.util.find_spec("torch") is not None:
         import torch
 
         ta, tb = torch.as_tensor(a, device="cuda"), torch.as_tensor(b, device="cuda")
-        return _best_gflops(lambda: torch.matmul(ta, tb), 2 * n**3, wait)
+        return _best_gflops(lambda: torch.matmul(ta, tb), flops, wait)
     import tensorflow as tf  # a TensorFlow-only machine
 
     with tf.device("/GPU:0"):
         ga, gb = tf.constant(a), tf.constant(b)
-        return _best_gflops(lambda: tf.matmul(ga, gb).numpy(), 2 * n**3, wait)
+        return _best_gflops(lambda: tf.matmul(ga, gb).numpy(), flops, wait)
 
 
 def _best_gflops(run: Callable[[], object], flops: int, wait: Callable[[], None]) -> float:

@@ -3,6 +3,7 @@ large-GEMM throughput measured in the same run."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -14,7 +15,9 @@ from pytest_twolayer.plotting.style import DPI, colour
 
 FILE_NAME = "benchmarks.png"
 PEAK_LINESTYLES = ("--", ":", "-.")  # one per dtype
-HEADROOM = 1.6  # the x axis runs this far past the widest bar or peak, room for annotations
+HEADROOM = 1.05  # the x axis ends just past the widest bar or peak line
+FAILED_HATCH = "///"
+LABEL = re.compile(r"^\[(?P<label>[a-z_.]+)\] ")  # a verdict's label: [benchmark.budget]
 
 
 def peak_label(dtype: str, gflops: float) -> str:
@@ -30,18 +33,27 @@ def threads_label(threads: int) -> str:
     return f"{threads} thread" + ("" if threads == 1 else "s")
 
 
+def failure(bench: StepBenchmark) -> str:
+    """``FAILED (benchmark.budget)``: the verdict and the check's label, if it gave one."""
+    found = LABEL.match(bench.why)
+    return f"{bench.verdict} ({found['label']})" if found else bench.verdict
+
+
 def annotation(bench: StepBenchmark, show_threads: bool) -> str:
+    if not bench.measured:
+        return f"{failure(bench)}, before its figures"
     share = bench.peak_fraction
     percent = f"{share:.1%}" if share < 0.1 else f"{share:.0%}"  # 0.4%, not 0%
     text = f"{bench.median_s * 1e3:.3g} ms/step, {percent} of peak"
-    return text + (f", {threads_label(bench.threads)}" if show_threads else "")
+    text += f", {threads_label(bench.threads)}" if show_threads else ""
+    return f"{failure(bench)}: {text}" if bench.failed else text
 
 
 def figure(benchmarks: Sequence[StepBenchmark]) -> Figure:
     """One panel per device: a bar per implementation (x dtype), a line per dtype's peak."""
     impls = list(dict.fromkeys(b.impl for b in benchmarks))
     devices = list(dict.fromkeys(b.device for b in benchmarks))
-    threads = {b.threads for b in benchmarks}
+    threads = {b.threads for b in benchmarks if b.measured}
     rows = [sum(1 for b in benchmarks if b.device == d) for d in devices]
     height = 1.2 + 0.42 * sum(max(r, 2) for r in rows) + 0.5 * len(devices)
     fig = Figure(figsize=(9.0, height), dpi=DPI, layout="constrained")
@@ -61,28 +73,41 @@ def panel(
     several_dtypes = len({b.dtype for b in benchmarks}) > 1
     # Top to bottom in selection order, as in the loss-curve legend.
     positions = list(range(len(benchmarks)))[::-1]
-    ax.barh(
-        positions,
-        [b.gflops for b in benchmarks],
-        color=[colour(impls.index(b.impl)) for b in benchmarks],
-        height=0.7,
-    )
-    ax.set_yticks(positions, [bar_label(b, several_dtypes) for b in benchmarks])
     for y, bench in zip(positions, benchmarks, strict=True):
+        if bench.measured:  # a failed one hatched, as a failed curve is dashed
+            ax.barh(
+                y,
+                bench.gflops,
+                color=colour(impls.index(bench.impl)),
+                height=0.7,
+                hatch=FAILED_HATCH if bench.failed else None,
+                edgecolor="black" if bench.failed else None,
+                alpha=0.55 if bench.failed else 1.0,
+            )
+        # Right of the panel, in a column of their own: never over a bar or a peak line.
         ax.annotate(
             annotation(bench, show_threads),
-            (bench.gflops, y),
-            xytext=(4, 0),
+            (1.0, y),
+            xycoords=("axes fraction", "data"),
+            xytext=(6, 0),
             textcoords="offset points",
             va="center",
             fontsize="small",
+            color="firebrick" if bench.failed else "black",
+            annotation_clip=False,
         )
+    labels = [bar_label(b, several_dtypes) for b in benchmarks]
+    ax.set_yticks(
+        positions,
+        [f"{t} (FAILED)" if b.failed else t for t, b in zip(labels, benchmarks, strict=True)],
+    )
     # Several xdist workers each measure the peak; a line shows the best of them on each host
     # (figures of different machines are never compared with one peak).
     peaks: dict[tuple[str, str | None], float] = {}
     for bench in benchmarks:
-        key = (bench.dtype, bench.host)
-        peaks[key] = max(peaks.get(key, 0.0), bench.peak_gflops)
+        if bench.measured:
+            key = (bench.dtype, bench.host)
+            peaks[key] = max(peaks.get(key, 0.0), bench.peak_gflops)
     several_hosts = len({host for _, host in peaks}) > 1
     for i, ((dtype, host), peak) in enumerate(sorted(peaks.items(), key=str)):
         label = peak_label(dtype, peak) + (f" on {host}" if several_hosts else "")
@@ -93,15 +118,13 @@ def panel(
             linewidth=1.2,
             label=label,
         )
-    widest = max([b.gflops for b in benchmarks] + list(peaks.values()) + [1e-9])
+    widest = max([b.gflops for b in benchmarks if b.measured] + list(peaks.values()) + [1e-9])
     ax.set_xlim(0, widest * HEADROOM)
     ax.set_ylim(-0.6, max(len(benchmarks), 2) - 0.4)
     ax.set_xlabel("GFLOP/s")
     ax.grid(True, axis="x", alpha=0.3)
-    # Above the panel, right of its device title: never over a bar or its annotation.
-    ax.legend(
-        loc="lower right", bbox_to_anchor=(1.0, 1.0), fontsize="small", frameon=False, ncols=3
-    )
+    # Above the column of annotations: never over a bar, a line or an annotation.
+    ax.legend(loc="lower left", bbox_to_anchor=(1.0, 1.0), fontsize="small", frameon=False)
 
 
 def write(benchmarks: Sequence[StepBenchmark], folder: Path) -> Path:

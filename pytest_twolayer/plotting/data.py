@@ -3,12 +3,14 @@ step benchmarks. Imports no plotting library."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
 from pytest_twolayer.report.records import Outcome, Record
 
 TRAINING_CONCERN = "training"
+BENCHMARK_CONCERN = "benchmark"
 STEP = "step"  # the benchmark of one training step (the other kind, "run", is not drawn)
 
 
@@ -29,7 +31,11 @@ class Curve:
 
 @dataclass(frozen=True)
 class StepBenchmark:
-    """One implementation's training-step benchmark on one device, in its training dtype."""
+    """One implementation's training-step benchmark on one device, in its training dtype.
+
+    A benchmark that failed keeps its figures if it had any (a gate failed after timing) and
+    has none (``measured`` is False) if it failed before the timing ended.
+    """
 
     impl: str
     device: str
@@ -40,6 +46,13 @@ class StepBenchmark:
     peak_fraction: float
     threads: int
     host: str | None = None  # the host whose peak it is measured against
+    verdict: str = "passed"  # as a Curve's
+    measured: bool = True
+    why: str = ""  # a failure's one line
+
+    @property
+    def failed(self) -> bool:
+        return self.verdict != "passed"
 
 
 def verdict(record: Record) -> str:
@@ -65,9 +78,12 @@ def curve_from(record: Record) -> Curve | None:
 
 
 def benchmark_from(record: Record) -> StepBenchmark | None:
-    """The training-step benchmark a record carries, if any and well formed."""
+    """The training-step benchmark a record carries, if any and well formed; for a benchmark
+    check that failed without figures, an unmeasured entry that says so."""
     data = record.benchmark
-    if data is None or data.get("what") != STEP:
+    if data is None:
+        return _unmeasured(record)
+    if data.get("what") != STEP:
         return None
     try:
         return StepBenchmark(
@@ -80,9 +96,27 @@ def benchmark_from(record: Record) -> StepBenchmark | None:
             peak_fraction=float(data["peak_fraction"]),
             threads=int(data["threads"]),
             host=record.host,
+            verdict=verdict(record),
+            why=record.line if record.outcome in FAILED else "",
         )
     except (KeyError, TypeError, ValueError):
         return None  # a malformed record is the benchmark module's bug; the figure skips it
+
+
+FAILED = (Outcome.FAILED, Outcome.ERROR, Outcome.CRASHED, Outcome.XFAILED, Outcome.NOT_RUN)
+
+
+def _unmeasured(record: Record) -> StepBenchmark | None:
+    """A benchmark check that failed before publishing figures: a row without a bar."""
+    if record.concern != BENCHMARK_CONCERN or record.outcome not in FAILED:
+        return None
+    if record.device is None or record.dtype is None:
+        return None
+    nan = math.nan
+    return StepBenchmark(
+        record.impl, record.device, record.dtype, nan, nan, nan, nan, 0,
+        host=record.host, verdict=verdict(record), measured=False, why=record.line,
+    )  # fmt: skip
 
 
 @dataclass

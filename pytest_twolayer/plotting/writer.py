@@ -91,9 +91,10 @@ class Plots:
             )
         benches = collected.ordered_benchmarks(names, devices)
         if benches:
+            failed = sum(b.failed for b in benches)
             path = self.draw(lambda: benchmarks.write(benches, self.folder))
             if path:
-                written.append(f"{path} ({count(len(benches), 'bar')})")
+                written.append(f"{path} ({count(len(benches), 'benchmark')}, {failed} FAILED)")
         else:
             self.skip(
                 benchmarks.FILE_NAME,

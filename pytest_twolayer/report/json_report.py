@@ -16,6 +16,7 @@ import pytest
 from pytest_twolayer.machine import DISTRIBUTIONS, package_version
 from pytest_twolayer.report.matrix import Matrix
 from pytest_twolayer.report.records import Outcome, Record, count, json_safe
+from pytest_twolayer.report.run_failures import RunFailures
 from pytest_twolayer.selection import Loaded, Selection
 from pytest_twolayer.version import __version__
 
@@ -67,7 +68,10 @@ def run_of(
     )
 
 
-def build(run: Run, records: list[Record], matrix: Matrix) -> dict[str, Any]:
+def build(
+    run: Run, records: list[Record], matrix: Matrix, failures: RunFailures | None = None
+) -> dict[str, Any]:
+    failures = failures or RunFailures()
     checks = [r.to_json() for r in records]
     benchmarks = [
         {**json_safe(r.benchmark), "nodeid": r.nodeid, "outcome": r.outcome.value, "host": r.host}
@@ -96,15 +100,13 @@ def build(run: Run, records: list[Record], matrix: Matrix) -> dict[str, Any]:
         "matrix": matrix.to_json(),
         "checks": checks,
         "benchmarks": benchmarks,
-        "summary": {"total": len(checks), **count(records), "verdict": verdict(records)},
+        "summary": {
+            "total": len(checks),
+            **count(records),
+            "verdict": failures.verdict(records),
+            "run_failures": failures.reasons(),  # what failed the run beside its checks
+        },
     }
-
-
-def verdict(records: list[Record]) -> str:
-    """``"passed"`` when no check failed, errored, crashed or went unrun (expected failures
-    pass)."""
-    bad = (Outcome.FAILED, Outcome.ERROR, Outcome.CRASHED, Outcome.NOT_RUN)
-    return "failed" if any(r.outcome in bad for r in records) else "passed"
 
 
 def status(loaded: Loaded, records: list[Record]) -> str:

@@ -8,6 +8,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from pytest_twolayer.report import tables
 from pytest_twolayer.report.matrix import LEGEND, Matrix
 from pytest_twolayer.report.records import Outcome, Record, count
 
@@ -16,8 +17,12 @@ STEP_SUMMARY_ENV = "GITHUB_STEP_SUMMARY"
 BAD = (Outcome.FAILED, Outcome.ERROR, Outcome.CRASHED, Outcome.NOT_RUN)
 
 
-def render(matrix: Matrix, records: list[Record], exit_status: int) -> str:
+def render(
+    matrix: Matrix, records: list[Record], exit_status: int, run_failures: list[str] | None = None
+) -> str:
     lines = [f"## {TITLE}", "", verdict_line(records, exit_status), ""]
+    if run_failures:  # every check may have passed: say why the run did not
+        lines += [f"- **run FAILED**: {_text(reason)}" for reason in run_failures] + [""]
     lines += table(matrix.table())
     lines += ["", f"<sub>{_text(LEGEND)}</sub>"]
     failures = [r for r in records if r.outcome in BAD]
@@ -45,6 +50,7 @@ def render(matrix: Matrix, records: list[Record], exit_status: int) -> str:
     if benchmarks:
         lines += ["", "### Benchmarks", ""]
         lines += table(benchmark_rows(benchmarks))
+        lines += [f"<sub>{_text(note)}</sub>" for note in tables.notes(benchmarks)]
     return "\n".join(lines) + "\n"
 
 
@@ -62,21 +68,25 @@ def verdict_line(records: list[Record], exit_status: int) -> str:
     )
 
 
+BENCHMARK_COLUMNS = (
+    ("impl", "impl", "{}"),
+    ("device", "device", "{}"),
+    ("dtype", "dtype", "{}"),
+    ("what", "what", "{}"),
+    ("ms/step", "median_s", "{:.3f}"),
+    ("±IQR", "iqr_s", "{:.3f}"),
+    ("GFLOP/s", "gflops", "{:.1f}"),
+    ("% of peak", "peak_fraction", "{:.1%}"),
+    ("thr/cores", "threads", "{}"),
+)
+"""The terminal table's columns that a step summary has room for, formatted as it does."""
+
+
 def benchmark_rows(benchmarks: list[dict[str, Any]]) -> list[list[str]]:
-    rows = [["impl", "device", "dtype", "what", "ms/step", "GFLOP/s", "% of peak", "threads"]]
-    for b in benchmarks:
-        rows.append(
-            [
-                str(b.get("impl", "?")),
-                str(b.get("device", "?")),
-                str(b.get("dtype", "?")),
-                str(b.get("what", "?")),
-                _figure(b.get("median_s"), 1e3),
-                _figure(b.get("gflops")),
-                _figure(b.get("peak_fraction"), 100.0),
-                str(b.get("threads", "-")),
-            ]
-        )
+    """The header, then one row per benchmark in the terminal table's order (fastest first)."""
+    rows = [[title for title, _, _ in BENCHMARK_COLUMNS]]
+    for b in tables.ordered(benchmarks):
+        rows.append([tables.cell(b, key, fmt) for _, key, fmt in BENCHMARK_COLUMNS])
     return rows
 
 
@@ -118,10 +128,3 @@ def _code(text: str) -> str:
     fence = "`" * (longest + 1)
     pad = " " if text.startswith("`") or text.endswith("`") else ""
     return f"{fence}{pad}{text}{pad}{fence}"
-
-
-def _figure(value: Any, scale: float = 1.0) -> str:
-    if not isinstance(value, int | float) or value != value:  # None or NaN
-        return "-"
-    scaled = float(value) * scale
-    return f"{scaled:.3g}" if abs(scaled) < 1000 else f"{scaled:.0f}"

@@ -121,7 +121,7 @@ def build(records: list[Record], names: list[str], devices: list[str]) -> Matrix
                 matrix.rows += [Row(impl, device, d, cells) for d, cells in per_dtype.items()]
             else:
                 matrix.rows.append(Row(impl, device, None, _cells(here, concerns, general)))
-    matrix.notes = notes(records)
+    matrix.notes = notes(records, matrix.rows)
     return matrix
 
 
@@ -153,8 +153,10 @@ def _ordered(first: list[str], seen: Iterable[str | None]) -> list[str]:
     return [v for v in first if v in found] + [v for v in found if v not in first]
 
 
-def notes(records: list[Record]) -> list[Note]:
-    """Skip reasons (deduplicated), crashes and implementations that failed to load."""
+def notes(records: list[Record], rows: Sequence[Row] = ()) -> list[Note]:
+    """Skip reasons (deduplicated), crashes and implementations that failed to load; the
+    places a note names, and notes of one kind, in the order of the matrix's ``rows`` (not
+    the order the reports arrived in, which xdist's workers shuffle)."""
     found: dict[tuple[str, str], list[str]] = {}
     for record in records:
         where = f"{record.impl} {record.device or NO_DEVICE}"
@@ -182,8 +184,16 @@ def notes(records: list[Record]) -> list[Note]:
         places = found.setdefault(key, [])
         if where and where not in places:
             places.append(where)
+    rank = {f"{row.impl} {row.device or NO_DEVICE}": i for i, row in enumerate(rows)}
+    for places in found.values():
+        places.sort(key=lambda where: rank.get(where, len(rank)))
     order = {"load": 0, "crash": 1, "lost": 2, "skip": 3}
-    ordered = sorted(found.items(), key=lambda item: order[item[0][0]])
+
+    def position(item: tuple[tuple[str, str], list[str]]) -> tuple[int, int]:
+        (kind, _), places = item
+        return order[kind], min((rank.get(w, len(rank)) for w in places), default=len(rank))
+
+    ordered = sorted(found.items(), key=position)
     return [Note(kind, text, tuple(where)) for (kind, text), where in ordered]
 
 

@@ -15,6 +15,7 @@ from pytest_twolayer.options import Settings
 from pytest_twolayer.report import json_report, markdown, tables
 from pytest_twolayer.report.collector import Collector
 from pytest_twolayer.report.matrix import Matrix, build, render_text
+from pytest_twolayer.report.run_failures import RunFailures
 from pytest_twolayer.selection import Selection
 
 SECTION = "twolayer conformance matrix"
@@ -24,7 +25,8 @@ class Reporting:
     """Registered on the xdist controller or the only process, beside the collector.
 
     ``workers`` and ``hosts()`` say where the run ran (xdist workers; each host's description,
-    known once the workers are up); ``shard`` which part of the selection it checked.
+    known once the workers are up); ``shard`` which part of the selection it checked;
+    ``failures`` why the run failed beside the checks' verdicts (a tripped ratchet).
     """
 
     def __init__(
@@ -32,6 +34,7 @@ class Reporting:
         selection: Selection,
         settings: Settings,
         collector: Collector,
+        failures: RunFailures,
         *,
         workers: int = 0,
         hosts: Callable[[], dict[str, dict[str, Any]]] = dict,
@@ -43,6 +46,7 @@ class Reporting:
         self.workers = workers
         self.hosts = hosts
         self.shard = shard
+        self.failures = failures
         self.started = datetime.now(timezone.utc)
         self.matrix: Matrix | None = None
         self.written: list[str] = []
@@ -71,10 +75,10 @@ class Reporting:
                 hosts=self.hosts(),
                 shard=self.shard,
             )
-            report = json_report.build(run, records, self.matrix)
+            report = json_report.build(run, records, self.matrix, self.failures)
             self._write("JSON report", json_path, lambda p: json_report.write(p, report))
         if md_path is not None:
-            text = markdown.render(self.matrix, records, status)
+            text = markdown.render(self.matrix, records, status, self.failures.reasons())
             self._write("Markdown report", md_path, lambda p: markdown.write(p, text))
         if self.problems and session.config.pluginmanager.get_plugin("terminalreporter") is None:
             for problem in self.problems:
@@ -97,12 +101,19 @@ class Reporting:
             for line in tables.render(figures):
                 terminalreporter.write_line("  " + line)
             terminalreporter.write_line(tables.FOOTNOTE)
+            for note in tables.notes(figures):
+                terminalreporter.write_line(note, yellow=True)
         # Nothing ran (--collect-only, a dry run, all deselected): a table of "-" says nothing.
         if self.settings.matrix and records:
             matrix = self.matrix or self.build_matrix()
             terminalreporter.section(SECTION)
             for line in render_text(matrix):
                 terminalreporter.write_line(line)
+        for failure in self.failures.found:
+            # Every check may have passed: say the run failed, here and in pytest's summary.
+            terminalreporter.write_line(f"run FAILED: {failure.reason}", red=True, bold=True)
+            # (an object, not a string: other plugins read every entry's __dict__)
+            terminalreporter.stats.setdefault(failure.kind, []).append(failure)
         for line in self.written:
             terminalreporter.write_sep("-", line)
         for problem in self.problems:

@@ -20,11 +20,57 @@ COLUMNS = (
     ("run s", "run_s", "{:.2f}"),
 )
 MILLISECONDS = {"median_s", "iqr_s"}
+NOISY = "!"  # after ±IQR: the spread makes the row's figures untrustworthy
+OWN_PEAK = "*"  # after the peak: no GEMM reached the step's rate, so the step is the peak
+NOISY_NOTE = (
+    f"{NOISY} noisy: the steps' IQR exceeds their median (the machine was busy); these figures "
+    "rank nothing: rerun on a quiet machine"
+)
+OWN_PEAK_NOTE = f"{OWN_PEAK} the step outran every GEMM timed in its process: its rate is the peak"
+
+
+def ordered(figures: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The order every table shows: fastest first (implementation, device, dtype on a tie)."""
+    return sorted(
+        figures,
+        key=lambda f: (
+            f.get("median_s", float("inf")),
+            f.get("impl"),
+            f.get("device"),
+            f.get("dtype"),
+        ),
+    )
+
+
+def cell(row: dict[str, Any], key: str, fmt: str) -> str:
+    """One figure as every table writes it: milliseconds for times, ``-`` when absent, and
+    the marks of a noisy row and of a peak that is the step's own."""
+    value = row.get(key)
+    if key in MILLISECONDS and value is not None:
+        value *= 1e3
+    if key == "threads" and row.get("cores") is not None:
+        value = f"{row.get('threads')}/{row.get('cores')}"
+    text = "-" if value is None else fmt.format(value)
+    if key == "iqr_s" and row.get("noisy"):
+        text += NOISY
+    if key == "peak_gflops" and row.get("peak_source") == "step":
+        text += OWN_PEAK
+    return text
+
+
+def notes(figures: list[dict[str, Any]]) -> list[str]:
+    """The footnotes the marks in ``figures`` call for."""
+    found = []
+    if any(f.get("noisy") for f in figures):
+        found.append(NOISY_NOTE)
+    if any(f.get("peak_source") == "step" for f in figures):
+        found.append(OWN_PEAK_NOTE)
+    return found
 
 
 def render(figures: list[dict[str, Any]]) -> list[str]:
     """The figures, fastest first, as aligned text lines."""
-    rows = sorted(figures, key=lambda f: f["median_s"])
+    rows = ordered(figures)
     if not rows:
         return []
     # Each benchmark is measured against the peak of its own process, on its own host; with
@@ -32,14 +78,7 @@ def render(figures: list[dict[str, Any]]) -> list[str]:
     several_hosts = len({f.get("host") for f in figures}) > 1
     cells = [[title for title, _, _ in COLUMNS] + (["host"] if several_hosts else [])]
     for row in rows:
-        line = []
-        for _, key, fmt in COLUMNS:
-            value = row.get(key)
-            if key in MILLISECONDS and value is not None:
-                value *= 1e3
-            if key == "threads":
-                value = f"{row.get('threads')}/{row.get('cores')}"
-            line.append("-" if value is None else fmt.format(value))
+        line = [cell(row, key, fmt) for _, key, fmt in COLUMNS]
         if several_hosts:
             line.append(str(row.get("host") or "-"))
         if "ratio" in row:
@@ -48,8 +87,8 @@ def render(figures: list[dict[str, Any]]) -> list[str]:
     widths = [max(len(r[i]) for r in cells if i < len(r)) for i in range(len(cells[0]))]
     return [
         "  ".join(
-            cell.ljust(widths[i]) if i < 3 else cell.rjust(widths[i]) if i < len(widths) else cell
-            for i, cell in enumerate(row)
+            text.ljust(widths[i]) if i < 3 else text.rjust(widths[i]) if i < len(widths) else text
+            for i, text in enumerate(row)
         ).rstrip()
         for row in cells
     ]

@@ -1,0 +1,32 @@
+"""What pytest's clock leaves out: a run in one process imports its implementations before
+pytest starts timing, and says so beside pytest's time; under xdist there is nothing to say."""
+
+from __future__ import annotations
+
+import pytest
+
+CLOCK = (
+    r"twolayer: importing the implementations took \d+\.\d s before pytest's clock "
+    r"started; the time below leaves it out"
+)
+
+
+def test_one_process_says_its_imports_precede_pytests_clock(pytester: pytest.Pytester):
+    """``-n 0`` reported 26.5 s for 37 s of wall time with nothing saying why."""
+    result = pytester.runpytest(
+        "-p", "twolayer", "--impl", "numpy", "-k", "params_canonical", "-n", "0"
+    )
+    result.assert_outcomes(passed=2)
+    result.stdout.re_match_lines([CLOCK, r"=+ 2 passed, \d+ deselected in .*"], consecutive=True)
+
+
+def test_workers_import_inside_pytests_clock(pytester: pytest.Pytester):
+    pytester.makeconftest(
+        "def pytest_twolayer_register(registry):\n"
+        "    registry.add('lr2', 'pytest_twolayer.zoo.numpy_bugs:LrDoubled')\n"
+    )
+    result = pytester.runpytest_subprocess(
+        "-p", "twolayer", "--impl", "numpy,lr2", "-k", "params_canonical", "-n", "2"
+    )
+    result.assert_outcomes(passed=3)
+    assert "before pytest's clock" not in result.stdout.str()
