@@ -13,6 +13,7 @@ import pytest
 
 from pytest_twolayer.case import Case, ConformanceFailure
 from pytest_twolayer.collection import CollectedCase
+from pytest_twolayer.process_state import StateLeftChanged
 from pytest_twolayer.suite import Check, check
 
 HEADER = "reproduce without pytest:"
@@ -30,7 +31,9 @@ def annotate(
     case = collected.case()
     if not collected.in_suite or suite_check is None or case is None:
         return  # a user's own test: its module need not be importable by name
-    line = snippet(case, suite_check)
+    # The plugin judged the state around the check: the snippet judges it the same way.
+    watched = call.excinfo.errisinstance(StateLeftChanged)
+    line = snippet(case, suite_check, watched=watched)
     if line is not None:
         report.longrepr = f"{report.longrepr}\n  {HEADER}\n    {line}"
 
@@ -70,9 +73,11 @@ def import_path(cls: type) -> tuple[str, str] | None:
     return (module_name, qualname) if obj is cls else None
 
 
-def snippet(case: Case, suite_check: Check) -> str | None:
+def snippet(case: Case, suite_check: Check, *, watched: bool = False) -> str | None:
     """A shell command that runs ``suite_check`` on ``case`` in a fresh Python, or None if the
-    check is no plain function of a Case or the class cannot be imported by name."""
+    check is no plain function of a Case or the class cannot be imported by name. ``watched``:
+    run it under :func:`pytest_twolayer.process_state.left_as_found`, for a verdict on the
+    state it left."""
     if check_function(suite_check) is None:
         return None
     where = import_path(case.cls)
@@ -81,13 +86,22 @@ def snippet(case: Case, suite_check: Check) -> str | None:
     cls_module, qualname = where
     top, _, rest = qualname.partition(".")
     cls_expr = "Impl" + (f".{rest}" if rest else "")
+    case_expr = (
+        f"Case({case.name!r}, {cls_expr}, {case.device!r}, {case.dtype!r}, "
+        f"seed={case.seed}, dims={case.dims!r})"
+    )
     code = (
         "from pytest_twolayer import Case, Dims; "
         f"from {suite_check.module} import {suite_check.function_name} as check; "
         f"from {cls_module} import {top} as Impl; "
-        f"check(Case({case.name!r}, {cls_expr}, {case.device!r}, {case.dtype!r}, "
-        f"seed={case.seed}, dims={case.dims!r}))"
     )
+    if watched:
+        code += (
+            "from pytest_twolayer.process_state import left_as_found; "
+            f"left_as_found(check, {case_expr})"
+        )
+    else:
+        code += f"check({case_expr})"
     # Double quotes read the same in POSIX shells, cmd and PowerShell; fall back to POSIX
     # single quotes when a name holds a character that double quotes do not protect.
     quoted = f'"{code}"' if not set(code) & set('"$`\\!') else shlex.quote(code)
