@@ -77,6 +77,7 @@ CHECKS: tuple[Check, ...] = (
     Check("load_round_trips", "contract", ("contract.load",)),
     Check("load_rejects_bad_params", "contract", ("contract.load_errors",)),
     Check("init_rejects_undeclared", "contract", ("contract.init_errors",)),
+    Check("return_types", "contract", ("contract.return_types",)),
     Check("forward_shapes", "shapes", ("shapes.forward",)),
     Check("forward_any_dims", "shapes", ("shapes.any_dims",)),
     Check("gradients_match_reference", "gradients", ("gradients.reference",)),
