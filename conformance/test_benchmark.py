@@ -4,7 +4,9 @@ fraction of the in-run GEMM peak.
 
 A benchmark passes unless a gate is set and violated: ``--twolayer-budget`` (ms per step),
 ``--twolayer-max-ratio`` (against another implementation, timed interleaved in the same
-test), and pytest-benchmark's ``--benchmark-compare-fail`` against a saved baseline.
+test), and pytest-benchmark's ``--benchmark-compare-fail`` against a saved baseline; and
+unless memory keeps growing over the run's second half (``--twolayer-max-memory-growth``
+sets the limit; a default applies where the host allocator can be read).
 """
 
 from __future__ import annotations
@@ -13,7 +15,12 @@ from typing import Any
 
 import pytest
 
-from pytest_twolayer.benchmarking.gates import BenchmarkSettings, check_budget, interleaved_ratio
+from pytest_twolayer.benchmarking.gates import (
+    BenchmarkSettings,
+    check_budget,
+    check_memory_growth,
+    interleaved_ratio,
+)
 from pytest_twolayer.benchmarking.measure import Prepared, measure_steps
 from pytest_twolayer.benchmarking.results import as_plain
 from pytest_twolayer.case import Case
@@ -71,9 +78,10 @@ def test_benchmark_step(
     twolayer_benchmark_settings: BenchmarkSettings,
     request: pytest.FixtureRequest,
 ) -> None:
-    """The tutorial's run, step by step: median step and run time; then the budget and
-    ratio gates, if set. Every figure, the ratio included, goes to the reports and into
-    pytest-benchmark's own results (``extra_info``), also when a gate fails."""
+    """The tutorial's run, step by step: median step and run time, memory before every step;
+    then the memory gate, and the budget and ratio gates if set. Every figure, the ratio
+    included, goes to the reports and into pytest-benchmark's own results (``extra_info``),
+    also when a gate fails."""
     if getattr(benchmark, "disabled", False):
         pytest.skip("benchmarks are disabled (--benchmark-disable)")
     settings = twolayer_benchmark_settings
@@ -81,6 +89,9 @@ def test_benchmark_step(
     runs = runs_of(request.config)
     figures = measure_steps(twolayer_case, benchmark, settings.steps, runs)
     try:
+        check_memory_growth(
+            twolayer_case, figures.get("memory", []), settings.growth_limit_for(twolayer_case.name)
+        )
         budget = settings.budget_for(twolayer_case.name)
         if budget is not None:
             check_budget(twolayer_case, figures["median_s"], budget)

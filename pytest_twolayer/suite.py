@@ -92,7 +92,7 @@ CHECKS: tuple[Check, ...] = (
     Check(
         "benchmark_step",
         "benchmark",
-        ("benchmark.steps", "benchmark.budget", "benchmark.ratio"),
+        ("benchmark.steps", "benchmark.budget", "benchmark.ratio", "benchmark.memory"),
         plain=False,
     ),
 )

@@ -55,14 +55,15 @@ def terminal_matrix(result: pytest.RunResult) -> list[list[str]]:
 
 def markdown_matrix(text: str) -> list[list[str]]:
     """The first Markdown table (the matrix), header first, cells unescaped."""
-    rows = [line for line in text.splitlines() if line.startswith("| ")]
-    table = []
-    for line in rows:
+    table: list[list[str]] = []
+    for line in text.splitlines():
+        if not line.startswith("| "):
+            if table:
+                break  # the table ended; the next one is another
+            continue
         cells = re.split(r"(?<!\\)\|", line.strip())[1:-1]
         if all(set(c.strip()) <= {"-"} and c.strip() for c in cells):
             continue  # the separator row
-        if table and len(cells) != len(table[0]):
-            break  # the next table
         table.append([re.sub(r"\\(.)", r"\1", c.strip()) for c in cells])
     return table
 

@@ -54,7 +54,12 @@ def verdict_line(records: list[Record], exit_status: int) -> str:
 
 
 def benchmark_rows(benchmarks: list[dict[str, Any]]) -> list[list[str]]:
-    rows = [["impl", "device", "dtype", "what", "ms/step", "GFLOP/s", "% of peak", "threads"]]
+    rows = [
+        [
+            "impl", "device", "dtype", "what", "ms/step", "GFLOP/s", "% of peak", "threads",
+            "memory peak KiB", "memory growth B/step",
+        ]
+    ]  # fmt: skip
     for b in benchmarks:
         rows.append(
             [
@@ -66,6 +71,8 @@ def benchmark_rows(benchmarks: list[dict[str, Any]]) -> list[list[str]]:
                 _figure(b.get("gflops")),
                 _figure(b.get("peak_fraction"), 100.0),
                 str(b.get("threads", "-")),
+                _figure(b.get("memory_peak_bytes"), 1 / 1024),
+                _figure(b.get("memory_growth_bytes_per_step")),
             ]
         )
     return rows

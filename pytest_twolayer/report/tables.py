@@ -15,11 +15,14 @@ COLUMNS = (
     ("peak", "peak_gflops", "{:.0f}"),
     ("thr/cores", "threads", "{}"),
     ("faults/step", "minor_faults_per_step", "{:.0f}"),
+    ("mem KiB", "memory_peak_bytes", "{:.0f}"),
+    ("B/step", "memory_growth_bytes_per_step", "{:.0f}"),
     ("depth", "depth_mean", "{:.2f}"),
     ("steps", "rounds", "{}"),
     ("run s", "run_s", "{:.2f}"),
 )
 MILLISECONDS = {"median_s", "iqr_s"}
+KIBIBYTES = {"memory_peak_bytes"}
 
 
 def render(figures: list[dict[str, Any]]) -> list[str]:
@@ -34,6 +37,8 @@ def render(figures: list[dict[str, Any]]) -> list[str]:
             value = row.get(key)
             if key in MILLISECONDS and value is not None:
                 value *= 1e3
+            if key in KIBIBYTES and value is not None:
+                value /= 1024
             if key == "threads":
                 value = f"{row.get('threads')}/{row.get('cores')}"
             line.append("-" if value is None else fmt.format(value))
@@ -54,5 +59,7 @@ TITLE = "twolayer benchmarks"
 INTRO = "every step of a fresh instance's run timed, in its training dtype, fastest first:"
 FOOTNOTE = (
     "GFLOP/s counts the matmul FLOPs of the depths drawn; % peak divides by a large "
-    "GEMM timed in the same process, dtype and thread budget (thr/cores)."
+    "GEMM timed in the same process, dtype and thread budget (thr/cores). mem KiB: the most "
+    "memory the allocators held above the run's start, sampled between steps (host malloc; "
+    "cuda's allocators on cuda); B/step: its growth per step over the run's second half."
 )
