@@ -121,16 +121,22 @@ def _attribute_path(root: str, path: str) -> tuple[Callable[[], Any], Callable[[
 
 
 def _has(root: str, path: str) -> Callable[[], bool]:
+    """Whether this version of ``root`` has the attribute: asked once, when first read (a
+    framework's attributes do not come and go; the getattr chain costs up to ~40 us)."""
     read, _ = _attribute_path(root, path)
+    known: list[bool] = []
 
     def available() -> bool:
-        try:
-            read()
-        except AttributeError:
-            return False
-        except Exception:  # it exists but refuses to answer now (see Unreadable)
-            return True
-        return True
+        if not known:
+            try:
+                read()
+            except AttributeError:
+                known.append(False)
+            except Exception:  # it exists but refuses to answer now (see Unreadable)
+                known.append(True)
+            else:
+                known.append(True)
+        return known[0]
 
     return available
 
@@ -373,9 +379,21 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(RANDOM, None, random.getstate, random.setstate, show=_python_rng_show),
     Setting("Python garbage collection enabled", None, gc.isenabled, _set_gc),
     Setting("working directory", None, os.getcwd, os.chdir),
-    Setting(ENVIRONMENT, None, lambda: os.environ.copy(), lambda v: _set_environment(v)),
+    Setting(
+        ENVIRONMENT,
+        None,
+        lambda: os.environ.copy(),
+        lambda v: _set_environment(v),
+        same=lambda a, b: _same_environment(a, b),
+    ),
 )
 """Everything that is snapshotted, in the order it is restored."""
+
+
+def _same_environment(a: Mapping[str, str], b: Mapping[str, str]) -> bool:
+    if a == b:
+        return True
+    return all(a.get(n) == b.get(n) for n in set(a) | set(b) if not ignored(n))
 
 
 def _set_environment(before: Mapping[str, str]) -> None:

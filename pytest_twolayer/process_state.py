@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from pytest_twolayer.case import Case, ConformanceFailure
+from pytest_twolayer.contract import TwoLayerImplementation
 from pytest_twolayer.global_settings import (
     ENVIRONMENT,
     FRAMEWORKS,
@@ -61,6 +62,7 @@ class Snapshot:
 
 
 _BY_NAME = {setting.name: setting for setting in SETTINGS}
+_VARIABLE = "environment variable "  # how a change of one variable is named
 
 
 def snapshot() -> Snapshot:
@@ -108,45 +110,86 @@ def _environment_changes(
         was, now = before.get(name), after.get(name)
         yield Change(
             ENVIRONMENT,
-            f"environment variable {name}",
+            f"{_VARIABLE}{name}",
             "unset" if was is None else repr(was),
             "unset" if now is None else repr(now),
         )
 
 
 def restore(before: Snapshot, found: list[Change]) -> list[Change]:
-    """Write back every setting in ``found`` (in :data:`SETTINGS` order, twice if a linked
-    setting undid another), then read them again: the changes, each marked with whether it
-    was undone."""
-    names = {change.setting for change in found}
+    """Set back every setting in ``found`` (in :data:`SETTINGS` order), then read everything
+    again: a setting that setting back another changed (torch links its TF32 flags) is set
+    back too, for up to three rounds. Returns ``found``, each marked with whether it was
+    undone, and any other setting that could not be kept as it was."""
+    after = snapshot()
+    targets: dict[str, Any] = {c.setting: before.values[c.setting] for c in found}
+    if ENVIRONMENT in targets:  # only the variables found: a framework's additions stay
+        targets[ENVIRONMENT] = _environment_target(before, after, found)
     problems: dict[str, str] = {}
-    for _ in range(2):
-        pending = [s for s in SETTINGS if s.name in names and not _restored(s, before)]
-        for setting in pending:
+    for _ in range(3):
+        for setting in SETTINGS:
+            target = targets.get(setting.name, _MISSING)
+            if target is _MISSING or setting.equal(target, setting.value()):
+                continue
             try:
-                setting.write(before.values[setting.name])
+                setting.write(target)
             except Exception as exc:  # e.g. torch's inter-op threads, once set, stay set
                 problems[setting.name] = f"{type(exc).__name__}: {str(exc).strip()[:120]}"
+        now = snapshot()
+        moved = {
+            name: value
+            for name, value in after.values.items()
+            if name not in targets
+            and name in now.values
+            and not _BY_NAME[name].equal(value, now.values[name])
+        }
+        if not moved:
+            break
+        targets.update(moved)
+    now = snapshot()
     result = []
     for change in found:
-        setting = _BY_NAME[change.setting]
-        if _restored(setting, before, change.what):
+        if _undone(change, targets[change.setting], now):
             result.append(change)
         else:
-            problem = problems.get(setting.name, "it reads back as before")
+            problem = problems.get(change.setting, "it reads back changed")
             result.append(Change(change.setting, change.what, change.before, change.after,
                                  restored=False, problem=problem))  # fmt: skip
+    for name, target in targets.items():
+        setting = _BY_NAME[name]
+        if name in {c.setting for c in found} or setting.equal(target, now.values.get(name)):
+            continue
+        problem = problems.get(name, "changed when the others were set back")
+        result.append(Change(name, name, _shown(setting, target), _shown(setting, now.values[name]),
+                             restored=False, problem=problem))  # fmt: skip
     return result
 
 
-def _restored(setting: Setting, before: Snapshot, what: str | None = None) -> bool:
-    old, now = before.values[setting.name], setting.value()
-    if setting.name == ENVIRONMENT:
-        variable = (what or "").removeprefix("environment variable ")
-        if variable:
-            return bool(old.get(variable) == now.get(variable))
-        return not list(_environment_changes(old, now, additions_allowed=False))
-    return setting.equal(old, now)
+_MISSING = object()
+
+
+def _environment_target(before: Snapshot, after: Snapshot, found: list[Change]) -> dict[str, str]:
+    """The environment as it is, with each variable in ``found`` as it was."""
+    was: Mapping[str, str] = before.values[ENVIRONMENT]
+    target = dict(after.values[ENVIRONMENT])
+    for change in found:
+        if change.setting == ENVIRONMENT:
+            variable = change.what.removeprefix(_VARIABLE)
+            if variable in was:
+                target[variable] = was[variable]
+            else:
+                target.pop(variable, None)
+    return target
+
+
+def _undone(change: Change, target: Any, now: Snapshot) -> bool:
+    value = now.values.get(change.setting, _MISSING)
+    if value is _MISSING:
+        return False
+    if change.setting == ENVIRONMENT:
+        variable = change.what.removeprefix(_VARIABLE)
+        return bool(target.get(variable) == value.get(variable))
+    return _BY_NAME[change.setting].equal(target, value)
 
 
 # --- the rule, as one verdict ----------------------------------------------------------------
@@ -185,6 +228,54 @@ def first_line(case: Case, failure: BaseException) -> str:
     return f"{label} {rest.removeprefix(case.where() + ': ')}"
 
 
+def probe(case: Case) -> list[str]:
+    """The calls that, made once more on a fresh instance in the order the contract lists the
+    methods, leave the state changed (each call's change is undone before the next); empty when
+    none does alone (the test's own code, or a change that needs more calls)."""
+    d = case.dims
+    rng = case.rng(GLOBAL_STATE_LABEL)
+    x, y = rng.standard_normal((d.N, d.D_in)), rng.standard_normal((d.N, d.D_out))
+    made: dict[str, Any] = {}
+
+    def construct() -> None:
+        made["impl"] = case.cls(d, device=case.device, dtype=case.dtype, seed=case.seed)
+
+    def impl() -> TwoLayerImplementation:
+        instance: TwoLayerImplementation = made["impl"]
+        return instance
+
+    def native() -> None:
+        made["x"], made["y"] = impl().to_device(x), impl().to_device(y)
+
+    calls: list[tuple[str, Callable[[], object]]] = [
+        ("__init__()", construct),
+        ("to_device()", native),
+        ("params()", lambda: impl().params()),
+        ("load()", lambda: impl().load(impl().params())),
+        ("forward()", lambda: impl().forward(made["x"])),
+        ("gradients()", lambda: impl().gradients(made["x"], made["y"])),
+        ("step()", lambda: impl().step(made["x"], made["y"])),
+        ("step()", lambda: impl().step(made["x"], made["y"])),  # a change of the 2nd step on
+    ]
+    culprits: list[str] = []
+    for label, call in calls:
+        before = snapshot()
+        try:
+            call()
+        except Exception:
+            failed = True
+        else:
+            failed = False
+        found = changes(before, snapshot())
+        if found:
+            restore(before, found)
+            if label not in culprits:
+                culprits.append(label)
+        if failed:
+            break
+    return culprits
+
+
 def left_as_found(check: Callable[[Case], T], case: Case) -> T:
     """``check(case)`` judged as the plugin judges every twolayer test: if it left the process
     changed, the state is restored and the ``hygiene.global_state`` verdict raised (for
@@ -193,11 +284,15 @@ def left_as_found(check: Callable[[Case], T], case: Case) -> T:
     try:
         result = check(case)
     except Exception as failure:
-        found = changes(before, snapshot())
-        if found:
-            raise verdict(case, check.__name__, restore(before, found), failure) from failure
+        _judge(case, check.__name__, before, failure)
         raise
+    _judge(case, check.__name__, before, None)
+    return result
+
+
+def _judge(case: Case, check: str, before: Snapshot, failure: BaseException | None) -> None:
     found = changes(before, snapshot())
     if found:
-        raise verdict(case, check.__name__, restore(before, found))
-    return result
+        found = restore(before, found)
+        who = " and ".join(probe(case)) or check
+        raise verdict(case, who, found, failure) from failure

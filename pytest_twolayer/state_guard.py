@@ -17,15 +17,13 @@ monkeypatch has undone what it set.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator
+from collections.abc import Generator
 from typing import Any
 
 import pytest
 
 from pytest_twolayer import process_state
-from pytest_twolayer.case import Case
 from pytest_twolayer.collection import CollectedCase, collected_case
-from pytest_twolayer.contract import TwoLayerImplementation
 from pytest_twolayer.process_state import Snapshot
 from pytest_twolayer.suite import GLOBAL_STATE_LABEL
 
@@ -114,54 +112,6 @@ def judge(
             f"[{GLOBAL_STATE_LABEL}] impl={collected.impl}: {test} left process-global state "
             f"changed: {process_state.describe(found)}"
         )
-    culprits = [who] if who else probe(case)
+    culprits = [who] if who else process_state.probe(case)
     culprit = " and ".join(culprits) if culprits else test
     raise process_state.verdict(case, culprit, found, failure) from failure
-
-
-def probe(case: Case) -> list[str]:
-    """The calls that, made once more on a fresh instance in the order the contract lists the
-    methods, leave the state changed (each call's change is undone before the next); empty when
-    none does alone (the test's own code, or a change that needs more calls)."""
-    d = case.dims
-    rng = case.rng(GLOBAL_STATE_LABEL)
-    x, y = rng.standard_normal((d.N, d.D_in)), rng.standard_normal((d.N, d.D_out))
-    made: dict[str, Any] = {}
-
-    def construct() -> None:
-        made["impl"] = case.cls(d, device=case.device, dtype=case.dtype, seed=case.seed)
-
-    def impl() -> TwoLayerImplementation:
-        instance: TwoLayerImplementation = made["impl"]
-        return instance
-
-    def native() -> None:
-        made["x"], made["y"] = impl().to_device(x), impl().to_device(y)
-
-    calls: list[tuple[str, Callable[[], object]]] = [
-        ("__init__()", construct),
-        ("to_device()", native),
-        ("params()", lambda: impl().params()),
-        ("load()", lambda: impl().load(impl().params())),
-        ("forward()", lambda: impl().forward(made["x"])),
-        ("gradients()", lambda: impl().gradients(made["x"], made["y"])),
-        ("step()", lambda: impl().step(made["x"], made["y"])),
-        ("step()", lambda: impl().step(made["x"], made["y"])),  # a change of the 2nd step on
-    ]
-    culprits: list[str] = []
-    for label, call in calls:
-        before = process_state.snapshot()
-        try:
-            call()
-        except Exception:
-            failed = True
-        else:
-            failed = False
-        found = process_state.changes(before, process_state.snapshot())
-        if found:
-            process_state.restore(before, found)
-            if label not in culprits:
-                culprits.append(label)
-        if failed:
-            break
-    return culprits
