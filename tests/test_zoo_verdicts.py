@@ -116,15 +116,18 @@ def test_zoo_covers_every_kind_of_bug_the_plugin_watches() -> None:
 
 @pytest.mark.parametrize("name", list(GLOBAL_STATE))
 def test_global_state_verdicts_name_the_change(zoo_run: ZooRun, name: str) -> None:
-    """Each check that fails for such an exhibit fails with the hygiene verdict naming the
-    changed setting, before -> after."""
+    """Each check that fails for such an exhibit fails with the hygiene verdict naming a
+    changed setting, before -> after; together they name every one the exhibit changes."""
     failures = [o for o in zoo_run.outcomes.get(name, []) if o.status == "failure"]
     assert failures, f"{name} was not rejected"
+    named = set()
     for outcome in failures:
         first = outcome.message.splitlines()[0]
         assert first.startswith("[hygiene.global_state] "), first
-        for setting in GLOBAL_STATE[name]:
-            assert re.search(rf"{re.escape(setting)}\S* .+ -> ", first), (setting, first)
+        found = {s for s in GLOBAL_STATE[name] if re.search(rf"{re.escape(s)}\S* .+ -> ", first)}
+        assert found, (GLOBAL_STATE[name], first)
+        named |= found
+    assert named == set(GLOBAL_STATE[name])
 
 
 def test_zoo_run_is_complete(zoo_run: ZooRun) -> None:
@@ -228,7 +231,7 @@ def test_pytester_shows_the_update_verdict(pytester: pytest.Pytester) -> None:
     name = "zoo-lr-off-by-half-percent"
     _register(pytester, name, "numpy_bugs", "LrOffByHalfPercent")
     result = _run(pytester, name, "-k", "contract or update")
-    result.assert_outcomes(passed=6, failed=1)
+    result.assert_outcomes(passed=7, failed=1)
     result.stdout.fnmatch_lines(
         [
             f"[[]update.rule[]] impl={name} device=cpu dtype=float64 seed=0: after step #1 w? "

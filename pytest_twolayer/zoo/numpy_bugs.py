@@ -244,7 +244,7 @@ class TransposedOutput(NumpyBase):
 class ForwardReturnsList(NumpyBase):
     """Bug: ``forward()`` returns a nested list (``.tolist()``), not a numpy array."""
 
-    failing_checks: F = _FORWARD_CHECKS
+    failing_checks: F = (*_FORWARD_CHECKS, "test_return_types")
 
     def forward(self, x: np.ndarray) -> list[list[float]]:  # type: ignore[override]
         return NumpyNet.forward(self, x).tolist()
