@@ -27,15 +27,21 @@ in ``PYTEST_CURRENT_TEST``. (The thread-pool variables the plugin gives an xdist
 before the worker starts, so they never change across a test.)"""
 
 IGNORED_PREFIXES = ("TORCHINDUCTOR_", "_TORCHINDUCTOR_", "TRITON_")
-"""Variables torch sets for its compile stack's caches on first use, whichever call comes
-first: the first ``torch.optim`` step of a process sets ``TORCHINDUCTOR_CACHE_DIR`` (seen in
-the dynamic net's benchmark when it ran first in a ``-n 0`` run). They are torch's, and which
-test sets them depends on the order, so they are neither judged nor restored."""
+FRAMEWORK_VARIABLES = frozenset({"DISABLE_CUPTI_LAZY_REINIT", "TEARDOWN_CUPTI"})
+"""Variables torch sets for its compile stack on first use, whichever call comes first: the
+first ``torch.optim`` step of a process sets ``TORCHINDUCTOR_CACHE_DIR`` (seen in the dynamic
+net's benchmark when it ran first in a ``-n 0`` run), ``torch.compile`` with CUDA graphs sets
+the CUPTI pair. They are torch's, and which test sets them depends on the order, so they are
+neither judged nor restored."""
 
 
 def ignored(variable: str) -> bool:
     """Whether an environment variable is left out of the snapshot's comparison."""
-    return variable in IGNORED_VARIABLES or variable.startswith(IGNORED_PREFIXES)
+    return (
+        variable in IGNORED_VARIABLES
+        or variable in FRAMEWORK_VARIABLES
+        or variable.startswith(IGNORED_PREFIXES)
+    )
 
 
 FRAMEWORKS = ("torch", "tensorflow")

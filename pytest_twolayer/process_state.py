@@ -87,7 +87,8 @@ def changes(before: Snapshot, after: Snapshot) -> list[Change]:
             continue
         new, setting = after.values[name], _BY_NAME[name]
         if name == ENVIRONMENT:
-            found += _environment_changes(old, new, additions_allowed=bool(imported))
+            if old != new:  # the common case costs one dict comparison
+                found += _environment_changes(old, new, additions_allowed=bool(imported))
         elif name == RANDOM and imported:
             continue
         elif not setting.equal(old, new):

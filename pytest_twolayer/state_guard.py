@@ -98,7 +98,8 @@ def judge(
     who: str | None = None,
 ) -> None:
     """Restore what changed since ``before`` and raise the verdict; nothing when nothing
-    changed. An interruption (Ctrl-C, the time limit, a skip) is restored but not replaced."""
+    changed. What is no ``Exception`` (Ctrl-C, the time limit, pytest's skip, xfail and fail)
+    is restored after but not replaced: it says why the test stopped."""
     found = process_state.changes(before, process_state.snapshot())
     if not found:
         return
