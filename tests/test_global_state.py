@@ -126,7 +126,7 @@ def test_variables_that_change_by_themselves_are_left_alone(monkeypatch: pytest.
 def test_a_framework_first_imported_may_set_variables_and_draw_from_random():
     before = snapshot()
     values = dict(before.values)
-    values["environment"] = {**values["environment"], "TF2_BEHAVIOR": "1"}
+    values["environment"] = {**values["environment"], "TWOLAYER_FRAMEWORK_ADDED": "1"}
     values["Python random state"] = (3, (1,) * 625, None)
     values["working directory"] = "/elsewhere"
     before = Snapshot(before.values, frozenset())
@@ -135,7 +135,7 @@ def test_a_framework_first_imported_may_set_variables_and_draw_from_random():
     assert [c.what for c in process_state.changes(before, imported)] == ["working directory"]
     assert {c.what for c in process_state.changes(before, not_imported)} == {
         "working directory",
-        "environment variable TF2_BEHAVIOR",
+        "environment variable TWOLAYER_FRAMEWORK_ADDED",
         "Python random state",
     }
 

@@ -133,9 +133,19 @@ def pytest_twolayer_register(registry):
 """
 
 
-def run_benchmarks(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
+@pytest.fixture
+def benchmarks(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
+    """A folder registering a leaking and a correct net; runs go to a subprocess, where
+    pytest-benchmark times them even when these tests run under xdist."""
     pytester.makeconftest(CONFTEST)
-    return pytester.runpytest(
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "1")
+    monkeypatch.delenv("PYTEST_ADDOPTS", raising=False)
+    return pytester
+
+
+def run_benchmarks(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
+    return pytester.runpytest_subprocess(
         "-p", "twolayer", "--impl", "correct,leaky", "-k", "benchmark", "-p", "no:cacheprovider",
         "--twolayer-benchmark-steps", "200", "--twolayer-report-json", "r.json",
         "--twolayer-report-md", "r.md", *args,
@@ -147,10 +157,10 @@ def run_benchmarks(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
     reason="growth is judged by default only where glibc's mallinfo2 reads the host allocator",
 )
 def test_a_leaking_net_is_rejected_with_its_figure_and_the_reports_show_memory(
-    pytester: pytest.Pytester,
+    benchmarks: pytest.Pytester,
 ):
     jsonschema = pytest.importorskip("jsonschema")
-    result = run_benchmarks(pytester)
+    result = run_benchmarks(benchmarks)
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(
         [
@@ -162,7 +172,7 @@ def test_a_leaking_net_is_rejected_with_its_figure_and_the_reports_show_memory(
     )
     table = result.stdout.str().split("twolayer benchmarks")[1]
     assert "mem KiB  B/step" in table
-    report = json.loads((pytester.path / "r.json").read_text())
+    report = json.loads((benchmarks.path / "r.json").read_text())
     jsonschema.validate(report, schema())
     figures = {b["impl"]: b for b in report["benchmarks"]}
     leaky, correct = figures["leaky"]["memory"][0], figures["correct"]["memory"][0]
@@ -172,15 +182,15 @@ def test_a_leaking_net_is_rejected_with_its_figure_and_the_reports_show_memory(
     assert leaky["limit_bytes_per_step"] == correct["limit_bytes_per_step"] == 1024
     assert leaky["peak_bytes"] > 200 * 5000
     assert figures["leaky"]["memory_growth_bytes_per_step"] == leaky["growth_bytes_per_step"]
-    markdown = (pytester.path / "r.md").read_text()
+    markdown = (benchmarks.path / "r.md").read_text()
     assert "| memory peak KiB | memory growth B/step |" in markdown
 
 
-def test_the_gate_can_be_raised_or_turned_off_per_implementation(pytester: pytest.Pytester):
-    result = run_benchmarks(pytester, "--twolayer-max-memory-growth", "leaky=off")
+def test_the_gate_can_be_raised_or_turned_off_per_implementation(benchmarks: pytest.Pytester):
+    result = run_benchmarks(benchmarks, "--twolayer-max-memory-growth", "leaky=off")
     result.assert_outcomes(passed=2)
-    pytester.makeini("[pytest]\ntwolayer_max_memory_growth = leaky=64\n")
-    result = run_benchmarks(pytester)
+    benchmarks.makeini("[pytest]\ntwolayer_max_memory_growth = leaky=64\n")
+    result = run_benchmarks(benchmarks)
     result.assert_outcomes(passed=2)
 
 
