@@ -4,9 +4,11 @@ fraction of the in-run GEMM peak.
 
 A benchmark passes unless a gate is set and violated: ``--twolayer-budget`` (ms per step),
 ``--twolayer-max-ratio`` (against another implementation, timed interleaved in the same
-test), and pytest-benchmark's ``--benchmark-compare-fail`` against a saved baseline. The
-check itself, :func:`check_benchmark_step`, also runs without pytest (a reproduction snippet
-calls it with the gates that failed).
+test), and pytest-benchmark's ``--benchmark-compare-fail`` against a saved baseline; and
+unless memory keeps growing over the run's second half (``--twolayer-max-memory-growth``
+sets the limit; a default applies where the host allocator can be read). The check itself,
+:func:`check_benchmark_step`, also runs without pytest (a reproduction snippet calls it
+with the gates that failed).
 """
 
 from __future__ import annotations
@@ -15,7 +17,12 @@ from typing import Any
 
 import pytest
 
-from pytest_twolayer.benchmarking.gates import BenchmarkSettings, check_budget, interleaved_ratio
+from pytest_twolayer.benchmarking.gates import (
+    BenchmarkSettings,
+    check_budget,
+    check_memory_growth,
+    interleaved_ratio,
+)
 from pytest_twolayer.benchmarking.measure import Prepared, measure_steps
 from pytest_twolayer.benchmarking.results import as_plain
 from pytest_twolayer.benchmarking.timer import StepTimer
@@ -34,13 +41,16 @@ def check_benchmark_step(
     budget_s: float | None = None,
     reference: Case | None = None,
     max_ratio: float | None = None,
+    max_memory_growth: float | None = None,
     benchmark: Any = None,
     figures: dict[str, Any] | None = None,
     runs: TutorialRuns | None = None,
 ) -> dict[str, Any]:
     """Time every step of the tutorial's run of ``case`` (``steps`` of them), then apply the
-    gates given: the median step at most ``budget_s`` seconds, and at most ``max_ratio``
-    times ``reference``'s, both timed in alternation. Returns the figures; ``figures``, when
+    gates: memory that levels off (growth per step over the run's second half at most
+    ``max_memory_growth`` bytes, or the default where it applies), and those given: the
+    median step at most ``budget_s`` seconds, and at most ``max_ratio`` times
+    ``reference``'s, both timed in alternation. Returns the figures; ``figures``, when
     given, receives them as they are known, so a failed gate's are kept too.
 
     ``benchmark`` is pytest-benchmark's fixture; without it (no pytest) a stand-in times the
@@ -50,6 +60,7 @@ def check_benchmark_step(
     found: dict[str, Any] = {} if figures is None else figures
     timer = StepTimer() if benchmark is None else benchmark
     found.update(measure_steps(case, timer, steps, runs))
+    check_memory_growth(case, found.get("memory", []), max_memory_growth)
     if budget_s is not None:
         check_budget(case, found["median_s"], budget_s)
     if reference is not None and max_ratio is not None:
@@ -97,9 +108,10 @@ def test_benchmark_step(
     twolayer_benchmark_settings: BenchmarkSettings,
     request: pytest.FixtureRequest,
 ) -> None:
-    """The tutorial's run, step by step: median step and run time; then the budget and
-    ratio gates, if set. Every figure, the ratio included, goes to the reports and into
-    pytest-benchmark's own results (``extra_info``), also when a gate fails."""
+    """The tutorial's run, step by step: median step and run time, memory before every step;
+    then the memory gate, and the budget and ratio gates if set. Every figure, the ratio
+    included, goes to the reports and into pytest-benchmark's own results (``extra_info``),
+    also when a gate fails."""
     if getattr(benchmark, "disabled", False):
         pytest.skip("benchmarks are disabled (--benchmark-disable)")
     arguments = twolayer_benchmark_settings.arguments(twolayer_case)

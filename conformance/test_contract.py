@@ -1,4 +1,5 @@
-"""Contract: declarations, canonical parameters that are copies, and ``load``."""
+"""Contract: declarations, canonical parameters that are copies, ``load``, and the types the
+methods return."""
 
 from __future__ import annotations
 
@@ -134,6 +135,64 @@ def check_init_rejects_undeclared(case: Case) -> None:
         )
 
 
+def check_return_types(case: Case) -> None:
+    """``step()`` and ``gradients()`` give the loss as a Python float; ``forward()``,
+    ``params()`` and ``gradients()`` give numpy arrays: the contract's types, whatever the
+    framework computes with (a 0-d tensor keeps its graph alive; a numpy float32 rounds
+    whatever it is added to)."""
+    check = "contract.return_types"
+    impl = case.make(check=check)
+    rng = case.rng(check)
+    d = case.dims
+    x, y = rng.standard_normal((d.N, d.D_in)), rng.standard_normal((d.N, d.D_out))
+    xn = case.call(check, "to_device(x)", impl.to_device, x)
+    yn = case.call(check, "to_device(y)", impl.to_device, y)
+    _arrays(case, check, "params()", case.call(check, "params()", impl.params))
+    _array(case, check, "forward(x)", case.call(check, "forward(x)", impl.forward, xn))
+    returned = case.call(check, "gradients(x, y)", impl.gradients, xn, yn)
+    if not isinstance(returned, tuple) or len(returned) != 2:
+        case.fail(
+            check,
+            f"gradients(x, y) returned {_type(returned)} {returned!r:.60}, expected a tuple "
+            "(loss, {name: array})",
+        )
+    loss, grads = returned
+    _python_float(case, check, "gradients(x, y)'s loss", loss)
+    _arrays(case, check, "gradients(x, y)'s gradients", grads)
+    _python_float(case, check, "step(x, y)", case.call(check, "step(x, y)", impl.step, xn, yn))
+
+
+def _type(value: object) -> str:
+    """``torch.Tensor``, ``numpy.float32``, ``float``: a type as a user writes it."""
+    kind = type(value)
+    module = kind.__module__.split(".")[0]
+    return kind.__qualname__ if module == "builtins" else f"{module}.{kind.__qualname__}"
+
+
+def _python_float(case: Case, check: str, what: str, value: object) -> None:
+    # numpy.float64 is a subclass of float and passes; numpy.float32, ints and 0-d arrays or
+    # tensors do not.
+    if not isinstance(value, float):
+        case.fail(
+            check,
+            f"{what} returned {_type(value)} {value!r:.60}, expected a Python float (losses "
+            "are Python floats: float(loss) or loss.item())",
+        )
+
+
+def _array(case: Case, check: str, what: str, value: object) -> None:
+    if not isinstance(value, np.ndarray):
+        case.fail(check, f"{what} returned {_type(value)}, expected a numpy.ndarray")
+
+
+def _arrays(case: Case, check: str, what: str, value: object) -> None:
+    if not isinstance(value, dict):
+        case.fail(check, f"{what} returned {_type(value)}, expected a dict of numpy arrays")
+    for name, array in value.items():
+        if not isinstance(array, np.ndarray):
+            case.fail(check, f"{what}[{name!r}] is {_type(array)}, expected a numpy.ndarray")
+
+
 def test_implementation_loads(twolayer_loaded: Loaded) -> None:
     """The implementation imports and its class declarations are valid."""
     if twolayer_loaded.error is not None:
@@ -158,3 +217,7 @@ def test_load_rejects_bad_params(twolayer_case: Case) -> None:
 
 def test_init_rejects_undeclared(twolayer_case: Case) -> None:
     check_init_rejects_undeclared(twolayer_case)
+
+
+def test_return_types(twolayer_case: Case) -> None:
+    check_return_types(twolayer_case)

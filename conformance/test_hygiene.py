@@ -1,4 +1,8 @@
-"""Hygiene: seeds reproduce and differ, instances share no state, inputs are never mutated."""
+"""Hygiene: seeds reproduce and differ, instances share no state, inputs are never mutated and
+are read as arrays whatever their memory layout.
+
+(That a check leaves the process as it found it is hygiene too, but no check of this module:
+the plugin watches every test for it, see ``pytest_twolayer.state_guard``.)"""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ import pytest
 
 from pytest_twolayer.case import Case
 from pytest_twolayer.compare import as_loss, canonical_params
+from pytest_twolayer.layouts import LAYOUTS
 from pytest_twolayer.tolerances import rtol
 
 STEPS = 3
@@ -106,7 +111,8 @@ def to_numpy(native: Any) -> np.ndarray | None:
 
 
 def check_inputs_not_mutated(case: Case) -> None:
-    """No call mutates the numpy arrays passed in, nor the native objects made from them."""
+    """No call mutates the numpy arrays passed in, nor the native objects made from them; and
+    ``to_device`` reads an array in any layout (:data:`LAYOUTS`) as the same values."""
     check = "hygiene.inputs"
     impl = case.make(check=check)
     x, y = _data(case, check)
@@ -118,24 +124,83 @@ def check_inputs_not_mutated(case: Case) -> None:
     case.call(check, "load(params)", lambda: impl.load(params))
     xn = case.call(check, "to_device(x)", lambda: impl.to_device(x))
     yn = case.call(check, "to_device(y)", lambda: impl.to_device(y))
-    xn_before, yn_before = to_numpy(xn), to_numpy(yn)
+    c_ordered = {"x": to_numpy(xn), "y": to_numpy(yn)}
+    arrays = {"x": x, "y": y}
+    _calls_mutate_nothing(case, check, impl, arrays, {"x": x_copy, "y": y_copy}, (xn, yn), "")
+    for name, value in params.items():
+        if not np.array_equal(value, params_copy[name]):
+            case.fail(check, f"load() or a later call mutated the {name} array passed to load")
+    for layout, arrange in LAYOUTS.items():
+        arrays = {"x": arrange(x_copy), "y": arrange(y_copy)}
+        kept = {name: np.array(_memory_of(a)) for name, a in arrays.items()}
+        natives = _natives_of(case, check, impl, arrays, layout, c_ordered)
+        _calls_mutate_nothing(case, check, impl, arrays, kept, natives, f" as a {layout}")
+
+
+def _memory_of(array: np.ndarray) -> np.ndarray:
+    """The array a view shows part of (the array itself if it owns its memory)."""
+    return array if array.base is None else array.base
+
+
+def _natives_of(
+    case: Case,
+    check: str,
+    impl: Any,
+    arrays: dict[str, np.ndarray],
+    layout: str,
+    c_ordered: dict[str, np.ndarray | None],
+) -> tuple[Any, Any]:
+    """``to_device`` of each array in ``layout``, shown to hold the values it made of the same
+    array in C order (where its natives can be read back)."""
+    natives = []
+    for what, array in arrays.items():
+        native = case.call(check, f"to_device({what}) of a {layout}", impl.to_device, array)
+        got, expected = to_numpy(native), c_ordered[what]
+        if got is not None and expected is not None and not np.array_equal(got, expected):
+            differ = (
+                f"{int(np.count_nonzero(got != expected))} of {got.size} values differ"
+                if got.shape == expected.shape
+                else f"shape {got.shape}, expected {expected.shape}"
+            )
+            case.fail(
+                check,
+                f"to_device({what}) of a {layout} gives other values than of the same {what} in "
+                f"C order ({differ}): does it read the memory behind the array, not the array?",
+            )
+        natives.append(native)
+    return natives[0], natives[1]
+
+
+def _calls_mutate_nothing(
+    case: Case,
+    check: str,
+    impl: Any,
+    arrays: dict[str, np.ndarray],
+    kept: dict[str, np.ndarray],
+    natives: tuple[Any, Any],
+    layout: str,
+) -> None:
+    """``forward``, ``gradients`` and ``step`` on ``natives`` leave the numpy ``arrays`` (for
+    a view, all the memory behind it) equal to ``kept``, and the natives as they were."""
+    xn, yn = natives
+    natives_before = {"x": to_numpy(xn), "y": to_numpy(yn)}
     calls = {
         "forward(x)": lambda: impl.forward(xn),
         "gradients(x, y)": lambda: impl.gradients(xn, yn),
         "step(x, y)": lambda: impl.step(xn, yn),
     }
     for label, call in calls.items():
-        case.call(check, label, call)
-        for what, now, was in (("x", x, x_copy), ("y", y, y_copy)):
-            if not np.array_equal(now, was):
-                case.fail(check, f"{label} (or to_device) mutated the numpy {what} passed in")
-        for what, native, before in (("x", xn, xn_before), ("y", yn, yn_before)):
-            after = to_numpy(native)
+        case.call(check, f"{label}{layout}", call)
+        for what, array in arrays.items():
+            now = _memory_of(array) if layout else array
+            if not np.array_equal(now, kept[what], equal_nan=True):
+                case.fail(
+                    check, f"{label} (or to_device) mutated the numpy {what} passed in{layout}"
+                )
+        for what, native in (("x", xn), ("y", yn)):
+            before, after = natives_before[what], to_numpy(native)
             if before is not None and (after is None or not np.array_equal(after, before)):
-                case.fail(check, f"{label} mutated the native {what} made by to_device")
-    for name, value in params.items():
-        if not np.array_equal(value, params_copy[name]):
-            case.fail(check, f"load() or a later call mutated the {name} array passed to load")
+                case.fail(check, f"{label} mutated the native {what} made by to_device{layout}")
 
 
 @TRAINING_DTYPE_ONLY

@@ -1,9 +1,11 @@
 """Shapes: ``forward`` gives ``(N, D_out)`` in the declared dtype and the reference's values,
-for the tutorial dims and for others, and for inputs beyond standard normal data."""
+for the tutorial dims and for others, for inputs beyond standard normal data, and for inputs
+in every memory layout (Fortran order, strided and reversed views)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pytest
@@ -17,6 +19,7 @@ from pytest_twolayer.compare import (
     params_as_f64,
 )
 from pytest_twolayer.dims import TUTORIAL_DIMS, Dims
+from pytest_twolayer.layouts import LAYOUTS
 from pytest_twolayer.points import representable
 from pytest_twolayer.reference import forward
 from pytest_twolayer.strategies import for_any_dims
@@ -44,24 +47,42 @@ INPUTS: dict[str, InputMaker] = {
 
 def check_forward_shapes(case: Case) -> None:
     """For every dims and input kind: shape ``(N, D_out)``, the declared dtype, finite values
-    equal to the reference at the implementation's own parameters (at one declared depth)."""
+    equal to the reference at the implementation's own parameters (at one declared depth);
+    the standard normal input also in every layout of :data:`LAYOUTS` (same values)."""
     check = "shapes.forward"
-    depths = tuple(case.cls.depths)
     for dims_label, dims in OTHER_DIMS.items():
         impl = case.make(dims=dims, check=check)
         params = params_as_f64(canonical_params(case, check, impl, dims))
         rng = case.rng(check, dims.N, dims.D_in)
         for input_label, make_input in INPUTS.items():
-            what = f"forward(x) at {dims_label} dims {dims}, {input_label} x"
+            where = f"at {dims_label} dims {dims}, {input_label} x"
             x = representable(make_input(rng, dims), case.dtype)
-            xn = case.call(check, f"to_device(x) at {dims_label} dims", impl.to_device, x)
-            got = case.call(check, what, impl.forward, xn)
-            got = as_array(case, check, what, got, (dims.N, dims.D_out), case.dtype)
-            by_depth = {d: forward(params, x, d).y_pred for d in depths}
-            depth, _ = closest_depth(got, by_depth)
-            assert_arrays_close(
-                case, check, what, got, by_depth[depth], rtol(case.dtype, dims, depth)
-            )
+            _judge_forward(case, check, impl, params, dims, x, where)
+            if input_label != "standard-normal":
+                continue
+            for layout, arrange in LAYOUTS.items():
+                where = f"at {dims_label} dims {dims}, standard-normal x as a {layout}"
+                _judge_forward(case, check, impl, params, dims, arrange(x), where)
+
+
+def _judge_forward(
+    case: Case,
+    check: str,
+    impl: Any,
+    params: dict[str, np.ndarray],
+    dims: Dims,
+    x: np.ndarray,
+    where: str,
+) -> None:
+    """``forward(to_device(x))`` has the shape, dtype and values of the reference's."""
+    what = f"forward(x) {where}"
+    xn = case.call(check, f"to_device(x) {where}", impl.to_device, x)
+    got = case.call(check, what, impl.forward, xn)
+    got = as_array(case, check, what, got, (dims.N, dims.D_out), case.dtype)
+    depths = tuple(case.cls.depths)
+    by_depth = {d: forward(params, x, d).y_pred for d in depths}
+    depth, _ = closest_depth(got, by_depth)
+    assert_arrays_close(case, check, what, got, by_depth[depth], rtol(case.dtype, dims, depth))
 
 
 def check_forward_any_dims(case: Case) -> None:

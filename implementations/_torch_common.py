@@ -28,8 +28,12 @@ def seeded(seed: int) -> Iterator[None]:
 
 
 def to_device(a: np.ndarray, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
-    """A copy of ``a`` as a tensor on ``device`` in ``dtype`` (``a`` itself is never touched)."""
-    return torch.tensor(a, device=device, dtype=dtype)
+    """A copy of ``a`` as a tensor on ``device`` in ``dtype`` (``a`` itself is never touched).
+
+    ``torch.tensor`` copies any layout but refuses negative strides (``x[::-1]``): such a view
+    is made C-contiguous first (an array that already is one is not copied twice).
+    """
+    return torch.tensor(np.ascontiguousarray(a), device=device, dtype=dtype)
 
 
 def to_numpy(t: torch.Tensor) -> np.ndarray:

@@ -54,6 +54,12 @@ MAX_RATIO_HELP = (
     "benchmark gate: IMPL's median step may be at most FACTOR times REFERENCE's, both timed "
     "in alternation in the same test; IMPL:REFERENCE=FACTOR, comma-separated or repeated"
 )
+MAX_MEMORY_GROWTH_HELP = (
+    "benchmark gate: over the second half of the benchmark's run, the memory the allocators "
+    "hold may grow by at most this many KiB per step, else it does not level off; "
+    "[IMPL=]KIB or [IMPL=]off, comma-separated or repeated (no IMPL: every implementation; "
+    "default: 1 KiB per step where the host allocator can be read)"
+)
 MATRIX_HELP = (
     "print the conformance matrix (implementation x device x concern) at the end of the run: "
     "yes or no (default: yes)"
@@ -130,6 +136,13 @@ def add_options(parser: pytest.Parser) -> None:
         metavar="IMPL:REF=X",
         help=MAX_RATIO_HELP,
     )
+    group.addoption(
+        "--twolayer-max-memory-growth",
+        action="append",
+        default=[],
+        metavar="[IMPL=]KIB",
+        help=MAX_MEMORY_GROWTH_HELP,
+    )
     group.addoption("--twolayer-matrix", default=None, metavar="yes|no", help=MATRIX_HELP)
     group.addoption("--twolayer-report-json", default=None, metavar="PATH", help=JSON_HELP)
     group.addoption("--twolayer-report-md", default=None, metavar="PATH", help=MARKDOWN_HELP)
@@ -148,6 +161,7 @@ def add_options(parser: pytest.Parser) -> None:
     parser.addini("twolayer_benchmark_steps", BENCHMARK_STEPS_HELP, default=DEFAULT_BENCHMARK_STEPS)
     parser.addini("twolayer_budget", BUDGET_HELP, type="linelist", default=[])
     parser.addini("twolayer_max_ratio", MAX_RATIO_HELP, type="linelist", default=[])
+    parser.addini("twolayer_max_memory_growth", MAX_MEMORY_GROWTH_HELP, type="linelist", default=[])
     parser.addini("twolayer_matrix", MATRIX_HELP, default="yes")
     parser.addini("twolayer_report_json", JSON_HELP + INI_RELATIVE, default="")
     parser.addini("twolayer_report_md", MARKDOWN_HELP + INI_RELATIVE, default="")
@@ -179,6 +193,7 @@ class Settings:
     benchmark_steps: int
     budgets: dict[str, float] = field(default_factory=dict)  # impl or "*" -> seconds/step
     ratios: dict[str, tuple[str, float]] = field(default_factory=dict)  # impl -> (ref, max)
+    memory_growth: dict[str, float] = field(default_factory=dict)  # impl or "*" -> bytes/step
     matrix: bool = True
     report_json: Destination | None = None
     report_md: Destination | None = None
@@ -224,6 +239,7 @@ def read(config: pytest.Config) -> Settings:
         ratios = parse_ratios(_values(config, "twolayer_max_ratio"))
         shard_value = config.getoption("twolayer_shard")
         shard = parse_shard(shard_value) if shard_value else None
+        memory_growth = parse_memory_growth(_values(config, "twolayer_max_memory_growth"))
     except ValueError as exc:
         raise pytest.UsageError(str(exc)) from None
     seed = config.getoption("twolayer_seed")
@@ -251,6 +267,7 @@ def read(config: pytest.Config) -> Settings:
         benchmark_steps=parse_steps(_value(config, "twolayer_benchmark_steps")),
         budgets=budgets,
         ratios=ratios,
+        memory_growth=memory_growth,
         matrix=parse_yes_no(config, "twolayer_matrix", "--twolayer-matrix"),
         report_json=report_json,
         report_md=report_md,
@@ -382,6 +399,35 @@ def parse_ratios(values: list[str]) -> dict[str, tuple[str, float]]:
             )
         ratios[match["impl"].strip()] = (match["ref"].strip(), factor)
     return ratios
+
+
+_GROWTH = re.compile(r"^(?:(?P<impl>[^=]+)=)?(?P<kib>[0-9.eE+-]+|off)$")
+
+
+def parse_memory_growth(values: list[str]) -> dict[str, float]:
+    """``[IMPL=]KIB`` or ``[IMPL=]off`` items -> bytes per step (``off``: infinity, not
+    judged); ValueError names a bad one. 0 is allowed: no growth at all."""
+    limits: dict[str, float] = {}
+    for item in _items(values):
+        match = _GROWTH.match(item)
+        kib = None if match is None else _growth_kib(match["kib"])
+        if match is None or kib is None:
+            raise ValueError(
+                f"--twolayer-max-memory-growth: {item!r} is not [IMPL=]KIB or [IMPL=]off "
+                "(e.g. mine=4 or 1)"
+            )
+        limits[(match["impl"] or "*").strip()] = kib * 1024
+    return limits
+
+
+def _growth_kib(text: str) -> float | None:
+    if text == "off":
+        return float("inf")
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return value if 0 <= value < float("inf") else None
 
 
 def _items(values: list[str]) -> list[str]:

@@ -3,7 +3,8 @@ delegating; no module imports this one. Without ``--impl`` it adds its options, 
 fixtures and does nothing else.
 
 Once implementations are selected, ``pytest_configure`` registers the run's objects, each
-owning one concern: collection, verdicts, the per-check time limit, expected failures, and,
+owning one concern: collection, verdicts, the state guard (a test leaves the process as it
+found it), the per-check time limit, expected failures, and,
 where tests are reported (the xdist controller or the only process), the collector with what
 is rendered from it; on an xdist controller, the distribution; on a worker, its side of it.
 """
@@ -28,6 +29,7 @@ from pytest_twolayer.report.run_failures import RunFailures
 from pytest_twolayer.reproduction import Reproduction
 from pytest_twolayer.selection import Selection
 from pytest_twolayer.session import TwoLayerSession, session_of
+from pytest_twolayer.state_guard import StateGuard
 from pytest_twolayer.timeouts import TimeLimit
 from pytest_twolayer.verdicts import Verdicts
 from pytest_twolayer.workspace import WorkingFolder
@@ -81,6 +83,7 @@ def pytest_configure(config: pytest.Config) -> None:
     register(Collection(selection), "twolayer-collection")
     reproduction = Reproduction(run.settings, run.registry, benchmark)
     register(Verdicts(reproduction, worker.host_label(config)), "twolayer-verdicts")
+    register(StateGuard(), "twolayer-state-guard")
     register(TimeLimit(run.settings.timeout_s), "twolayer-time-limit")
     warns = parallel.worker_id(config) in ("master", "gw0")  # one warning per run
     register(ExpectedFailures(selection, warns=warns), "twolayer-expectations")

@@ -26,6 +26,7 @@ from pytest_twolayer.benchmarking.gates import BenchmarkSettings
 from pytest_twolayer.case import Case, ConformanceFailure
 from pytest_twolayer.collection import CollectedCase
 from pytest_twolayer.options import DEFAULT_TIMEOUT, Settings
+from pytest_twolayer.process_state import StateLeftChanged
 from pytest_twolayer.registry import COMMAND_LINE, Registry
 from pytest_twolayer.suite import Check, check
 
@@ -60,7 +61,11 @@ class Reproduction:
         function = check_function(suite_check) if suite_check is not None else None
         arguments = self.arguments(case, function)
         lines = [f"  {PYTEST_HEADER} {self.command(item, collected, case, arguments)}"]
-        line = snippet(case, suite_check, arguments) if suite_check is not None else None
+        # The plugin judged the state around the check: the snippet judges it the same way.
+        watched = call.excinfo.errisinstance(StateLeftChanged)
+        line = None
+        if suite_check is not None:
+            line = snippet(case, suite_check, arguments, watched=watched)
         if line is not None:
             lines += [f"  {HEADER}", f"    {line}"]
         report.longrepr = "\n".join([report.longrepr, *lines])
@@ -162,10 +167,17 @@ def _case_source(case: Case, alias: str, imports: list[str]) -> str | None:
     )
 
 
-def snippet(case: Case, suite_check: Check, arguments: dict[str, Any] | None = None) -> str | None:
+def snippet(
+    case: Case,
+    suite_check: Check,
+    arguments: dict[str, Any] | None = None,
+    *,
+    watched: bool = False,
+) -> str | None:
     """A shell command that runs ``suite_check`` on ``case`` (with ``arguments``, cases and
     numbers) in a fresh Python, or None if the check is no plain function of a Case or a
-    class cannot be imported by name."""
+    class cannot be imported by name. ``watched``: run it under
+    :func:`pytest_twolayer.process_state.left_as_found`, for a verdict on the state it left."""
     if check_function(suite_check) is None:
         return None
     imports = [
@@ -181,7 +193,11 @@ def snippet(case: Case, suite_check: Check, arguments: dict[str, Any] | None = N
             values.append(f"{name}={value!r}")
     if None in values:
         return None
-    code = "; ".join([*imports, f"check({', '.join(v for v in values if v)})"])
+    call = ", ".join(v for v in values if v)
+    if watched:
+        imports.append("from pytest_twolayer.process_state import left_as_found")
+        call = f"check, {call}"
+    code = "; ".join([*imports, f"{'left_as_found' if watched else 'check'}({call})"])
     # Double quotes read the same in POSIX shells, cmd and PowerShell; fall back to POSIX
     # single quotes when a name holds a character that double quotes do not protect.
     quoted = f'"{code}"' if not set(code) & set('"$`\\!') else shlex.quote(code)

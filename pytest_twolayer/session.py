@@ -139,7 +139,13 @@ class TwoLayerSession:
         def load(name: str) -> type[TwoLayerImplementation]:
             return self.registry.get(name).load()
 
-        return BenchmarkSettings(self.settings.benchmark_steps, self.settings.budgets, ratios, load)
+        return BenchmarkSettings(
+            self.settings.benchmark_steps,
+            self.settings.budgets,
+            ratios,
+            load,
+            memory_growth=self.settings.memory_growth,
+        )
 
 
 SESSION_KEY = pytest.StashKey[TwoLayerSession]()

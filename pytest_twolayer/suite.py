@@ -42,7 +42,8 @@ class Check:
     """One conformance check: a ``test_<id>`` function in ``test_<concern>.py``.
 
     ``labels`` are the verdict labels its failures carry (``[update.rule] impl=...``), the
-    first being its own; a check of the class alone (it loads) carries none. ``per_case``
+    first being its own; a check of the class alone (it loads) carries none. Any twolayer test
+    may also fail with a label of :data:`SUITE_WIDE_LABELS` (state it left changed). ``per_case``
     checks run once per implementation x device x dtype, the others once per
     implementation. A ``plain`` check wraps a function ``check_<id>(case)`` that runs
     without pytest (its other parameters, if any, have defaults: the benchmark's gates).
@@ -76,6 +77,7 @@ CHECKS: tuple[Check, ...] = (
     Check("load_round_trips", "contract", ("contract.load",)),
     Check("load_rejects_bad_params", "contract", ("contract.load_errors",)),
     Check("init_rejects_undeclared", "contract", ("contract.init_errors",)),
+    Check("return_types", "contract", ("contract.return_types",)),
     Check("forward_shapes", "shapes", ("shapes.forward",)),
     Check("forward_any_dims", "shapes", ("shapes.any_dims",)),
     Check("gradients_match_reference", "gradients", ("gradients.reference",)),
@@ -88,10 +90,28 @@ CHECKS: tuple[Check, ...] = (
     Check("instances_share_no_state", "hygiene", ("hygiene.isolation",)),
     Check("inputs_not_mutated", "hygiene", ("hygiene.inputs",)),
     Check(
-        "benchmark_step", "benchmark", ("benchmark.steps", "benchmark.budget", "benchmark.ratio")
+        "benchmark_step",
+        "benchmark",
+        ("benchmark.steps", "benchmark.budget", "benchmark.ratio", "benchmark.memory"),
     ),
 )
 """Every check of the suite, grouped by concern in :data:`CONCERNS` order."""
+
+GLOBAL_STATE_LABEL = "hygiene.global_state"
+"""The verdict of a twolayer test that left process-global state changed (torch's grad mode,
+a default dtype, a global RNG, the working directory, ...; see
+:mod:`pytest_twolayer.process_state`).
+
+It belongs to the hygiene concern but to no check of its own: the plugin watches every
+twolayer test (each check of every concern, and users' own tests that take the suite's
+fixtures) and fails the one during which the state changed, because that is where the
+culprit is. A check of its own would see only the calls it makes itself, and only after
+every check before it had run in the changed process, blaming whichever neighbours ran
+there; the state is restored after each test instead, so no neighbour ever runs in it.
+"""
+
+SUITE_WIDE_LABELS: tuple[str, ...] = (GLOBAL_STATE_LABEL,)
+"""Verdict labels that any check may carry besides its own (see :data:`GLOBAL_STATE_LABEL`)."""
 
 _BY_ID = {check.id: check for check in CHECKS}
 

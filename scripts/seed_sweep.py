@@ -1,10 +1,15 @@
-"""Sweep the suite over many seeds: false failures, and the margins of the training thresholds.
+"""Sweep the suite over many seeds: false failures, and the margins of the training and
+memory thresholds.
 
-By default, for each implementation and seed, train as ``conformance/test_training.py`` does
-and record the largest post-burn-in rise (plain descent), the worst later window (trend) and
-the end/first ratio, then report the worst of each against the thresholds in force. With
-``--checks all`` it instead runs every other check of the suite on every seed, in the dtypes
-the suite runs it in, and counts the failures (for correct implementations: false failures).
+By default, for each implementation and seed, run the tutorial's run as the benchmark does
+(a warm-up instance, then a fresh one, garbage collection paused, memory sampled before every
+step) and judge its curve as ``conformance/test_training.py`` does; record the largest
+post-burn-in rise (plain descent), the worst later window (trend), the end/first ratio, and
+the memory growth per step over the second half; then report the worst of each against the
+thresholds in force. With ``--checks all`` it instead runs every other check of the suite on
+every seed, in the dtypes the suite runs it in, each judged as the plugin judges it (also for
+process-global state left changed), and counts the failures (for correct implementations:
+false failures).
 
     python scripts/seed_sweep.py --seeds 200 [--impl numpy,tensor] [--json out.json]
     python scripts/seed_sweep.py --seeds 200 --checks all
@@ -20,8 +25,16 @@ import time
 import numpy as np
 from pytest_twolayer.conformance import test_training as training
 
+from pytest_twolayer.benchmarking.measure import (
+    WARMUP_STEPS,
+    Prepared,
+    paused_garbage_collection,
+)
+from pytest_twolayer.benchmarking.memory import DEFAULT_MAX_GROWTH, MemoryMeter
 from pytest_twolayer.case import Case, ConformanceFailure
+from pytest_twolayer.process_state import left_as_found
 from pytest_twolayer.registry import Registry, installed_entry_points
+from pytest_twolayer.tutorial_run import STEPS
 
 
 def curve_statistics(losses: list[float]) -> dict[str, float]:
@@ -41,6 +54,21 @@ def curve_statistics(losses: list[float]) -> dict[str, float]:
         "end_over_first": float(curve[-1] / first),
         "last_window_median_over_first": float(np.median(curve[-window:]) / first),
     }
+
+
+def tutorial_run(case: Case) -> tuple[list[float], dict]:
+    """The benchmark's run without its timer: its loss curve and its host memory figures."""
+    warm = Prepared(case, "benchmark.steps")
+    for _ in range(WARMUP_STEPS):
+        warm.step()
+    net = Prepared(case, "benchmark.steps")
+    meter = MemoryMeter(case.device)
+    with paused_garbage_collection():
+        for _ in range(STEPS):
+            meter.sample()
+            net.step()
+        meter.sample()
+    return net.losses, meter.figures()[0]
 
 
 def suite_tests() -> list[tuple[str, object, bool]]:
@@ -78,7 +106,7 @@ def sweep_all_checks(registry: Registry, names: list[str], seeds: range) -> int:
                 for dtype in cls.dtypes[:1] if training_only else cls.dtypes:
                     count += 1
                     try:
-                        test(Case(name, cls, "cpu", dtype, seed))  # type: ignore[operator]
+                        left_as_found(test, Case(name, cls, "cpu", dtype, seed))  # type: ignore[arg-type]
                     except ConformanceFailure as failure:
                         failures += 1
                         print(f"    {test_name}: {str(failure).splitlines()[0]}", flush=True)
@@ -118,11 +146,19 @@ def main() -> None:
         for seed in range(args.first_seed, args.first_seed + args.seeds):
             case = Case(name, cls, "cpu", cls.dtypes[0], seed)
             try:
-                losses = training.check_training(case)
+                losses, memory = tutorial_run(case)
+                training.judge_curve(case, "training.curve", losses)
             except ConformanceFailure as failure:
                 failures.append(str(failure).splitlines()[0])
                 continue
-            stat = curve_statistics(losses)
+            growth = memory["growth_bytes_per_step"]
+            if memory["judged_by_default"] and growth > DEFAULT_MAX_GROWTH:
+                failures.append(f"seed {seed}: {memory['source']} grows by {growth:.0f} B/step")
+            stat = {
+                **curve_statistics(losses),
+                "memory_growth_bytes_per_step": growth,
+                "memory_peak_bytes": memory["peak_bytes"],
+            }
             stats.append(stat)
             records.append({"impl": name, "seed": seed, **stat})
         total_failures += len(failures)
@@ -139,7 +175,8 @@ def main() -> None:
         f"thresholds: burn-in {training.BURN_IN}, rise {training.RISE_TOLERANCE} above "
         f"{training.ROUNDING_FLOOR:g} x first, "
         f"window {training.WINDOW} <= {training.TREND_CEILING} x first window, fixed-depth end "
-        f"{training.FIXED_DEPTH_END}, dynamic end {training.DYNAMIC_END}"
+        f"{training.FIXED_DEPTH_END}, dynamic end {training.DYNAMIC_END}; memory growth "
+        f"{DEFAULT_MAX_GROWTH:g} B/step"
     )
     if args.json:
         with open(args.json, "w") as out:

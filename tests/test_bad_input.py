@@ -484,6 +484,7 @@ def test_alarm_waits_while_a_debugger_steps(monkeypatch: pytest.MonkeyPatch):
 
 CRASHES = "class Broken(MyNet):\n    def step(self, x, y):\n        os.abort()\n"
 STEPPING_CHECKS = {
+    "test_return_types",
     "test_update_follows_rule",
     "test_training",
     "test_same_seed_reproduces",

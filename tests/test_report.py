@@ -55,12 +55,12 @@ def terminal_matrix(result: pytest.RunResult) -> list[list[str]]:
 
 def markdown_matrix(text: str) -> list[list[str]]:
     """The first Markdown table (the matrix), header first, cells unescaped."""
-    lines = text.splitlines()
-    start = next(i for i, line in enumerate(lines) if line.startswith("| "))
-    table = []
-    for line in lines[start:]:
+    table: list[list[str]] = []
+    for line in text.splitlines():
         if not line.startswith("| "):
-            break  # the table's end
+            if table:
+                break  # the table ended; the next one is another
+            continue
         cells = re.split(r"(?<!\\)\|", line.strip())[1:-1]
         if all(set(c.strip()) <= {"-"} and c.strip() for c in cells):
             continue  # the separator row

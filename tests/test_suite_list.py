@@ -77,6 +77,17 @@ def test_the_labels_listed_are_the_labels_the_checks_raise():
         assert all(label.startswith(f"{check.concern}.") for label in check.labels), check
 
 
+def test_suite_wide_labels_belong_to_a_concern_and_to_no_check():
+    """A suite-wide label (state left changed) is raised by the plugin around any check,
+    never by a check of the suite itself."""
+    own = {label for check in suite.CHECKS for label in check.labels}
+    for label in suite.SUITE_WIDE_LABELS:
+        assert label.partition(".")[0] in suite.CONCERNS, label
+        assert label not in own, label
+    assert not set(suite.SUITE_WIDE_LABELS) & labels_raised()
+    assert suite.GLOBAL_STATE_LABEL in suite.SUITE_WIDE_LABELS
+
+
 @pytest.mark.parametrize("check", [c for c in suite.CHECKS if c.function_name], ids=lambda c: c.id)
 def test_every_per_case_check_has_a_plain_function_of_a_case(check: suite.Check):
     module = importlib.import_module(check.module)

@@ -19,12 +19,15 @@ import textwrap
 import pytest
 
 from pytest_twolayer.suite import CHECKS as SUITE_CHECKS
-from pytest_twolayer.suite import suite_dir
+from pytest_twolayer.suite import SUITE_WIDE_LABELS, suite_dir
 from pytest_twolayer.zoo.runner import TIME_LIMIT_S, Outcome, ZooRun, exhibits, run_zoo
 
-CHECKS = {c.test_name: c.labels[0] if c.labels else None for c in SUITE_CHECKS}
-"""Every check the zoo runs (all but the benchmark: see the runner), with its verdict label."""
-del CHECKS["test_benchmark_step"]
+LABELS = {c.test_name: (*c.labels, *SUITE_WIDE_LABELS) for c in SUITE_CHECKS}
+"""Every check with the verdict labels its failures may carry."""
+BENCHMARK = "test_benchmark_step"
+CHECKS = {name: labels for name, labels in LABELS.items() if name != BENCHMARK}
+"""Every check the zoo runs for every exhibit: all but the benchmark, which only the exhibits
+it must catch run (see the runner)."""
 
 ZOO = exhibits()
 SEED = 0
@@ -68,6 +71,13 @@ def with_marks(names: list[str], reasons: dict[str, str]) -> list[object]:
     ]
 
 
+def checks_run(cls: type) -> set[str]:
+    """The checks the zoo runs for an exhibit."""
+    if "test_implementation_loads" in cls.failing_checks:
+        return {"test_implementation_loads"}
+    return set(CHECKS) | ({BENCHMARK} if getattr(cls, "benchmarked", False) else set())
+
+
 def test_zoo_covers_every_check() -> None:
     """At least 24 distinct bugs, every check guarding at least one, and a correct control."""
     bugs = {name: cls for name, cls in ZOO.items() if cls.failing_checks}
@@ -75,7 +85,7 @@ def test_zoo_covers_every_check() -> None:
     assert len(bugs) >= 24, sorted(bugs)
     assert "zoo-numpy-control" in controls
     for name, cls in ZOO.items():
-        unknown = set(cls.failing_checks) - set(CHECKS)
+        unknown = set(cls.failing_checks) - set(LABELS)
         assert not unknown, f"{name} expects unknown checks {sorted(unknown)}"
         assert len(set(cls.failing_checks)) == len(cls.failing_checks), name
         doc = (cls.__doc__ or "").strip()
@@ -84,7 +94,40 @@ def test_zoo_covers_every_check() -> None:
         )
     caught = {n: c for n, c in bugs.items() if n not in SUITE_MISSES}
     covered = {check for cls in caught.values() for check in cls.failing_checks}
-    assert covered == set(CHECKS), f"no exhibit for {sorted(set(CHECKS) - covered)}"
+    assert covered == set(LABELS), f"no exhibit for {sorted(set(LABELS) - covered)}"
+
+
+GLOBAL_STATE = {name: cls.changes for name, cls in ZOO.items() if getattr(cls, "changes", ())}
+"""Exhibits that leave process-global state changed, with the settings their verdict names."""
+
+
+def test_zoo_covers_every_kind_of_bug_the_plugin_watches() -> None:
+    """At least six kinds of process-global state left changed, a net whose memory grows, a
+    ``to_device`` that misreads a layout, and a ``step()`` that returns a tensor."""
+    kinds = {setting for settings in GLOBAL_STATE.values() for setting in settings}
+    assert len(kinds) >= 6, sorted(kinds)
+    assert any(getattr(cls, "benchmarked", False) for cls in ZOO.values())
+    assert {
+        "zoo-reinterprets-bytes",
+        "zoo-reads-the-base-buffer",
+        "zoo-step-returns-tensor",
+    } <= set(ZOO)
+
+
+@pytest.mark.parametrize("name", list(GLOBAL_STATE))
+def test_global_state_verdicts_name_the_change(zoo_run: ZooRun, name: str) -> None:
+    """Each check that fails for such an exhibit fails with the hygiene verdict naming a
+    changed setting, before -> after; together they name every one the exhibit changes."""
+    failures = [o for o in zoo_run.outcomes.get(name, []) if o.status == "failure"]
+    assert failures, f"{name} was not rejected"
+    named = set()
+    for outcome in failures:
+        first = outcome.message.splitlines()[0]
+        assert first.startswith("[hygiene.global_state] "), first
+        found = {s for s in GLOBAL_STATE[name] if re.search(rf"{re.escape(s)}\S* .+ -> ", first)}
+        assert found, (GLOBAL_STATE[name], first)
+        named |= found
+    assert named == set(GLOBAL_STATE[name])
 
 
 def test_zoo_run_is_complete(zoo_run: ZooRun) -> None:
@@ -100,10 +143,7 @@ def test_verdict(zoo_run: ZooRun, name: str) -> None:
     cls = ZOO[name]
     outcomes = zoo_run.outcomes.get(name, [])
     ran = {o.check for o in outcomes}
-    loads = "test_implementation_loads" not in cls.failing_checks
-    assert ran == (set(CHECKS) if loads else {"test_implementation_loads"}), (
-        f"{name}: ran {sorted(ran)}"
-    )
+    assert ran == checks_run(cls), f"{name}: ran {sorted(ran)}"
     odd = [o for o in outcomes if o.status not in ("passed", "failure")]
     assert not odd, f"{name}: errors or skips, not verdicts:\n{describe(odd)}"
     failed = {o.check for o in outcomes if o.status == "failure"}
@@ -130,10 +170,14 @@ def test_failures_are_verdicts(zoo_run: ZooRun, name: str) -> None:
             continue
         if getattr(ZOO[name], "crashes", False) and re.match(CRASHED, message):
             continue  # xdist's report of the crash: the only verdict a dead process leaves
-        label = CHECKS[outcome.check]
-        head = f"[{label}] impl={name} device=cpu dtype={outcome.dtype} seed={SEED}: "
+        heads = [
+            f"[{label}] impl={name} device=cpu dtype={outcome.dtype} seed={SEED}: "
+            for label in LABELS[outcome.check]
+        ]
         where = f"{outcome.check}[{outcome.dtype}] of {name}"
-        assert message.startswith(head), f"{where}: expected {head!r}..., got:\n{message}"
+        assert message.startswith(tuple(heads)), (
+            f"{where}: expected {heads[0]!r}..., got:\n{message}"
+        )
         lines = message.strip().splitlines()
         assert len(lines) in (2, 4), (
             f"{where}: expected a verdict, a reproduce line and maybe a snippet:\n{message}"
@@ -189,7 +233,7 @@ def test_pytester_shows_the_update_verdict(pytester: pytest.Pytester) -> None:
     name = "zoo-lr-off-by-half-percent"
     _register(pytester, name, "numpy_bugs", "LrOffByHalfPercent")
     result = _run(pytester, name, "-k", "contract or update")
-    result.assert_outcomes(passed=6, failed=1)
+    result.assert_outcomes(passed=7, failed=1)
     result.stdout.fnmatch_lines(
         [
             f"[[]update.rule[]] impl={name} device=cpu dtype=float64 seed=0: after step #1 w? "

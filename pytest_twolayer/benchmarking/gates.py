@@ -1,6 +1,7 @@
-"""Benchmark gates a CI can rely on despite noise: a budget per step, and a ratio to another
-implementation measured interleaved in the same test. (The third gate, regression against a
-saved baseline, is pytest-benchmark's ``--benchmark-compare-fail`` on the merged results.)"""
+"""Benchmark gates a CI can rely on despite noise: a budget per step, a ratio to another
+implementation measured interleaved in the same test, and memory that levels off. (The
+fourth gate, regression against a saved baseline, is pytest-benchmark's
+``--benchmark-compare-fail`` on the merged results.)"""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from pytest_twolayer.benchmarking.memory import DEFAULT_MAX_GROWTH, MIN_JUDGED_STEPS
 from pytest_twolayer.case import Case
 from pytest_twolayer.contract import TwoLayerImplementation
 from pytest_twolayer.tutorial_run import STEPS
@@ -25,22 +27,33 @@ class BenchmarkSettings:
 
     ``budgets`` are seconds per step (key ``"*"``: every implementation); ``ratios`` map an
     implementation to (reference, largest allowed ratio of median steps); ``load`` loads a
-    registered implementation's class by name (a ratio's reference).
+    registered implementation's class by name (a ratio's reference); ``memory_growth`` is the
+    bytes per step memory may grow by over the second half of the run (key ``"*"`` as for
+    budgets; ``inf``: not judged), :data:`DEFAULT_MAX_GROWTH` where none is given.
     """
 
     steps: int = STEPS
     budgets: dict[str, float] = field(default_factory=dict)
     ratios: dict[str, tuple[str, float]] = field(default_factory=dict)
     load: Callable[[str], type[TwoLayerImplementation]] | None = None
+    memory_growth: dict[str, float] = field(default_factory=dict)
 
     def budget_for(self, impl: str) -> float | None:
         return self.budgets.get(impl, self.budgets.get("*"))
 
+    def growth_limit_for(self, impl: str) -> float | None:
+        """The growth limit given for ``impl`` (None: the default, where it applies)."""
+        return self.memory_growth.get(impl, self.memory_growth.get("*"))
+
     def arguments(self, case: Case) -> dict[str, Any]:
         """The benchmark check's keyword arguments for ``case``: the steps, and the gates set
         for its implementation (a ratio's reference as a case on the same device, in its own
-        training dtype). The test passes them, and a reproduction snippet writes them out."""
+        training dtype; a memory growth limit only when one was given, the default applying
+        otherwise). The test passes them, and a reproduction snippet writes them out."""
         arguments: dict[str, Any] = {"steps": self.steps}
+        growth = self.growth_limit_for(case.name)
+        if growth is not None:
+            arguments["max_memory_growth"] = growth
         budget = self.budget_for(case.name)
         if budget is not None:
             arguments["budget_s"] = budget
@@ -78,3 +91,40 @@ def interleaved_ratio(
     mine_median = statistics.median(mine_times)
     reference_median = statistics.median(reference_times)
     return mine_median, reference_median, mine_median / reference_median
+
+
+def growth_limit(source: dict[str, Any], given: float | None) -> float | None:
+    """The bytes per step ``source``'s growth is held to: the limit given, else the default
+    where the source is precise enough to be judged by default; None when not judged."""
+    if source.get("steps", 0) < MIN_JUDGED_STEPS or source.get("growth_bytes_per_step") is None:
+        return None
+    if given is not None:
+        return None if given == float("inf") else given
+    return DEFAULT_MAX_GROWTH if source.get("judged_by_default") else None
+
+
+def check_memory_growth(case: Case, memory: list[dict[str, Any]], given: float | None) -> None:
+    """Fail ``benchmark.memory`` when memory grows over the second half of the run by more
+    than the limit per step: it does not level off."""
+    for source in memory:
+        limit = growth_limit(source, given)
+        source["limit_bytes_per_step"] = limit  # into the reports, with the figure it judged
+        growth = source.get("growth_bytes_per_step")
+        if limit is None or growth is None or growth <= limit:
+            continue
+        steps = source["steps"]
+        case.fail(
+            "benchmark.memory",
+            f"memory does not level off: {source['source']} grows by {kib(growth)} per step over "
+            f"the second half of the run's {steps} steps (from {mib(source['start_bytes'])} to "
+            f"{mib(source['end_bytes'])} over the run), above the allowed {kib(limit)} per "
+            "step (--twolayer-max-memory-growth): does the net keep something of every step?",
+        )
+
+
+def kib(n: float) -> str:
+    return f"{n / 1024:.3g} KiB"
+
+
+def mib(n: float) -> str:
+    return f"{n / 2**20:.1f} MiB"

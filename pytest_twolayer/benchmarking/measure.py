@@ -6,7 +6,8 @@ standard normal data runs the tutorial's 500 steps, each timed (one pytest-bench
 and followed by a device sync. That run is the training check's run (same seed, data stream
 and steps), so its loss curve is recorded for the training check to judge
 (:mod:`pytest_twolayer.tutorial_run`). Around the timing: the FLOPs of the depths actually
-drawn, the in-run GEMM peak, threads and cores, page faults.
+drawn, the in-run GEMM peak, threads and cores, page faults, and the memory the allocators
+hold before every step (:mod:`.memory`), sampled untimed between two timed steps.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from pytest_twolayer import reference
+from pytest_twolayer.benchmarking.memory import MemoryMeter
 from pytest_twolayer.benchmarking.peak import gemm_peak
 from pytest_twolayer.benchmarking.sync import synchronizer
 from pytest_twolayer.case import Case
@@ -83,36 +85,54 @@ def measure_steps(
     gemm_peak(case.device, case.dtype)  # measured before timing: it must not interleave
     net = Prepared(case, "benchmark.steps")
     depths = tuple(case.cls.depths)
-    snapshots: list[dict[str, np.ndarray]] = []
-
-    def snapshot() -> None:  # untimed: pytest-benchmark calls it before each round
-        if len(depths) > 1:
-            snapshots.append(net.params())
-
+    meter = MemoryMeter(case.device)
     faults = _minor_faults()
     with paused_garbage_collection():
-        benchmark.pedantic(net.step, setup=snapshot, rounds=steps, iterations=1)
+        # The memory sample is pytest-benchmark's untimed setup of each round.
+        benchmark.pedantic(net.step, setup=meter.sample, rounds=steps, iterations=1)
+        meter.sample()  # after the last step, before anything is collected
     faults = _minor_faults() - faults
     if runs is not None:
         runs.record(case, net.losses)
-    drawn = _depths_drawn(net, depths, snapshots, net.losses)
-    return _figures(case, benchmark, drawn, faults / steps)
+    drawn = _depths_drawn(case, depths, len(net.losses))
+    return _figures(case, benchmark, drawn, faults / steps) | memory_figures(meter)
 
 
-def _depths_drawn(
-    net: Prepared,
-    depths: tuple[int, ...],
-    snapshots: list[dict[str, np.ndarray]],
-    losses: list[float],
-) -> list[int]:
-    """The depth each timed step used: its returned loss matched against the reference at
-    the parameters it started from (fixed-depth nets: their one depth)."""
+def _depths_drawn(case: Case, depths: tuple[int, ...], steps: int) -> list[int]:
+    """The depth each timed step used (fixed-depth nets: their one depth).
+
+    A fresh instance from the same seed on the same data draws the same depths (the hygiene
+    concern checks that same-seed instances do), so the run is replayed, untimed: each step's
+    loss matched against the reference at the parameters it started from. Doing that during
+    the timed run would either keep every step's parameters (~200 MB, which the memory
+    measurement would count) or compute the reference between timed steps (its BLAS threads
+    then spin into the next step: the dynamic net's median step quintupled).
+    """
     if len(depths) == 1:
-        return [depths[0]] * len(losses)
-    return [
-        closest_depth(loss, reference.losses_by_depth(params, net.x, net.y, depths))[0]
-        for params, loss in zip(snapshots, losses, strict=True)
-    ]
+        return [depths[0]] * steps
+    replay = Prepared(case, "benchmark.steps")
+    drawn = []
+    for _ in range(steps):
+        params = replay.params()
+        replay.step()
+        by_depth = reference.losses_by_depth(params, replay.x, replay.y, depths)
+        drawn.append(closest_depth(replay.losses[-1], by_depth)[0])
+    return drawn
+
+
+def memory_figures(meter: MemoryMeter) -> dict[str, Any]:
+    """The meter's figures for the reports: every source under ``memory``, and the run's own
+    device's (the host on cpu, the device on cuda) flat, for the tables."""
+    sources = meter.figures()
+    if not sources:
+        return {}
+    own = sources[-1]
+    return {
+        "memory": sources,
+        "memory_source": own["source"],
+        "memory_peak_bytes": own["peak_bytes"],
+        "memory_growth_bytes_per_step": own["growth_bytes_per_step"],
+    }
 
 
 def _figures(

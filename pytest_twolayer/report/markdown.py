@@ -78,6 +78,8 @@ BENCHMARK_COLUMNS = (
     ("GFLOP/s", "gflops", "{:.1f}"),
     ("% of peak", "peak_fraction", "{:.1%}"),
     ("thr/cores", "threads", "{}"),
+    ("memory peak KiB", "memory_peak_bytes", "{:.0f}"),
+    ("memory growth B/step", "memory_growth_bytes_per_step", "{:.0f}"),
 )
 """The terminal table's columns that a step summary has room for, formatted as it does."""
 

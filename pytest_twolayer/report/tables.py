@@ -15,11 +15,14 @@ COLUMNS = (
     ("peak", "peak_gflops", "{:.0f}"),
     ("thr/cores", "threads", "{}"),
     ("faults/step", "minor_faults_per_step", "{:.0f}"),
+    ("mem KiB", "memory_peak_bytes", "{:.0f}"),
+    ("B/step", "memory_growth_bytes_per_step", "{:.0f}"),
     ("depth", "depth_mean", "{:.2f}"),
     ("steps", "rounds", "{}"),
     ("run s", "run_s", "{:.2f}"),
 )
 MILLISECONDS = {"median_s", "iqr_s"}
+KIBIBYTES = {"memory_peak_bytes"}
 NOISY = "!"  # after ±IQR: the spread makes the row's figures untrustworthy
 OWN_PEAK = "*"  # after the peak: no GEMM reached the step's rate, so the step is the peak
 NOISY_NOTE = (
@@ -43,11 +46,13 @@ def ordered(figures: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def cell(row: dict[str, Any], key: str, fmt: str) -> str:
-    """One figure as every table writes it: milliseconds for times, ``-`` when absent, and
-    the marks of a noisy row and of a peak that is the step's own."""
+    """One figure as every table writes it: milliseconds for times, KiB for memory, ``-`` when
+    absent, and the marks of a noisy row and of a peak that is the step's own."""
     value = row.get(key)
     if key in MILLISECONDS and value is not None:
         value *= 1e3
+    if key in KIBIBYTES and value is not None:
+        value /= 1024
     if key == "threads" and row.get("cores") is not None:
         value = f"{row.get('threads')}/{row.get('cores')}"
     text = "-" if value is None else fmt.format(value)
@@ -98,5 +103,7 @@ TITLE = "twolayer benchmarks"
 INTRO = "every step of a fresh instance's run timed, in its training dtype, fastest first:"
 FOOTNOTE = (
     "GFLOP/s counts the matmul FLOPs of the depths drawn; % peak divides by a large "
-    "GEMM timed in the same process, dtype and thread budget (thr/cores)."
+    "GEMM timed in the same process, dtype and thread budget (thr/cores). mem KiB: the most "
+    "memory the allocators held above the run's start, sampled between steps (host malloc; "
+    "cuda's allocators on cuda); B/step: its growth per step over the run's second half."
 )

@@ -8,7 +8,10 @@ that guards the bug, so that a check that starts failing for another reason is n
 
 from __future__ import annotations
 
+import gc
 import os
+import random
+import tempfile
 from typing import ClassVar
 
 import numpy as np
@@ -18,6 +21,43 @@ from pytest_twolayer.implementations.numpy_net import NumpyNet
 from pytest_twolayer.validation import checked_params, param_shapes, require_declared
 
 F = tuple[str, ...]
+
+# Checks that construct an instance; an exhibit that changes process-global state in its
+# __init__ fails each of them with the hygiene.global_state verdict (the state is restored
+# after every test, so each one sees the change anew). init_rejects_undeclared constructs
+# with an undeclared dtype or device, which raises before the change.
+CONSTRUCTING: F = (
+    "test_params_canonical",
+    "test_params_are_copies",
+    "test_load_round_trips",
+    "test_load_rejects_bad_params",
+    "test_return_types",
+    "test_forward_shapes",
+    "test_forward_any_dims",
+    "test_gradients_match_reference",
+    "test_gradients_any_dims",
+    "test_depth_draws",
+    "test_update_follows_rule",
+    "test_training",
+    "test_same_seed_reproduces",
+    "test_different_seeds_differ",
+    "test_instances_share_no_state",
+    "test_inputs_not_mutated",
+)
+
+# hypothesis seeds numpy's and Python's global generators around each example of the any-dims
+# checks and puts them back after it: draws from either leave nothing behind there.
+UNDER_HYPOTHESIS: F = ("test_forward_any_dims", "test_gradients_any_dims")
+
+# Checks that call step(): an exhibit whose step() changes process-global state fails these.
+STEPPING: F = (
+    "test_return_types",
+    "test_update_follows_rule",
+    "test_training",
+    "test_same_seed_reproduces",
+    "test_instances_share_no_state",
+    "test_inputs_not_mutated",
+)
 
 
 class NumpyControl(NumpyNet):
@@ -204,7 +244,7 @@ class TransposedOutput(NumpyBase):
 class ForwardReturnsList(NumpyBase):
     """Bug: ``forward()`` returns a nested list (``.tolist()``), not a numpy array."""
 
-    failing_checks: F = _FORWARD_CHECKS
+    failing_checks: F = (*_FORWARD_CHECKS, "test_return_types")
 
     def forward(self, x: np.ndarray) -> list[list[float]]:  # type: ignore[override]
         return NumpyNet.forward(self, x).tolist()
@@ -437,3 +477,148 @@ class HangsNearConvergence(NumpyBase):
         while loss < 1e-3:  # waits for a condition nothing will change
             pass
         return loss
+
+
+# --- process-global state: each exhibit computes correctly and leaves the process changed --
+
+
+class ReseedsNumpyGlobalRng(NumpyBase):
+    """Bug: draws its start as the tutorial does, ``np.random.seed(seed)`` then
+    ``np.random.randn``: every instance reseeds and draws from numpy's global generator,
+    which every other user of ``np.random`` shares."""
+
+    changes: F = ("numpy global RNG state",)  # what the hygiene.global_state verdict names
+    failing_checks: F = tuple(c for c in CONSTRUCTING if c not in UNDER_HYPOTHESIS)
+
+    def __init__(self, dims: tl.Dims, *, device: str, dtype: str, seed: int) -> None:
+        super().__init__(dims, device=device, dtype=dtype, seed=seed)
+        np.random.seed(seed)
+        self.w1 = np.random.randn(dims.D_in, dims.H).astype(self.dtype)
+        self.w2 = np.random.randn(dims.H, dims.D_out).astype(self.dtype)
+
+
+class SilencesNumpyErrors(NumpyBase):
+    """Bug: ``step()`` silences numpy's overflow warnings with ``np.seterr(all="ignore")``,
+    for the whole process, and never puts them back."""
+
+    changes: F = ("numpy error state",)  # what the hygiene.global_state verdict names
+    failing_checks: F = STEPPING
+
+    def step(self, x: np.ndarray, y: np.ndarray) -> float:
+        np.seterr(all="ignore")
+        return NumpyNet.step(self, x, y)
+
+
+class ReseedsPythonRandom(NumpyBase):
+    """Bug: seeds Python's global ``random`` in ``__init__`` ("seed everything"), so every
+    other user of ``random`` gets the same stream again."""
+
+    changes: F = ("Python random state",)  # what the hygiene.global_state verdict names
+    failing_checks: F = (
+        *(c for c in CONSTRUCTING if c not in UNDER_HYPOTHESIS),
+        "test_init_rejects_undeclared",  # it seeds before it checks the dtype
+    )
+
+    def __init__(self, dims: tl.Dims, *, device: str, dtype: str, seed: int) -> None:
+        random.seed(seed)
+        super().__init__(dims, device=device, dtype=dtype, seed=seed)
+
+
+class ChangesWorkingDirectory(NumpyBase):
+    """Bug: ``__init__`` moves the process into a scratch folder for its checkpoints
+    (``os.chdir``), so every relative path of everyone after it points elsewhere."""
+
+    changes: F = ("working directory",)  # what the hygiene.global_state verdict names
+    failing_checks: F = CONSTRUCTING
+
+    def __init__(self, dims: tl.Dims, *, device: str, dtype: str, seed: int) -> None:
+        super().__init__(dims, device=device, dtype=dtype, seed=seed)
+        os.chdir(tempfile.gettempdir())
+
+
+class SetsEnvironmentVariable(NumpyBase):
+    """Bug: ``__init__`` sets ``KMP_DUPLICATE_LIB_OK=TRUE`` in ``os.environ`` (a workaround
+    copied from a forum), for every library loaded after it."""
+
+    changes: F = (
+        "environment variable KMP_DUPLICATE_LIB_OK",
+    )  # what the hygiene.global_state verdict names
+    failing_checks: F = CONSTRUCTING
+
+    def __init__(self, dims: tl.Dims, *, device: str, dtype: str, seed: int) -> None:
+        super().__init__(dims, device=device, dtype=dtype, seed=seed)
+        os.environ["KMP_DUPLICATE_LIB_OK"] = "TRUE"
+
+
+class DisablesGarbageCollection(NumpyBase):
+    """Bug: ``__init__`` turns Python's cyclic garbage collector off "for speed", for the
+    whole process."""
+
+    changes: F = (
+        "Python garbage collection enabled",
+    )  # what the hygiene.global_state verdict names
+    failing_checks: F = CONSTRUCTING
+
+    def __init__(self, dims: tl.Dims, *, device: str, dtype: str, seed: int) -> None:
+        super().__init__(dims, device=device, dtype=dtype, seed=seed)
+        gc.disable()
+
+
+# --- input layouts ---------------------------------------------------------------------------
+
+
+class ReinterpretsBytes(NumpyBase):
+    """Bug: ``to_device`` copies the bytes (``np.frombuffer(a.tobytes(order="A"))``) and
+    reshapes them as C order: a Fortran-ordered x comes out scrambled."""
+
+    failing_checks: F = ("test_forward_shapes", "test_inputs_not_mutated")
+
+    def to_device(self, a: np.ndarray) -> np.ndarray:
+        flat = np.frombuffer(a.tobytes(order="A"), dtype=a.dtype)
+        return flat.reshape(a.shape).astype(self.dtype)
+
+
+class ReadsTheBaseBuffer(NumpyBase):
+    """Bug: ``to_device`` reads the memory behind the array (a view's ``base``, its bytes in
+    memory order), which is the array only when it is C-contiguous and owns its memory."""
+
+    failing_checks: F = ("test_forward_shapes", "test_inputs_not_mutated")
+
+    def to_device(self, a: np.ndarray) -> np.ndarray:
+        memory = a if a.base is None else a.base
+        flat = np.frombuffer(memory.tobytes(order="A"), dtype=a.dtype)[: a.size]
+        return flat.reshape(a.shape).astype(self.dtype)
+
+
+# --- return types ----------------------------------------------------------------------------
+
+
+class LossAsNumpyFloat32(NumpyNet):
+    """Bug: a float32 net whose ``step()`` and ``gradients()`` return the loss as the
+    ``numpy.float32`` that ``.sum()`` gives, not a Python float."""
+
+    dtypes = ("float32",)
+    failing_checks: F = ("test_return_types",)
+
+    def gradients(self, x: np.ndarray, y: np.ndarray) -> tuple[float, dict[str, np.ndarray]]:
+        loss, grads = NumpyNet.gradients(self, x, y)
+        return np.float32(loss), grads  # type: ignore[return-value]
+
+
+# --- memory ----------------------------------------------------------------------------------
+
+
+class KeepsEveryPrediction(NumpyBase):
+    """Bug: ``step()`` appends each step's predictions to a history on the instance, so
+    memory grows by 5 KiB (64 x 10 float64) every step and never levels off."""
+
+    benchmarked = True  # the benchmark concern measures memory
+    failing_checks: F = ("test_benchmark_step",)
+
+    def __init__(self, dims: tl.Dims, *, device: str, dtype: str, seed: int) -> None:
+        super().__init__(dims, device=device, dtype=dtype, seed=seed)
+        self.history: list[np.ndarray] = []
+
+    def step(self, x: np.ndarray, y: np.ndarray) -> float:
+        self.history.append(self.forward(x))
+        return NumpyNet.step(self, x, y)

@@ -29,6 +29,7 @@ from pytest_twolayer.implementations.dynamic_net import DynamicNet, DynamicNetIm
 from pytest_twolayer.implementations.optim_net import NAMES as OPTIM_NAMES
 from pytest_twolayer.implementations.optim_net import OptimNet
 from pytest_twolayer.validation import checked_params, param_shapes
+from pytest_twolayer.zoo.numpy_bugs import CONSTRUCTING, STEPPING
 
 F = tuple[str, ...]
 
@@ -67,6 +68,136 @@ class GradientsLeaveGrad(AutogradBase):
         loss = self._loss(x, y)
         loss.backward()
         return loss.item(), {"w1": to_numpy(self.w1.grad), "w2": to_numpy(self.w2.grad)}
+
+
+# --- autograd: process-global state; each exhibit computes correctly ----------------------
+
+
+class LeavesGradModeOff(AutogradBase):
+    """Bug: ``step()`` ends with ``torch.set_grad_enabled(False)`` (meant for an evaluation that
+    follows) and never turns it back on: the next ``backward()`` anywhere in the process fails."""
+
+    changes: F = ("torch grad mode",)  # what the hygiene.global_state verdict names
+    # Its own next steps fail too ("element 0 of tensors does not require grad"): the
+    # verdict names the state, then what failed because of it.
+    failing_checks: F = STEPPING
+
+    def step(self, x: torch.Tensor, y: torch.Tensor) -> float:
+        loss = AutogradNet.step(self, x, y)
+        torch.set_grad_enabled(False)
+        return loss
+
+
+class SetsDefaultDtype(AutogradBase):
+    """Bug: ``__init__`` calls ``torch.set_default_dtype(torch.float64)`` (its own tensors name
+    their dtype, so it passes alone): every tensor made without a dtype after it is float64."""
+
+    changes: F = ("torch default dtype",)  # what the hygiene.global_state verdict names
+    failing_checks: F = CONSTRUCTING
+
+    def __init__(self, dims: tl.Dims, *, device: str, dtype: str, seed: int) -> None:
+        super().__init__(dims, device=device, dtype=dtype, seed=seed)
+        torch.set_default_dtype(torch.float64)
+
+
+class SetsThreadCount(AutogradBase):
+    """Bug: ``__init__`` changes torch's intra-op thread count (``torch.set_num_threads``),
+    for every implementation timed after it."""
+
+    changes: F = ("torch intra-op threads",)  # what the hygiene.global_state verdict names
+    failing_checks: F = CONSTRUCTING
+
+    def __init__(self, dims: tl.Dims, *, device: str, dtype: str, seed: int) -> None:
+        super().__init__(dims, device=device, dtype=dtype, seed=seed)
+        torch.set_num_threads(torch.get_num_threads() + 1)
+
+
+class AllowsTf32(AutogradBase):
+    """Bug: ``__init__`` sets ``torch.backends.cuda.matmul.allow_tf32 = True`` (a speed tip):
+    on a GPU every float32 matmul in the process then rounds to 10 mantissa bits."""
+
+    changes: F = (
+        "torch.backends.cuda.matmul.allow_tf32",
+    )  # what the hygiene.global_state verdict names
+    failing_checks: F = CONSTRUCTING
+
+    def __init__(self, dims: tl.Dims, *, device: str, dtype: str, seed: int) -> None:
+        super().__init__(dims, device=device, dtype=dtype, seed=seed)
+        torch.backends.cuda.matmul.allow_tf32 = True
+
+
+class DeterministicAlgorithms(AutogradBase):
+    """Bug: ``__init__`` calls ``torch.use_deterministic_algorithms(True)``: any later
+    implementation whose op has no deterministic kernel raises."""
+
+    changes: F = ("torch deterministic algorithms",)  # what the hygiene.global_state verdict names
+    failing_checks: F = CONSTRUCTING
+
+    def __init__(self, dims: tl.Dims, *, device: str, dtype: str, seed: int) -> None:
+        super().__init__(dims, device=device, dtype=dtype, seed=seed)
+        torch.use_deterministic_algorithms(True)
+
+
+class SeedsEverything(AutogradBase):
+    """Bug: ``__init__`` calls a "seed everything" helper: ``random.seed``,
+    ``np.random.seed`` and ``torch.manual_seed``, the three global generators of the process."""
+
+    changes: F = (
+        "torch global RNG state",
+        "numpy global RNG state",
+        "Python random state",
+    )  # what the hygiene.global_state verdict names
+    failing_checks: F = (*CONSTRUCTING, "test_init_rejects_undeclared")  # seeds, then checks
+
+    def __init__(self, dims: tl.Dims, *, device: str, dtype: str, seed: int) -> None:
+        random.seed(seed)
+        np.random.seed(seed)
+        torch.manual_seed(seed)
+        super().__init__(dims, device=device, dtype=dtype, seed=seed)
+
+
+# --- autograd: return types and memory ------------------------------------------------------
+
+
+class StepReturnsTensor(AutogradBase):
+    """Bug: ``step()`` returns the loss tensor itself (0-d, with its graph), not
+    ``loss.item()``."""
+
+    failing_checks: F = (
+        "test_return_types",
+        "test_update_follows_rule",
+        "test_training",
+        "test_same_seed_reproduces",
+        "test_instances_share_no_state",
+    )
+
+    def step(self, x: torch.Tensor, y: torch.Tensor) -> float:
+        w1, w2 = self.w1, self.w2
+        loss = self._loss(x, y)
+        loss.backward()
+        with torch.no_grad():
+            w1 -= self.optimizer.lr * w1.grad
+            w2 -= self.optimizer.lr * w2.grad
+            w1.grad.zero_()
+            w2.grad.zero_()
+        return loss  # type: ignore[return-value]
+
+
+class KeepsOutputsWithGraph(AutogradBase):
+    """Bug: ``step()`` keeps every step's predictions, autograd graph and all, in a history on
+    the instance (for a plot later): memory grows every step and never levels off."""
+
+    benchmarked = True  # the benchmark concern measures memory
+    failing_checks: F = ("test_benchmark_step",)
+
+    def __init__(self, dims: tl.Dims, *, device: str, dtype: str, seed: int) -> None:
+        super().__init__(dims, device=device, dtype=dtype, seed=seed)
+        self.history: list[torch.Tensor] = []
+
+    def _loss(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        y_pred = x.mm(self.w1).clamp(min=0).mm(self.w2)
+        self.history.append(y_pred)
+        return (y_pred - y).pow(2).sum()
 
 
 # --- optim (Adam) --------------------------------------------------------------------------
