@@ -36,6 +36,7 @@ from fnmatch import fnmatch
 from pathlib import Path
 
 import pytest
+from _pytest.assertion.rewrite import AssertionRewritingHook  # what pytest puts on sys.meta_path
 
 from tests.readme import DOCS, ROOT, example_files
 
@@ -553,6 +554,11 @@ def execute(
         if spec.prepare is not None:
             spec.prepare(monkeypatch)
         monkeypatch.setattr(sys, "argv", [args[1], *args[2:]])
+        # Installed as a wheel, the package is marked for pytest's assertion rewriting (it is
+        # an entry-point plugin), so pytest's import hook finds its modules; runpy then asks
+        # that hook for a module's code, which it cannot give. `python -m` has no such hook.
+        finders = [f for f in sys.meta_path if not isinstance(f, AssertionRewritingHook)]
+        monkeypatch.setattr(sys, "meta_path", finders)
         capsys = request.getfixturevalue("capsys")
         try:
             runpy.run_module(args[1], run_name="__main__", alter_sys=True)
