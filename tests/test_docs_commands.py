@@ -223,7 +223,7 @@ INSTALL = "installs a package into the running environment"
 
 
 def small_zoo(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The zoo CLI on one exhibit and one control instead of all 44."""
+    """The zoo CLI on one exhibit and one control instead of all 62."""
     from pytest_twolayer.zoo import runner
 
     subset = {
@@ -295,7 +295,7 @@ COMMANDS: dict[str, Run | NotRun] = {
     "python -m pytest_twolayer.zoo --markdown": Run(
         "| zoo-lr-doubled | *| update_follows_rule | caught |",
         prepare=small_zoo,
-        why="one exhibit and one control instead of the whole zoo (about a minute);"
+        why="one exhibit and one control instead of the whole zoo (about three minutes);"
         " tests/test_zoo_verdicts.py runs the whole zoo",
     ),
     # docs/ci.md
