@@ -51,8 +51,8 @@ BUDGET_HELP = (
     "[IMPL=]MS, comma-separated or repeated (no IMPL: every implementation)"
 )
 MAX_RATIO_HELP = (
-    "benchmark gate: IMPL's median step may be at most FACTOR times REFERENCE's, both timed "
-    "in alternation in the same test; IMPL:REFERENCE=FACTOR, comma-separated or repeated"
+    "benchmark gate: IMPL's median step may be at most X times REF's, both timed in "
+    "alternation in the same test; IMPL:REF=X, comma-separated or repeated"
 )
 MAX_MEMORY_GROWTH_HELP = (
     "benchmark gate: over the second half of the benchmark's run, the memory the allocators "
@@ -394,8 +394,7 @@ def parse_ratios(values: list[str]) -> dict[str, tuple[str, float]]:
         factor = _positive(match["factor"]) if match else None
         if match is None or factor is None:
             raise ValueError(
-                f"--twolayer-max-ratio: {item!r} is not IMPL:REFERENCE=FACTOR "
-                "(e.g. mine:tensor=1.5)"
+                f"--twolayer-max-ratio: {item!r} is not IMPL:REF=X (e.g. mine:tensor=1.5)"
             )
         ratios[match["impl"].strip()] = (match["ref"].strip(), factor)
     return ratios

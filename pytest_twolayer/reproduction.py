@@ -96,6 +96,10 @@ class Reproduction:
             options += ["--twolayer-benchmark-steps", str(arguments["steps"])]
         if "budget_s" in arguments:
             options += ["--twolayer-budget", f"{case.name}={_number(arguments['budget_s'] * 1e3)}"]
+        if "max_memory_growth" in arguments:  # bytes per step; the option takes KiB
+            limit = arguments["max_memory_growth"]
+            kib = "off" if limit == float("inf") else _number(limit / 1024)
+            options += ["--twolayer-max-memory-growth", f"{case.name}={kib}"]
         reference = arguments.get("reference")
         if isinstance(reference, Case) and "max_ratio" in arguments:
             ratio = f"{case.name}:{reference.name}={_number(arguments['max_ratio'])}"

@@ -127,13 +127,17 @@ def test_the_markdown_table_is_ordered_and_evenly_formatted():
         [
             {"impl": "slow", "device": "cpu", "dtype": "float32", "what": "step",
              "median_s": 0.0123456, "iqr_s": 0.0001, "gflops": 2.1, "peak_fraction": 0.0212,
-             "threads": 1, "cores": 1},
+             "peak_gflops": 99.1, "threads": 1, "cores": 1, "memory_peak_bytes": 5120.0,
+             "memory_growth_bytes_per_step": 12.4},
             {"impl": "fast", "device": "cpu", "dtype": "float64", "what": "step",
              "median_s": 0.0008, "iqr_s": 0.002, "noisy": True, "gflops": 32.456,
-             "peak_fraction": 0.5, "threads": 1, "cores": 1},
+             "peak_fraction": 0.5, "peak_gflops": 64.9, "peak_source": "step", "threads": 1,
+             "cores": 1},
         ]
     )  # fmt: skip
     assert rows[1:] == [
-        ["fast", "cpu", "float64", "step", "0.800", "2.000!", "32.5", "50.0%", "1/1"],
-        ["slow", "cpu", "float32", "step", "12.346", "0.100", "2.1", "2.1%", "1/1"],
-    ]
+        ["fast", "cpu", "float64", "step", "0.800", "2.000!", "32.5", "50.0%", "65*", "1/1",
+         "-", "-"],
+        ["slow", "cpu", "float32", "step", "12.346", "0.100", "2.1", "2.1%", "99", "1/1", "5",
+         "12"],
+    ]  # fmt: skip

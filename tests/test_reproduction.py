@@ -181,37 +181,49 @@ def test_a_users_own_test_is_named_with_its_file(pytester: pytest.Pytester):
 SLOW = """
 import time
 
+import numpy as np
+
 from pytest_twolayer.implementations.numpy_net import NumpyNet
 
 
 class Slow(NumpyNet):
-    '''NumpyNet with a 5 ms nap in every step: slower than numpy, whatever the load.'''
+    '''NumpyNet with a 5 ms nap in every step: slower than numpy, whatever the load; and it
+    keeps 5 KiB of every step: its memory never levels off.'''
 
     def step(self, x, y):
         time.sleep(0.005)
+        self.__dict__.setdefault("kept", []).append(np.ones(640))
         return super().step(x, y)
 """
 
 
 @pytest.mark.parametrize(
-    ("gate", "label", "argument"),
+    ("steps", "gate", "label", "argument"),
     [
-        (["--twolayer-budget", "slow=0.001"], "benchmark.budget", "budget_s=1e-06"),
+        (20, ["--twolayer-budget", "slow=0.001"], "benchmark.budget", "budget_s=1e-06"),
         (
+            20,
             ["--twolayer-max-ratio", "slow:numpy=1.01"],
             "benchmark.ratio",
             "reference=Case('numpy', Reference, 'cpu', 'float64', seed=0, dims=",
         ),
+        # Memory is judged over runs of 100 steps or more.
+        (
+            120,
+            ["--twolayer-max-memory-growth", "slow=2"],
+            "benchmark.memory",
+            "max_memory_growth=2048.0",
+        ),
     ],
-    ids=["budget", "ratio"],
+    ids=["budget", "ratio", "memory"],
 )
 def test_a_benchmark_failure_carries_both_commands(
-    pytester: pytest.Pytester, gate: list[str], label: str, argument: str
+    pytester: pytest.Pytester, steps: int, gate: list[str], label: str, argument: str
 ):
     pytester.makepyfile(slownet=SLOW)
     first = pytester.runpytest_subprocess(
         "-p", "twolayer", "--impl", "slow=slownet:Slow", "-k", "benchmark",
-        "--twolayer-benchmark-steps", "20", *gate, "-p", "no:cacheprovider",
+        "--twolayer-benchmark-steps", str(steps), *gate, "-p", "no:cacheprovider",
     )  # fmt: skip
     first.assert_outcomes(failed=1)
     [verdict] = verdicts(first.outlines)
@@ -219,7 +231,8 @@ def test_a_benchmark_failure_carries_both_commands(
     [command] = after(first.outlines, PYTEST_HEADER)
     assert shlex.split(command)[4:] == [
         "slow=slownet:Slow", "--device", "cpu", "--twolayer-seed", "0",
-        "--twolayer-benchmark-steps", "20", *gate, "-k", "test_benchmark_step[slow-cpu-float64]",
+        "--twolayer-benchmark-steps", str(steps), *gate,
+        "-k", "test_benchmark_step[slow-cpu-float64]",
     ]  # fmt: skip
     again = rerun(shlex.split(command), pytester.path)
     outcome = pytest.RunResult(again.returncode, again.stdout.splitlines(), [], 0.0)
@@ -228,7 +241,7 @@ def test_a_benchmark_failure_carries_both_commands(
         verdict.partition(": ")[0]
     ]
     [code] = after(first.outlines, HEADER)
-    assert "steps=20, " in code
+    assert f"steps={steps}, " in code
     assert argument in code
     again = rerun(shlex.split(code), pytester.path)
     assert again.returncode == 1, again.stderr

@@ -50,7 +50,9 @@ def render(
     if benchmarks:
         lines += ["", "### Benchmarks", ""]
         lines += table(benchmark_rows(benchmarks))
-        lines += [f"<sub>{_text(note)}</sub>" for note in tables.notes(benchmarks)]
+        notes = tables.notes(benchmarks)
+        if notes:  # a blank line first: a line right after a table is another of its rows
+            lines += ["", *(f"<sub>{_text(note)}</sub>" for note in notes)]
     return "\n".join(lines) + "\n"
 
 
@@ -77,6 +79,7 @@ BENCHMARK_COLUMNS = (
     ("±IQR", "iqr_s", "{:.3f}"),
     ("GFLOP/s", "gflops", "{:.1f}"),
     ("% of peak", "peak_fraction", "{:.1%}"),
+    ("peak", "peak_gflops", "{:.0f}"),
     ("thr/cores", "threads", "{}"),
     ("memory peak KiB", "memory_peak_bytes", "{:.0f}"),
     ("memory growth B/step", "memory_growth_bytes_per_step", "{:.0f}"),
