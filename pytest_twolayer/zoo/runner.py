@@ -16,9 +16,10 @@ from pytest_twolayer.suite import suite_dir
 from pytest_twolayer.zoo import available_modules, catalog
 
 RUN_TIMEOUT_S = 900
-TIME_LIMIT_S = 15
-"""The zoo run's per-check limit: ten times the slowest correct check here, so that only the
-hanging exhibit reaches it."""
+TIME_LIMIT_S = 30
+"""The zoo run's per-check limit: over twenty times its slowest check (a memory exhibit's
+500-step benchmark, 1.3 s alone here), so that only the hanging exhibit reaches it, also on
+a machine busy with other runs (15 s was reached there)."""
 
 
 def isolation() -> list[str]:
