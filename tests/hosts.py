@@ -25,6 +25,8 @@ from pathlib import Path
 
 import execnet
 
+from pytest_twolayer import global_settings
+
 SERVER = Path(execnet.__file__).parent / "script" / "socketserver.py"
 
 
@@ -143,8 +145,15 @@ def start_host(name: str, fallback_root: Path) -> Host:
         command = ["sh", "-c", f"cd {shlex.quote(workdir)} && exec {serve}"]
         isolated = False
     # A real host's HOME (pytester points HOME into its own folder under /tmp): frameworks keep
-    # their settings there (~/.keras, matplotlib's cache), as on any machine.
-    env = dict(os.environ, HOME=pwd.getpwuid(os.getuid()).pw_dir)
+    # their settings there (~/.keras, matplotlib's cache), as on any machine. And none of the
+    # variables torch set in this process when an earlier test ran it in-process: its
+    # TORCHINDUCTOR_CACHE_DIR names this /tmp, which the host's workers would then write to.
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith(global_settings.IGNORED_PREFIXES)
+    }
+    env["HOME"] = pwd.getpwuid(os.getuid()).pw_dir
     log = fallback_root / f"{name}.log"
     with log.open("wb") as output:
         process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, env=env)
