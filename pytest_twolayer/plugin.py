@@ -105,7 +105,6 @@ def select(config: pytest.Config, run: TwoLayerSession) -> Selection:
         run.selected()  # registers the command line's import paths, as the controller did
         return discovery.selection_on_worker(config, run.registry)
     if not parallel.is_controller(config):
-        run.verify_targets()
         return run.select_here()
     selection = run.undescribed()
     distribution = Distribution(config, selection, list(run.settings.devices))

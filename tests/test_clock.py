@@ -30,3 +30,22 @@ def test_workers_import_inside_pytests_clock(pytester: pytest.Pytester):
     )
     result.assert_outcomes(passed=3)
     assert "before pytest's clock" not in result.stdout.str()
+
+
+def test_the_time_includes_importing_the_command_lines_import_paths(pytester: pytest.Pytester):
+    """An ``--impl name=module:Class`` is imported first to check that it imports; that import
+    was left out once (the line said 0.0 s though the module took its time)."""
+    pytester.makepyfile(
+        slowimport=(
+            "import time\n"
+            "time.sleep(0.5)  # a module that takes half a second to import\n"
+            "from pytest_twolayer.implementations.numpy_net import NumpyNet as Net\n"
+        )
+    )
+    result = pytester.runpytest(
+        "-p", "twolayer", "--impl", "slow=slowimport:Net", "-k", "params_canonical", "-n", "0"
+    )  # fmt: skip
+    result.assert_outcomes(passed=2)
+    [line] = [line for line in result.outlines if "before pytest's clock" in line]
+    seconds = float(line.split(" took ")[1].split(" s ")[0])
+    assert seconds >= 0.5, line
