@@ -245,8 +245,8 @@ COMMANDS: dict[str, Run | NotRun] = {
     "pytest -p twolayer --impl all": Run(
         "*twolayer conformance matrix*", numpy_only=True, why=ALL_COSTS
     ),
-    "pytest": NotRun(
-        "the plugin's own tests, this file among them (several minutes, and it would recurse)",
+    "pytest -n auto": NotRun(
+        "the plugin's own tests, this file among them (minutes, and it would recurse)",
         (".ci/run",),
     ),
     "PYTEST_DISABLE_PLUGIN_AUTOLOAD=1 pytest -p twolayer -p benchmark -p xdist --impl all": Run(
