@@ -1,6 +1,13 @@
-"""Setting up pytester sessions that check small broken implementations."""
+"""Setting up pytester sessions that check small broken implementations, and running a
+command as a user would."""
 
 from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Mapping
+from pathlib import Path
 
 import pytest
 
@@ -11,3 +18,22 @@ def with_exhibits(pytester: pytest.Pytester, exhibits: str, conftest: str) -> py
     pytester.makeconftest(conftest)
     pytester.syspathinsert()
     return pytester
+
+
+def run_as_user(
+    argv: list[str], folder: Path, env: Mapping[str, str] | None = None, timeout: float = 600
+) -> subprocess.CompletedProcess[str]:
+    """``argv`` run from ``folder`` in a process of its own, as a user runs a command there
+    (``pytest`` and ``python`` are this interpreter's); ``PYTEST_ADDOPTS`` of the run that
+    runs these tests is not the user's, nor is anything else ``env`` leaves out."""
+    program = {"pytest": [sys.executable, "-m", "pytest"], "python": [sys.executable]}
+    base = os.environ if env is None else env
+    return subprocess.run(
+        [*program.get(argv[0], [argv[0]]), *argv[1:]],
+        cwd=folder,
+        env={k: v for k, v in base.items() if k != "PYTEST_ADDOPTS"},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )

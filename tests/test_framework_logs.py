@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
 import sys
 import types
 from pathlib import Path
@@ -26,6 +25,7 @@ from pytest_twolayer.framework_logs import (
 from pytest_twolayer.registry import Spec
 from pytest_twolayer.selection import Declared, Loaded, Selection
 from pytest_twolayer.zoo.numpy_bugs import NumpyControl
+from tests.sessions import run_as_user
 
 ABSL = "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR"
 INFO = "I0000 00:00:1796188644.827653   18438 cudart_stub.cc:31] Could not find cuda drivers"
@@ -71,15 +71,7 @@ def test_what_cpp_writes_to_stderr_is_filtered_by_the_level(
 
 
 def pytest_in(folder: Path, env: dict[str, str], *args: str) -> str:
-    done = subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "twolayer", "-p", "no:cacheprovider", *args],
-        cwd=folder,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
+    done = run_as_user(["pytest", "-p", "twolayer", "-p", "no:cacheprovider", *args], folder, env)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     return done.stdout + done.stderr
 

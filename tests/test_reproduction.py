@@ -4,7 +4,6 @@ the run started in, both give the same verdict, and both survive ``shlex.split``
 
 from __future__ import annotations
 
-import os
 import shlex
 import subprocess
 import sys
@@ -18,6 +17,7 @@ from pytest_twolayer.case import Case
 from pytest_twolayer.registry import COMMAND_LINE, ENTRY_POINT, REGISTER_HOOK, Spec
 from pytest_twolayer.reproduction import HEADER, PYTEST_HEADER, check_function, snippet
 from pytest_twolayer.zoo.numpy_bugs import LrDoubled
+from tests.sessions import run_as_user
 
 MYBUGS = """
 from pytest_twolayer.zoo.numpy_bugs import NoReluMask
@@ -77,17 +77,7 @@ def verdicts(lines: list[str]) -> list[str]:
 def rerun(words: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
     """A printed command, run from ``cwd`` as a user would paste it (``pytest`` and
     ``python`` are this interpreter's)."""
-    program = {"pytest": [sys.executable, "-m", "pytest"], "python": [sys.executable]}
-    env = {k: v for k, v in os.environ.items() if k != "PYTEST_ADDOPTS"}
-    return subprocess.run(
-        [*program[words[0]], *words[1:]],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    return run_as_user(words, cwd, timeout=300)
 
 
 def test_a_failure_ends_with_both_commands(pytester: pytest.Pytester):

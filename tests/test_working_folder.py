@@ -6,27 +6,19 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from hypothesis.configuration import storage_directory
 
 from pytest_twolayer.strategies import STORAGE_VARIABLE, private_storage
+from tests.sessions import run_as_user
 
 
 def pytest_in(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
     """``pytest ARGS`` run in ``folder`` as a user runs it there."""
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTEST_ADDOPTS", STORAGE_VARIABLE)}
-    return subprocess.run(
-        [sys.executable, "-m", "pytest", *args],
-        cwd=folder,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
+    env = {k: v for k, v in os.environ.items() if k != STORAGE_VARIABLE}
+    return run_as_user(["pytest", *args], folder, env)
 
 
 CONTROL = "pytest_twolayer.zoo.numpy_bugs:NumpyControl"  # numpy's net again: no framework
