@@ -25,6 +25,7 @@ import time
 import numpy as np
 from pytest_twolayer.conformance import test_training as training
 
+from pytest_twolayer import framework_logs
 from pytest_twolayer.benchmarking.measure import (
     WARMUP_STEPS,
     Prepared,
@@ -132,6 +133,7 @@ def main() -> None:
         help="sweep the training check's thresholds (default) or run every other check",
     )
     args = parser.parse_args()
+    framework_logs.quiet_by_default()  # as a run of the plugin: no framework start-up lines
     registry = Registry()
     registry.add_entry_points(installed_entry_points())
     names = registry.names() if args.impl == "all" else args.impl.split(",")
