@@ -141,3 +141,22 @@ def test_the_markdown_table_is_ordered_and_evenly_formatted():
         ["slow", "cpu", "float32", "step", "12.346", "0.100", "2.1", "2.1%", "99", "1/1", "5",
          "12"],
     ]  # fmt: skip
+
+
+@pytest.mark.parametrize("chunk", [7, 50])
+def test_the_replay_finds_the_same_depths_whatever_its_chunks(
+    chunk: int, monkeypatch: pytest.MonkeyPatch
+):
+    """The depths of a dynamic net's run are identified on a replay that goes by chunks of
+    steps; chunk boundaries (7 does not divide 60) change nothing against one step at a time."""
+    pytest.importorskip("torch")
+    from pytest_twolayer.implementations.dynamic_net import DynamicNetImpl as DynamicNet
+
+    case = Case("dynamic", DynamicNet, "cpu", "float32", seed=3)
+    depths = tuple(DynamicNet.depths)
+    monkeypatch.setattr(measure, "REPLAY_CHUNK", 1)
+    one_by_one = measure._depths_drawn(case, depths, 60)
+    monkeypatch.setattr(measure, "REPLAY_CHUNK", chunk)
+    assert measure._depths_drawn(case, depths, 60) == one_by_one
+    assert set(one_by_one) <= set(depths)
+    assert len(set(one_by_one)) > 1  # a run that draws one depth would test nothing

@@ -98,6 +98,10 @@ def measure_steps(
     return _figures(case, benchmark, drawn, faults / steps) | memory_figures(meter)
 
 
+REPLAY_CHUNK = 50
+"""Steps replayed before their depths are identified (their parameters, ~20 MB, are kept)."""
+
+
 def _depths_drawn(case: Case, depths: tuple[int, ...], steps: int) -> list[int]:
     """The depth each timed step used (fixed-depth nets: their one depth).
 
@@ -107,16 +111,23 @@ def _depths_drawn(case: Case, depths: tuple[int, ...], steps: int) -> list[int]:
     the timed run would either keep every step's parameters (~200 MB, which the memory
     measurement would count) or compute the reference between timed steps (its BLAS threads
     then spin into the next step: the dynamic net's median step quintupled).
+
+    The replay alternates the same way, so it goes by :data:`REPLAY_CHUNK` steps, then their
+    depths: alternating every step made the untimed replay take four times the timed run.
     """
     if len(depths) == 1:
         return [depths[0]] * steps
     replay = Prepared(case, "benchmark.steps")
-    drawn = []
-    for _ in range(steps):
-        params = replay.params()
-        replay.step()
-        by_depth = reference.losses_by_depth(params, replay.x, replay.y, depths)
-        drawn.append(closest_depth(replay.losses[-1], by_depth)[0])
+    drawn: list[int] = []
+    while len(drawn) < steps:
+        chunk = []
+        for _ in range(min(REPLAY_CHUNK, steps - len(drawn))):
+            params = replay.params()
+            replay.step()
+            chunk.append((params, replay.losses[-1]))
+        for params, loss in chunk:
+            by_depth = reference.losses_by_depth(params, replay.x, replay.y, depths)
+            drawn.append(closest_depth(loss, by_depth)[0])
     return drawn
 
 
