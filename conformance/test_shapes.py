@@ -34,6 +34,10 @@ OTHER_DIMS: dict[str, Dims] = {
     "distinct-primes": Dims(N=7, D_in=13, H=11, D_out=5),
 }
 
+LAYOUT_DIMS = "distinct-primes"
+"""Where the input layouts are judged: at distinct prime sizes no misreading of the memory
+behind a view keeps the values, and a forward costs least (each layout is a call more)."""
+
 InputMaker = Callable[[np.random.Generator, Dims], np.ndarray]
 INPUTS: dict[str, InputMaker] = {
     "standard-normal": lambda rng, d: rng.standard_normal((d.N, d.D_in)),
@@ -48,7 +52,8 @@ INPUTS: dict[str, InputMaker] = {
 def check_forward_shapes(case: Case) -> None:
     """For every dims and input kind: shape ``(N, D_out)``, the declared dtype, finite values
     equal to the reference at the implementation's own parameters (at one declared depth);
-    the standard normal input also in every layout of :data:`LAYOUTS` (same values)."""
+    the standard normal input at :data:`LAYOUT_DIMS` also in every layout of :data:`LAYOUTS`
+    (same values)."""
     check = "shapes.forward"
     for dims_label, dims in OTHER_DIMS.items():
         impl = case.make(dims=dims, check=check)
@@ -58,7 +63,7 @@ def check_forward_shapes(case: Case) -> None:
             where = f"at {dims_label} dims {dims}, {input_label} x"
             x = representable(make_input(rng, dims), case.dtype)
             _judge_forward(case, check, impl, params, dims, x, where)
-            if input_label != "standard-normal":
+            if input_label != "standard-normal" or dims_label != LAYOUT_DIMS:
                 continue
             for layout, arrange in LAYOUTS.items():
                 where = f"at {dims_label} dims {dims}, standard-normal x as a {layout}"
