@@ -59,9 +59,17 @@ def run(pytester: pytest.Pytester, impl: str) -> pytest.RunResult:
     )  # fmt: skip
 
 
+def failures(lines: list[str]) -> list[str]:
+    """The output up to pytest's short summary, which repeats each failure's whole message
+    where a CI variable is set (as in this project's CI)."""
+    summary = [i for i, line in enumerate(lines) if "short test summary info" in line]
+    return lines[: summary[0]] if summary else lines
+
+
 def after(lines: list[str], header: str) -> list[str]:
     """The commands printed after ``header`` (the pytest line carries it on the same line)."""
     found = []
+    lines = failures(lines)
     for i, line in enumerate(lines):
         if line.startswith(f"  {header} "):
             found.append(line.removeprefix(f"  {header} "))
@@ -71,7 +79,7 @@ def after(lines: list[str], header: str) -> list[str]:
 
 
 def verdicts(lines: list[str]) -> list[str]:
-    return [line for line in lines if line.startswith("[") and "] impl=" in line]
+    return [line for line in failures(lines) if line.startswith("[") and "] impl=" in line]
 
 
 def rerun(words: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:

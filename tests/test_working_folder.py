@@ -9,15 +9,20 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from hypothesis import _settings
 from hypothesis.configuration import storage_directory
 
 from pytest_twolayer.strategies import STORAGE_VARIABLE, private_storage
 from tests.sessions import run_as_user
 
+CI_VARIABLES = tuple(getattr(_settings, "_CI_VARS", ("CI",)))
+"""The variables by which hypothesis knows it runs on a CI (its own list, where it has one)."""
+
 
 def pytest_in(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    """``pytest ARGS`` run in ``folder`` as a user runs it there."""
-    env = {k: v for k, v in os.environ.items() if k != STORAGE_VARIABLE}
+    """``pytest ARGS`` run in ``folder`` as a user runs it there, on their own machine:
+    where a CI variable is set, hypothesis loads its "ci" profile, which keeps no examples."""
+    env = {k: v for k, v in os.environ.items() if k not in (STORAGE_VARIABLE, *CI_VARIABLES)}
     return run_as_user(["pytest", *args], folder, env)
 
 
