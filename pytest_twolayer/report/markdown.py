@@ -10,11 +10,10 @@ from typing import Any
 
 from pytest_twolayer.report import tables
 from pytest_twolayer.report.matrix import LEGEND, Matrix
-from pytest_twolayer.report.records import Outcome, Record, count
+from pytest_twolayer.report.records import FAILING, Record, count
 
 TITLE = "pytest-twolayer conformance"
 STEP_SUMMARY_ENV = "GITHUB_STEP_SUMMARY"
-BAD = (Outcome.FAILED, Outcome.ERROR, Outcome.CRASHED, Outcome.NOT_RUN)
 
 
 def render(
@@ -25,7 +24,7 @@ def render(
         lines += [f"- **run FAILED**: {_text(reason)}" for reason in run_failures] + [""]
     lines += table(matrix.table())
     lines += ["", f"<sub>{_text(LEGEND)}</sub>"]
-    failures = [r for r in records if r.outcome in BAD]
+    failures = [r for r in records if r.outcome in FAILING]
     if failures:
         lines += ["", f"### Failures ({len(failures)})", ""]
         several_hosts = len({r.host for r in records}) > 1
@@ -58,7 +57,7 @@ def render(
 
 def verdict_line(records: list[Record], exit_status: int) -> str:
     counts = count(records)
-    failed = sum(counts[o.value] for o in BAD)
+    failed = sum(counts[o.value] for o in FAILING)
     impls = len({r.impl for r in records})
     parts = [f"{n} {outcome}" for outcome, n in counts.items() if n]
     word = "passed" if exit_status == 0 else "FAILED"
@@ -71,27 +70,30 @@ def verdict_line(records: list[Record], exit_status: int) -> str:
 
 
 BENCHMARK_COLUMNS = (
-    ("impl", "impl", "{}"),
-    ("device", "device", "{}"),
-    ("dtype", "dtype", "{}"),
-    ("what", "what", "{}"),
-    ("ms/step", "median_s", "{:.3f}"),
-    ("±IQR", "iqr_s", "{:.3f}"),
-    ("GFLOP/s", "gflops", "{:.1f}"),
-    ("% of peak", "peak_fraction", "{:.1%}"),
-    ("peak", "peak_gflops", "{:.0f}"),
-    ("thr/cores", "threads", "{}"),
-    ("memory peak KiB", "memory_peak_bytes", "{:.0f}"),
-    ("memory growth B/step", "memory_growth_bytes_per_step", "{:.0f}"),
+    ("impl", "impl"),
+    ("device", "device"),
+    ("dtype", "dtype"),
+    ("what", "what"),
+    ("ms/step", "median_s"),
+    ("±IQR", "iqr_s"),
+    ("GFLOP/s", "gflops"),
+    ("% of peak", "peak_fraction"),
+    ("peak", "peak_gflops"),
+    ("thr/cores", "threads"),
+    ("memory peak KiB", "memory_peak_bytes"),
+    ("memory growth B/step", "memory_growth_bytes_per_step"),
 )
-"""The terminal table's columns that a step summary has room for, formatted as it does."""
+"""The terminal table's figures that a step summary has room for (titled, and ``what`` added);
+each is written as the terminal table writes it (:data:`.tables.FORMATS`)."""
 
 
 def benchmark_rows(benchmarks: list[dict[str, Any]]) -> list[list[str]]:
     """The header, then one row per benchmark in the terminal table's order (fastest first)."""
-    rows = [[title for title, _, _ in BENCHMARK_COLUMNS]]
+    rows = [[title for title, _ in BENCHMARK_COLUMNS]]
     for b in tables.ordered(benchmarks):
-        rows.append([tables.cell(b, key, fmt) for _, key, fmt in BENCHMARK_COLUMNS])
+        rows.append(
+            [tables.cell(b, key, tables.FORMATS.get(key, "{}")) for _, key in BENCHMARK_COLUMNS]
+        )
     return rows
 
 

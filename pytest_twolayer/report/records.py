@@ -26,6 +26,10 @@ class Outcome(str, Enum):
     NOT_RUN = "not run"  # collected, but no verdict came: its worker died, or the run stopped
 
 
+FAILING = (Outcome.FAILED, Outcome.ERROR, Outcome.CRASHED, Outcome.NOT_RUN)
+"""The outcomes that fail a run (an expected failure does not)."""
+
+
 @dataclass
 class Record:
     """A conformance test's verdict, where it ran, what it said and what it published."""

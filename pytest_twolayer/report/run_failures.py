@@ -10,9 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from pytest_twolayer.report.records import Outcome, Record
-
-BAD = (Outcome.FAILED, Outcome.ERROR, Outcome.CRASHED, Outcome.NOT_RUN)
+from pytest_twolayer.report.records import FAILING, Record
 
 
 @dataclass(frozen=True)
@@ -39,5 +37,5 @@ class RunFailures:
     def verdict(self, records: list[Record]) -> str:
         """``"failed"`` when a check failed, errored, crashed or went unrun, or the run failed
         otherwise; else ``"passed"`` (expected failures pass)."""
-        failed = self.found or any(r.outcome in BAD for r in records)
+        failed = self.found or any(r.outcome in FAILING for r in records)
         return "failed" if failed else "passed"

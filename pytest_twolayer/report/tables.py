@@ -21,6 +21,8 @@ COLUMNS = (
     ("steps", "rounds", "{}"),
     ("run s", "run_s", "{:.2f}"),
 )
+FORMATS = {key: fmt for _, key, fmt in COLUMNS}
+"""How each figure is written, in every table (``{}`` for a key the terminal table lacks)."""
 MILLISECONDS = {"median_s", "iqr_s"}
 KIBIBYTES = {"memory_peak_bytes"}
 NOISY = "!"  # after ±IQR: the spread makes the row's figures untrustworthy
