@@ -21,6 +21,7 @@ from pytest_twolayer.case import Case
 from pytest_twolayer.report import markdown, tables
 from pytest_twolayer.report.json_report import schema
 from pytest_twolayer.zoo.numpy_bugs import NumpyControl
+from tests.sessions import run_as_user
 
 
 class Readings:
@@ -143,20 +144,31 @@ def test_the_markdown_table_is_ordered_and_evenly_formatted():
     ]  # fmt: skip
 
 
-@pytest.mark.parametrize("chunk", [7, 50])
-def test_the_replay_finds_the_same_depths_whatever_its_chunks(
-    chunk: int, monkeypatch: pytest.MonkeyPatch
-):
-    """The depths of a dynamic net's run are identified on a replay that goes by chunks of
-    steps; chunk boundaries (7 does not divide 60) change nothing against one step at a time."""
-    pytest.importorskip("torch")
-    from pytest_twolayer.implementations.dynamic_net import DynamicNetImpl as DynamicNet
+REPLAY = """
+import json, sys
+from pytest_twolayer.benchmarking import measure
+from pytest_twolayer.case import Case
+from pytest_twolayer.implementations.dynamic_net import DynamicNetImpl as Net
 
-    case = Case("dynamic", DynamicNet, "cpu", "float32", seed=3)
-    depths = tuple(DynamicNet.depths)
-    monkeypatch.setattr(measure, "REPLAY_CHUNK", 1)
-    one_by_one = measure._depths_drawn(case, depths, 60)
-    monkeypatch.setattr(measure, "REPLAY_CHUNK", chunk)
-    assert measure._depths_drawn(case, depths, 60) == one_by_one
-    assert set(one_by_one) <= set(depths)
+case = Case("dynamic", Net, "cpu", "float32", seed=3)
+found = {}
+for chunk in (1, *map(int, sys.argv[1:])):
+    measure.REPLAY_CHUNK = chunk
+    found[chunk] = measure._depths_drawn(case, tuple(Net.depths), 60)
+print(json.dumps(found))
+"""
+
+
+def test_the_replay_finds_the_same_depths_whatever_its_chunks(tmp_path: Path):
+    """The depths of a dynamic net's run are identified on a replay that goes by chunks of
+    steps; chunk boundaries (7 does not divide 60) change nothing against one step at a time.
+    In a process of its own: torch cannot be imported again into a process where a pytester
+    run of an earlier test imported and then forgot it."""
+    pytest.importorskip("torch")
+    done = run_as_user(["python", "-c", REPLAY, "7", "50"], tmp_path, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    found = json.loads(done.stdout.splitlines()[-1])
+    one_by_one = found.pop("1")
+    assert found == {"7": one_by_one, "50": one_by_one}
+    assert set(one_by_one) <= {0, 1, 2, 3}  # the dynamic net's declared depths
     assert len(set(one_by_one)) > 1  # a run that draws one depth would test nothing
