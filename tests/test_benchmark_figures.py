@@ -6,6 +6,7 @@ the JSON report."""
 from __future__ import annotations
 
 import json
+import random
 from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
@@ -16,7 +17,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pytest_twolayer.benchmarking import measure, peak
+from pytest_twolayer.benchmarking import measure, memory, peak
 from pytest_twolayer.case import Case
 from pytest_twolayer.report import markdown, tables
 from pytest_twolayer.report.json_report import schema
@@ -144,31 +145,27 @@ def test_the_markdown_table_is_ordered_and_evenly_formatted():
     ]  # fmt: skip
 
 
-REPLAY = """
-import json, sys
-from pytest_twolayer.benchmarking import measure
-from pytest_twolayer.case import Case
-from pytest_twolayer.implementations.dynamic_net import DynamicNetImpl as Net
-
-case = Case("dynamic", Net, "cpu", "float32", seed=3)
-found = {}
-for chunk in (1, *map(int, sys.argv[1:])):
-    measure.REPLAY_CHUNK = chunk
-    found[chunk] = measure._depths_drawn(case, tuple(Net.depths), 60)
-print(json.dumps(found))
-"""
-
-
-def test_the_replay_finds_the_same_depths_whatever_its_chunks(tmp_path: Path):
-    """The depths of a dynamic net's run are identified on a replay that goes by chunks of
-    steps; chunk boundaries (7 does not divide 60) change nothing against one step at a time.
+def test_the_dynamic_nets_depth_figure_is_the_mean_of_the_depths_it_drew(tmp_path: Path):
+    """The built-in dynamic net draws each step's depth from ``random.Random(seed)``, one
+    draw per step: the benchmark's depth figure, identified from the losses its timed run
+    returned, must be the mean of exactly those draws (a parameter copy paired with the wrong
+    step's loss would miss some), and keeping the copies must not show as memory growth.
     In a process of its own: torch cannot be imported again into a process where a pytester
     run of an earlier test imported and then forgot it."""
     pytest.importorskip("torch")
-    done = run_as_user(["python", "-c", REPLAY, "7", "50"], tmp_path, timeout=300)
-    assert done.returncode == 0, done.stderr[-3000:]
-    found = json.loads(done.stdout.splitlines()[-1])
-    one_by_one = found.pop("1")
-    assert found == {"7": one_by_one, "50": one_by_one}
-    assert set(one_by_one) <= {0, 1, 2, 3}  # the dynamic net's declared depths
-    assert len(set(one_by_one)) > 1  # a run that draws one depth would test nothing
+    seed = 3
+    args = ["--impl", "dynamic", "-k", "benchmark_step", "-n", "0", "-p", "no:cacheprovider"]
+    report = tmp_path / "r.json"
+    done = run_as_user(
+        ["pytest", "-p", "twolayer", *args, f"--twolayer-seed={seed}",
+         f"--twolayer-report-json={report}"],
+        tmp_path,
+        timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:]
+    (bench,) = json.loads(report.read_text(encoding="utf-8"))["benchmarks"]
+    draws = random.Random(seed)
+    drawn = [draws.randint(0, 3) for _ in range(bench["rounds"])]
+    assert len(set(drawn)) > 1  # a run that draws one depth would test nothing
+    assert bench["depth_mean"] == pytest.approx(sum(drawn) / len(drawn), abs=1e-12)
+    assert bench["memory_growth_bytes_per_step"] < memory.DEFAULT_MAX_GROWTH

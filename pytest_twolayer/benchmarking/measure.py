@@ -6,8 +6,9 @@ standard normal data runs the tutorial's 500 steps, each timed (one pytest-bench
 and followed by a device sync. That run is the training check's run (same seed, data stream
 and steps), so its loss curve is recorded for the training check to judge
 (:mod:`pytest_twolayer.tutorial_run`). Around the timing: the FLOPs of the depths actually
-drawn, the in-run GEMM peak, threads and cores, page faults, and the memory the allocators
-hold before every step (:mod:`.memory`), sampled untimed between two timed steps.
+drawn (:mod:`.depths`: the parameters each step starts from are copied untimed), the in-run
+GEMM peak, threads and cores, page faults, and the memory the allocators hold before every
+step (:mod:`.memory`, sampled untimed between two timed steps).
 """
 
 from __future__ import annotations
@@ -20,12 +21,12 @@ from typing import Any
 
 import numpy as np
 
-from pytest_twolayer import reference
+from pytest_twolayer.benchmarking.depths import ParamsTape, depths_drawn
 from pytest_twolayer.benchmarking.memory import MemoryMeter
 from pytest_twolayer.benchmarking.peak import gemm_peak
 from pytest_twolayer.benchmarking.sync import synchronizer
 from pytest_twolayer.case import Case
-from pytest_twolayer.compare import as_loss, closest_depth
+from pytest_twolayer.compare import as_loss
 from pytest_twolayer.machine import available_cores, thread_budget
 from pytest_twolayer.tutorial_run import DATA_STREAM, TutorialRuns
 
@@ -85,50 +86,28 @@ def measure_steps(
     gemm_peak(case.device, case.dtype)  # measured before timing: it must not interleave
     net = Prepared(case, "benchmark.steps")
     depths = tuple(case.cls.depths)
-    meter = MemoryMeter(case.device)
+    tape = ParamsTape(net.params(), steps) if len(depths) > 1 else None
+    meter = MemoryMeter(case.device)  # its baseline comes after the tape's allocation
+
+    def before_each_step() -> None:  # pytest-benchmark's untimed setup of each round
+        meter.sample()
+        if tape is not None:
+            params = net.params()
+            case.call("benchmark.steps", "copying params()", tape.record, params)
+
     faults = _minor_faults()
     with paused_garbage_collection():
-        # The memory sample is pytest-benchmark's untimed setup of each round.
-        benchmark.pedantic(net.step, setup=meter.sample, rounds=steps, iterations=1)
+        benchmark.pedantic(net.step, setup=before_each_step, rounds=steps, iterations=1)
         meter.sample()  # after the last step, before anything is collected
     faults = _minor_faults() - faults
     if runs is not None:
         runs.record(case, net.losses)
-    drawn = _depths_drawn(case, depths, len(net.losses))
+    drawn = (
+        depths_drawn(tape, net.losses, net.x, net.y, depths)
+        if tape is not None
+        else [depths[0]] * len(net.losses)
+    )
     return _figures(case, benchmark, drawn, faults / steps) | memory_figures(meter)
-
-
-REPLAY_CHUNK = 50
-"""Steps replayed before their depths are identified (their parameters, ~20 MB, are kept)."""
-
-
-def _depths_drawn(case: Case, depths: tuple[int, ...], steps: int) -> list[int]:
-    """The depth each timed step used (fixed-depth nets: their one depth).
-
-    A fresh instance from the same seed on the same data draws the same depths (the hygiene
-    concern checks that same-seed instances do), so the run is replayed, untimed: each step's
-    loss matched against the reference at the parameters it started from. Doing that during
-    the timed run would either keep every step's parameters (~200 MB, which the memory
-    measurement would count) or compute the reference between timed steps (its BLAS threads
-    then spin into the next step: the dynamic net's median step quintupled).
-
-    The replay alternates the same way, so it goes by :data:`REPLAY_CHUNK` steps, then their
-    depths: alternating every step made the untimed replay take four times the timed run.
-    """
-    if len(depths) == 1:
-        return [depths[0]] * steps
-    replay = Prepared(case, "benchmark.steps")
-    drawn: list[int] = []
-    while len(drawn) < steps:
-        chunk = []
-        for _ in range(min(REPLAY_CHUNK, steps - len(drawn))):
-            params = replay.params()
-            replay.step()
-            chunk.append((params, replay.losses[-1]))
-        for params, loss in chunk:
-            by_depth = reference.losses_by_depth(params, replay.x, replay.y, depths)
-            drawn.append(closest_depth(loss, by_depth)[0])
-    return drawn
 
 
 def memory_figures(meter: MemoryMeter) -> dict[str, Any]:
