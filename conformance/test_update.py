@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from pytest_twolayer import reference
+from pytest_twolayer.blas import one_blas_thread
 from pytest_twolayer.case import Case
 from pytest_twolayer.compare import (
     as_loss,
@@ -125,6 +126,7 @@ def _run_steps(
                     case.fail(check, f"gradients() after step #1 changed {name}")
 
 
+@one_blas_thread  # norms of whole weight matrices
 def _compare_displacement(
     case: Case,
     check: str,

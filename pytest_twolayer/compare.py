@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from pytest_twolayer.blas import one_blas_thread
 from pytest_twolayer.case import Case
 from pytest_twolayer.contract import expected_param_names
 from pytest_twolayer.dims import Dims
@@ -57,6 +58,7 @@ def assert_loss_close(
         )
 
 
+@one_blas_thread
 def normwise_error(got: np.ndarray, expected: np.ndarray) -> float:
     """``||got - expected|| / ||expected||`` in float64 (inf when expected is 0 and got is not)."""
     diff = float(np.linalg.norm(np.asarray(got, np.float64) - expected))

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from pytest_twolayer import reference
+from pytest_twolayer.blas import one_blas_thread
 from pytest_twolayer.dims import Dims
 from pytest_twolayer.optimizers import SGD, Adam
 from pytest_twolayer.tolerances import KINK_MARGIN
@@ -62,6 +63,7 @@ def is_kink_free(
     return all(reference.kink_distance(params, x, d) >= KINK_MARGIN[dtype] for d in depths)
 
 
+@one_blas_thread
 def relative_move(
     params: dict[str, np.ndarray], x: np.ndarray, y: np.ndarray, depth: int, lr: float
 ) -> float:

@@ -1,7 +1,10 @@
 """The independent float64 numpy reference: forward, loss, gradients and the optimizer updates.
 
 Everything here is written from the math in docs/contract.md, not from any implementation, and is
-itself checked against central finite differences in ``tests/test_reference.py``.
+itself checked against central finite differences in ``tests/test_reference.py``. Its products
+run on one BLAS thread (:mod:`pytest_twolayer.blas`): checks alternate them with an
+implementation's calls, and two thread pools spinning into each other cost far more than a
+second core gains on products this small.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from pytest_twolayer.blas import one_blas_thread
 from pytest_twolayer.optimizers import SGD, Adam
 
 Params = dict[str, np.ndarray]
@@ -35,6 +39,7 @@ class Forward:
     y_pred: np.ndarray
 
 
+@one_blas_thread
 def forward(params: Mapping[str, np.ndarray], x: np.ndarray, depth: int = 0) -> Forward:
     """``relu(x @ w1 + b1)``, then ``relu(h @ wm + bm)`` ``depth`` times, then ``h @ w2 + b2``."""
     p = _f64(params)
@@ -54,12 +59,14 @@ def forward(params: Mapping[str, np.ndarray], x: np.ndarray, depth: int = 0) -> 
     return Forward(pre, act, y_pred)
 
 
+@one_blas_thread
 def loss(params: Mapping[str, np.ndarray], x: np.ndarray, y: np.ndarray, depth: int = 0) -> float:
     """The tutorial's sum of squared errors."""
     residual = forward(params, x, depth).y_pred - np.asarray(y, dtype=np.float64)
     return float(np.sum(residual * residual))
 
 
+@one_blas_thread
 def losses_by_depth(
     params: Mapping[str, np.ndarray], x: np.ndarray, y: np.ndarray, depths: Sequence[int]
 ) -> dict[int, float]:
@@ -78,6 +85,7 @@ def losses_by_depth(
     return losses
 
 
+@one_blas_thread
 def loss_and_gradients(
     params: Mapping[str, np.ndarray], x: np.ndarray, y: np.ndarray, depth: int = 0
 ) -> tuple[float, Params]:
@@ -110,6 +118,7 @@ def loss_and_gradients(
     return float(np.sum(residual * residual)), grads
 
 
+@one_blas_thread
 def kink_distance(params: Mapping[str, np.ndarray], x: np.ndarray, depth: int) -> float:
     """Smallest ``|pre-activation|`` over every ReLU, relative to that layer's RMS.
 
