@@ -13,11 +13,20 @@ from __future__ import annotations
 
 import pytest
 
-from pytest_twolayer import dryrun, fixtures, framework_logs, hookspecs, listing, options, parallel
+from pytest_twolayer import (
+    dryrun,
+    fixtures,
+    framework_logs,
+    heap,
+    hookspecs,
+    listing,
+    options,
+    parallel,
+)
 from pytest_twolayer.clock import ImportTime
 from pytest_twolayer.collection import DTYPES_MARKER_HELP, Collection, add_suite_to_args
 from pytest_twolayer.expectations import ExpectedFailures
-from pytest_twolayer.parallel import auto, discovery, exit, worker
+from pytest_twolayer.parallel import auto, discovery, worker
 from pytest_twolayer.parallel.benchmarks import WorkerBenchmarks
 from pytest_twolayer.parallel.controller import Distribution, allow_worker_restarts
 from pytest_twolayer.plotting.writer import Plots, ensure_writable, load_matplotlib
@@ -73,7 +82,7 @@ def pytest_configure(config: pytest.Config) -> None:
     if not run.settings.active:
         return
     config.add_cleanup(framework_logs.quiet_by_default())  # a worker started elsewhere (--tx)
-    exit.freeze_heap_at_exit()
+    heap.freeze_heap_at_exit()
     if run.settings.dry_run:
         dryrun.keep_in_process(config)
     selection = select(config, run)

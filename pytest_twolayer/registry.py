@@ -11,6 +11,7 @@ from typing import cast
 
 from pytest_twolayer.contract import TwoLayerImplementation, validate_class
 from pytest_twolayer.framework_logs import filtered_stderr
+from pytest_twolayer.heap import imports_outside_the_collector
 
 ENTRY_POINT_GROUP = "twolayer.implementations"
 
@@ -61,7 +62,8 @@ class Spec:
         Raises :class:`RegistrationError` with a one-line message naming the culprit.
         """
         try:
-            with filtered_stderr():  # importing it may import a framework, which logs
+            # Importing it may import a framework, which logs and makes millions of objects.
+            with filtered_stderr(), imports_outside_the_collector():
                 cls = self.loader()
         except RegistrationError:
             raise

@@ -25,6 +25,7 @@ from typing import Any
 
 import pytest
 
+from pytest_twolayer.heap import imports_outside_the_collector
 from pytest_twolayer.machine import unavailable_reason
 from pytest_twolayer.parallel import worker_input
 from pytest_twolayer.probe import BOX
@@ -48,8 +49,9 @@ def selection_on_worker(config: pytest.Config, registry: Registry) -> Selection:
             "pytest-twolayer: this xdist worker was not prepared by the controller's plugin "
             "(is pytest-twolayer installed and enabled on the controller?)"
         )
-    for module in SUITE_DEPENDENCIES:
-        importlib.import_module(module)
+    with imports_outside_the_collector():
+        for module in SUITE_DEPENDENCIES:
+            importlib.import_module(module)
     share = _next(box, "share")
     described = {name: Loaded.load(registry.get(name)) for name in share["names"]}
     cuda: dict[str, str | None] | None = None  # None: not asked here
