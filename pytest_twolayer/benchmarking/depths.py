@@ -37,12 +37,12 @@ class ParamsTape:
         # for huge pages for large arrays, and compacting memory for ~220 MB of them took
         # 0.4 s in a long session; 500 buffers of ~440 KB took 0.08 s.
         self.rows = [np.ones(offset, dtype) for _ in range(steps)]
-        self.steps, self.recorded = steps, 0
+        self.recorded = 0
 
     def record(self, params: Mapping[str, np.ndarray]) -> None:
         """Copy ``params`` into the next row (a copy: an implementation may hand out views)."""
-        if self.recorded == self.steps:
-            raise IndexError(f"the tape holds {self.steps} steps")
+        if self.recorded == len(self.rows):
+            raise IndexError(f"the tape holds {len(self.rows)} steps")
         if params.keys() != self.layout.keys():
             raise ValueError(f"params() gave {sorted(params)}, first {sorted(self.layout)}")
         row = self.rows[self.recorded]
