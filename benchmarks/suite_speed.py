@@ -24,12 +24,12 @@ import sys
 import tempfile
 import time
 
-from pytest_twolayer.machine import available_cores
+from pytest_twolayer.host.machine import available_cores
 
 FLOOR = """
 import numpy, torch, tensorflow
 import pytest_twolayer as tl
-from pytest_twolayer.registry import Registry, installed_entry_points
+from pytest_twolayer.run.registry import Registry, installed_entry_points
 registry = Registry()
 registry.add_entry_points(installed_entry_points())
 rng = numpy.random.default_rng(0)

@@ -23,8 +23,8 @@ import torch
 import torch.utils.benchmark as torch_benchmark
 
 import pytest_twolayer as tl
-from pytest_twolayer.published import read
-from pytest_twolayer.registry import Registry, installed_entry_points
+from pytest_twolayer.checking.published import read
+from pytest_twolayer.run.registry import Registry, installed_entry_points
 
 
 class Capture:

@@ -1,5 +1,5 @@
 """The pytest-twolayer conformance suite: one module per concern of the contract
-(docs/contract.md), each check listed once in :data:`pytest_twolayer.suite.CHECKS`.
+(docs/contract.md), each check listed once in :data:`pytest_twolayer.checking.suite.CHECKS`.
 
 Each module holds plain ``check_*`` functions that take a :class:`pytest_twolayer.Case`
 and raise :class:`pytest_twolayer.ConformanceFailure` naming the implementation, device,

@@ -26,9 +26,9 @@ from pytest_twolayer.benchmarking.gates import (
 from pytest_twolayer.benchmarking.measure import Prepared, measure_steps
 from pytest_twolayer.benchmarking.results import as_plain
 from pytest_twolayer.benchmarking.timer import StepTimer
-from pytest_twolayer.case import Case
-from pytest_twolayer.published import publish
-from pytest_twolayer.tutorial_run import STEPS, TutorialRuns, runs_of
+from pytest_twolayer.checking.case import Case
+from pytest_twolayer.checking.published import publish
+from pytest_twolayer.checking.tutorial_run import STEPS, TutorialRuns, runs_of
 
 pytest.importorskip("pytest_benchmark", reason="the benchmark concern needs pytest-benchmark")
 

@@ -6,19 +6,19 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pytest_twolayer.case import Case
-from pytest_twolayer.compare import (
+from pytest_twolayer.checking.case import Case
+from pytest_twolayer.checking.compare import (
     as_array,
     assert_arrays_close,
     canonical_params,
     closest_depth,
     params_as_f64,
 )
-from pytest_twolayer.contract import KNOWN_DEVICES
-from pytest_twolayer.points import draw_params, representable
-from pytest_twolayer.reference import forward
-from pytest_twolayer.selection import Loaded
-from pytest_twolayer.tolerances import rtol
+from pytest_twolayer.checking.points import draw_params, representable
+from pytest_twolayer.run.selection import Loaded
+from pytest_twolayer.spec.contract import KNOWN_DEVICES
+from pytest_twolayer.spec.reference import forward
+from pytest_twolayer.spec.tolerances import rtol
 
 
 def check_params_canonical(case: Case) -> dict[str, np.ndarray]:

@@ -8,9 +8,8 @@ import math
 import numpy as np
 import pytest
 
-from pytest_twolayer import reference
-from pytest_twolayer.case import Case, ConformanceFailure
-from pytest_twolayer.compare import (
+from pytest_twolayer.checking.case import Case, ConformanceFailure
+from pytest_twolayer.checking.compare import (
     as_array,
     as_loss,
     assert_arrays_close,
@@ -19,10 +18,11 @@ from pytest_twolayer.compare import (
     closest_depth,
     params_as_f64,
 )
-from pytest_twolayer.dims import TUTORIAL_DIMS, Dims
-from pytest_twolayer.points import draw_params, draw_point, representable
-from pytest_twolayer.strategies import for_any_dims
-from pytest_twolayer.tolerances import rtol
+from pytest_twolayer.checking.points import draw_params, draw_point, representable
+from pytest_twolayer.checking.strategies import for_any_dims
+from pytest_twolayer.spec import reference
+from pytest_twolayer.spec.dims import TUTORIAL_DIMS, Dims
+from pytest_twolayer.spec.tolerances import rtol
 
 MAX_GRADIENT_CALLS = 80
 """Calls until every declared depth was seen: missing one of 4 uniform depths in 80 draws

@@ -2,7 +2,7 @@
 are read as arrays whatever their memory layout.
 
 (That a check leaves the process as it found it is hygiene too, but no check of this module:
-the plugin watches every test for it, see ``pytest_twolayer.state_guard``.)"""
+the plugin watches every test for it, see ``pytest_twolayer.hygiene.guard``.)"""
 
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from pytest_twolayer.case import Case
-from pytest_twolayer.compare import as_loss, canonical_params
-from pytest_twolayer.layouts import LAYOUTS
-from pytest_twolayer.tolerances import rtol
+from pytest_twolayer.checking.case import Case
+from pytest_twolayer.checking.compare import as_loss, canonical_params
+from pytest_twolayer.checking.layouts import LAYOUTS
+from pytest_twolayer.spec.tolerances import rtol
 
 STEPS = 3
 

@@ -10,20 +10,20 @@ from typing import Any
 import numpy as np
 import pytest
 
-from pytest_twolayer.case import Case
-from pytest_twolayer.compare import (
+from pytest_twolayer.checking.case import Case
+from pytest_twolayer.checking.compare import (
     as_array,
     assert_arrays_close,
     canonical_params,
     closest_depth,
     params_as_f64,
 )
-from pytest_twolayer.dims import TUTORIAL_DIMS, Dims
-from pytest_twolayer.layouts import LAYOUTS
-from pytest_twolayer.points import representable
-from pytest_twolayer.reference import forward
-from pytest_twolayer.strategies import for_any_dims
-from pytest_twolayer.tolerances import rtol
+from pytest_twolayer.checking.layouts import LAYOUTS
+from pytest_twolayer.checking.points import representable
+from pytest_twolayer.checking.strategies import for_any_dims
+from pytest_twolayer.spec.dims import TUTORIAL_DIMS, Dims
+from pytest_twolayer.spec.reference import forward
+from pytest_twolayer.spec.tolerances import rtol
 
 OTHER_DIMS: dict[str, Dims] = {
     "tutorial": TUTORIAL_DIMS,

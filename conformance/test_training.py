@@ -2,7 +2,7 @@
 loss as the declared optimizer must, end far below the start, and stay finite.
 
 When the benchmark concern already timed this case's run in this process, the curve of that
-run is judged (see :mod:`pytest_twolayer.tutorial_run`); otherwise the check trains itself.
+run is judged (see :mod:`pytest_twolayer.checking.tutorial_run`); otherwise the check trains itself.
 """
 
 from __future__ import annotations
@@ -10,10 +10,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pytest_twolayer.case import Case
-from pytest_twolayer.compare import as_loss
-from pytest_twolayer.published import publish
-from pytest_twolayer.tutorial_run import DATA_STREAM, STEPS, runs_of
+from pytest_twolayer.checking.case import Case
+from pytest_twolayer.checking.compare import as_loss
+from pytest_twolayer.checking.published import publish
+from pytest_twolayer.checking.tutorial_run import DATA_STREAM, STEPS, runs_of
 
 pytestmark = pytest.mark.twolayer_dtypes("training")
 

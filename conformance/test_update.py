@@ -9,19 +9,19 @@ from typing import Any
 
 import numpy as np
 
-from pytest_twolayer import reference
-from pytest_twolayer.blas import one_blas_thread
-from pytest_twolayer.case import Case
-from pytest_twolayer.compare import (
+from pytest_twolayer.checking.case import Case
+from pytest_twolayer.checking.compare import (
     as_loss,
     canonical_params,
     closest_depth,
     describe_mismatch,
     params_as_f64,
 )
-from pytest_twolayer.optimizers import Adam
-from pytest_twolayer.points import draw_point, is_kink_free
-from pytest_twolayer.tolerances import ADAM_SIGN_MARGIN, UNIT_ROUNDOFF, UPDATE_RTOL, rtol
+from pytest_twolayer.checking.points import draw_point, is_kink_free
+from pytest_twolayer.spec import reference
+from pytest_twolayer.spec.blas import one_blas_thread
+from pytest_twolayer.spec.optimizers import Adam
+from pytest_twolayer.spec.tolerances import ADAM_SIGN_MARGIN, UNIT_ROUNDOFF, UPDATE_RTOL, rtol
 
 STEPS = 3
 """Three steps: the first shows the rule, the second shows state (momentum, Adam moments) and

@@ -8,7 +8,7 @@ from contextlib import contextmanager
 import numpy as np
 import torch
 
-from pytest_twolayer.validation import checked_params, param_shapes, require_declared
+from pytest_twolayer.spec.validation import checked_params, param_shapes, require_declared
 
 TORCH_DTYPES: Mapping[str, torch.dtype] = {"float32": torch.float32, "float64": torch.float64}
 

@@ -6,7 +6,7 @@ import numpy as np
 import torch
 
 import pytest_twolayer as tl
-from pytest_twolayer.validation import checked_params, param_shapes
+from pytest_twolayer.spec.validation import checked_params, param_shapes
 
 from ._torch_common import TorchAdapter, to_numpy
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 import pytest_twolayer as tl
-from pytest_twolayer.validation import checked_params, param_shapes, require_declared
+from pytest_twolayer.spec.validation import checked_params, param_shapes, require_declared
 
 
 class NumpyNet:

@@ -11,7 +11,7 @@ import numpy as np
 import tensorflow as tf
 
 import pytest_twolayer as tl
-from pytest_twolayer.validation import checked_params, param_shapes, require_declared
+from pytest_twolayer.spec.validation import checked_params, param_shapes, require_declared
 
 
 def _configure_gpus() -> None:

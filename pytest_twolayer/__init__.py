@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pytest_twolayer.case import Case, ConformanceFailure
-from pytest_twolayer.contract import ContractError, TwoLayerImplementation
-from pytest_twolayer.dims import TUTORIAL_DIMS, Dims
-from pytest_twolayer.optimizers import SGD, Adam, Optimizer
-from pytest_twolayer.registry import RegistrationError, Registry, Spec
+from pytest_twolayer.checking.case import Case, ConformanceFailure
+from pytest_twolayer.run.registry import RegistrationError, Registry, Spec
+from pytest_twolayer.spec.contract import ContractError, TwoLayerImplementation
+from pytest_twolayer.spec.dims import TUTORIAL_DIMS, Dims
+from pytest_twolayer.spec.optimizers import SGD, Adam, Optimizer
 from pytest_twolayer.version import __version__
 
 # In a source checkout the suite and the tutorial implementations sit beside this package,

@@ -11,12 +11,12 @@ import numpy as np
 import pytest
 
 from pytest_twolayer.benchmarking.gates import BenchmarkSettings
-from pytest_twolayer.case import Case
-from pytest_twolayer.collection import CaseParam
-from pytest_twolayer.contract import TwoLayerImplementation
-from pytest_twolayer.dims import TUTORIAL_DIMS, Dims
-from pytest_twolayer.selection import Loaded
-from pytest_twolayer.session import session_of
+from pytest_twolayer.checking.case import Case
+from pytest_twolayer.run.collection import CaseParam
+from pytest_twolayer.run.selection import Loaded
+from pytest_twolayer.run.session import session_of
+from pytest_twolayer.spec.contract import TwoLayerImplementation
+from pytest_twolayer.spec.dims import TUTORIAL_DIMS, Dims
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:
-    from pytest_twolayer.registry import Registry
+    from pytest_twolayer.run.registry import Registry
 
 
 @pytest.hookspec

@@ -13,35 +13,28 @@ from __future__ import annotations
 
 import pytest
 
-from pytest_twolayer import (
-    dryrun,
-    fixtures,
-    framework_logs,
-    heap,
-    hookspecs,
-    listing,
-    options,
-    parallel,
-)
-from pytest_twolayer.clock import ImportTime
-from pytest_twolayer.collection import DTYPES_MARKER_HELP, Collection, add_suite_to_args
-from pytest_twolayer.expectations import ExpectedFailures
+from pytest_twolayer import fixtures, hookspecs, parallel
+from pytest_twolayer.host import framework_logs, heap
+from pytest_twolayer.host.clock import ImportTime
+from pytest_twolayer.host.workspace import WorkingFolder
+from pytest_twolayer.hygiene.guard import StateGuard
+from pytest_twolayer.outcomes.expectations import ExpectedFailures
+from pytest_twolayer.outcomes.ratchet import Ratchet, read_counts
+from pytest_twolayer.outcomes.reproduction import Reproduction
+from pytest_twolayer.outcomes.timeouts import TimeLimit
+from pytest_twolayer.outcomes.verdicts import Verdicts
 from pytest_twolayer.parallel import auto, discovery, worker
 from pytest_twolayer.parallel.benchmarks import WorkerBenchmarks
 from pytest_twolayer.parallel.controller import Distribution, allow_worker_restarts
 from pytest_twolayer.plotting.writer import Plots, ensure_writable, load_matplotlib
-from pytest_twolayer.ratchet import Ratchet, read_counts
 from pytest_twolayer.report.collector import Collector
 from pytest_twolayer.report.pytest_benchmark import MergedBenchmarks
 from pytest_twolayer.report.reporting import Reporting
 from pytest_twolayer.report.run_failures import RunFailures
-from pytest_twolayer.reproduction import Reproduction
-from pytest_twolayer.selection import Selection
-from pytest_twolayer.session import TwoLayerSession, session_of
-from pytest_twolayer.state_guard import StateGuard
-from pytest_twolayer.timeouts import TimeLimit
-from pytest_twolayer.verdicts import Verdicts
-from pytest_twolayer.workspace import WorkingFolder
+from pytest_twolayer.run import dryrun, listing, options
+from pytest_twolayer.run.collection import DTYPES_MARKER_HELP, Collection, add_suite_to_args
+from pytest_twolayer.run.selection import Selection
+from pytest_twolayer.run.session import TwoLayerSession, session_of
 
 SELECTION_KEY = pytest.StashKey[Selection]()
 DISTRIBUTION = "twolayer-distribution"

@@ -25,17 +25,17 @@ import time
 import numpy as np
 from pytest_twolayer.conformance import test_training as training
 
-from pytest_twolayer import framework_logs
 from pytest_twolayer.benchmarking.measure import (
     WARMUP_STEPS,
     Prepared,
     paused_garbage_collection,
 )
 from pytest_twolayer.benchmarking.memory import DEFAULT_MAX_GROWTH, MemoryMeter
-from pytest_twolayer.case import Case, ConformanceFailure
-from pytest_twolayer.process_state import left_as_found
-from pytest_twolayer.registry import Registry, installed_entry_points
-from pytest_twolayer.tutorial_run import STEPS
+from pytest_twolayer.checking.case import Case, ConformanceFailure
+from pytest_twolayer.checking.tutorial_run import STEPS
+from pytest_twolayer.host import framework_logs
+from pytest_twolayer.hygiene.state import left_as_found
+from pytest_twolayer.run.registry import Registry, installed_entry_points
 
 
 def curve_statistics(losses: list[float]) -> dict[str, float]:

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import execnet
 
-from pytest_twolayer import global_settings
+from pytest_twolayer.hygiene import watched
 
 SERVER = Path(execnet.__file__).parent / "script" / "socketserver.py"
 
@@ -151,7 +151,7 @@ def start_host(name: str, fallback_root: Path) -> Host:
     env = {
         name: value
         for name, value in os.environ.items()
-        if not name.startswith(global_settings.IGNORED_PREFIXES)
+        if not name.startswith(watched.IGNORED_PREFIXES)
     }
     env["HOME"] = pwd.getpwuid(os.getuid()).pw_dir
     log = fallback_root / f"{name}.log"

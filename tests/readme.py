@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from pytest_twolayer.suite import CHECKS
+from pytest_twolayer.checking.suite import CHECKS
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"

@@ -22,8 +22,8 @@ from typing import Any
 
 import pytest
 
-from pytest_twolayer.registry import ENTRY_POINT_GROUP
-from pytest_twolayer.timeouts import TimeLimitExceeded, alarm
+from pytest_twolayer.outcomes.timeouts import TimeLimitExceeded, alarm
+from pytest_twolayer.run.registry import ENTRY_POINT_GROUP
 from tests.readme import example_files, suite_check_count
 
 MYNET = example_files()["mynet.py"]

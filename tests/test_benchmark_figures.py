@@ -18,7 +18,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from pytest_twolayer.benchmarking import measure, memory, peak
-from pytest_twolayer.case import Case
+from pytest_twolayer.checking.case import Case
 from pytest_twolayer.report import markdown, tables
 from pytest_twolayer.report.json_report import schema
 from pytest_twolayer.zoo.numpy_bugs import NumpyControl

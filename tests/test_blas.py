@@ -1,6 +1,6 @@
 """The suite's reference arithmetic runs on one BLAS thread and puts the count back: checks
 alternate it with an implementation's calls, and two thread pools spinning into each other
-made both several times slower (see pytest_twolayer/blas.py)."""
+made both several times slower (see pytest_twolayer/spec/blas.py)."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 from threadpoolctl import threadpool_info, threadpool_limits
 
-from pytest_twolayer import reference
-from pytest_twolayer.blas import one_blas_thread
-from pytest_twolayer.compare import normwise_error
+from pytest_twolayer.checking.compare import normwise_error
+from pytest_twolayer.spec import reference
+from pytest_twolayer.spec.blas import one_blas_thread
 
 
 def blas_threads() -> list[int]:

@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pytest_twolayer import reference
 from pytest_twolayer.benchmarking.depths import ParamsTape, depths_drawn
+from pytest_twolayer.spec import reference
 
 DEPTHS = (0, 1, 2, 3)
 

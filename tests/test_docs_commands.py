@@ -8,7 +8,7 @@ line on ``&&`` into simple commands. :data:`COMMANDS` says how each one is exerc
 - :class:`Run`: for real, in a fresh folder holding the example files it needs; its exit
   status and a line of its output are asserted. Where a real run would cost more than about
   30 s it is cut down without dropping any of its options: ``--impl all`` then selects only
-  the ``numpy`` entry point (``pytest_twolayer.registry.installed_entry_points`` is patched,
+  the ``numpy`` entry point (``pytest_twolayer.run.registry.installed_entry_points`` is patched,
   in this process and in the xdist workers a command starts), or arguments that shrink the
   work are appended (``extra``).
 - :class:`NotRun`: a command that cannot run here (installing the project itself, the
@@ -466,7 +466,7 @@ import os
 import sys
 
 if str(os.getpid()) != os.environ.get("TWOLAYER_DOCS_TEST_PID"):
-    from pytest_twolayer import registry
+    from pytest_twolayer.run import registry
 
     original = registry.installed_entry_points
 
@@ -486,7 +486,7 @@ def only_the_numpy_entry_point(monkeypatch: pytest.MonkeyPatch, folder: Path) ->
     """Make ``--impl all`` select the ``numpy`` entry point alone: here, by patching every
     module of the package that holds ``installed_entry_points`` (it is imported by name),
     and in pytest subprocesses and xdist workers, through a ``PYTEST_PLUGINS`` module."""
-    from pytest_twolayer import registry
+    from pytest_twolayer.run import registry
 
     original = registry.installed_entry_points
 

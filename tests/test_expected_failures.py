@@ -11,7 +11,7 @@ import re
 
 import pytest
 
-from pytest_twolayer.contract import expected_failures_problem
+from pytest_twolayer.spec.contract import expected_failures_problem
 from tests.sessions import with_exhibits
 
 EXHIBITS = """
@@ -119,7 +119,7 @@ def test_a_qualified_declaration_expects_only_that_device_and_dtype(zoo: pytest.
     )
 
 
-WARNING = "pytest_twolayer.expectations.TwoLayerWarning"
+WARNING = "pytest_twolayer.outcomes.expectations.TwoLayerWarning"
 
 
 def test_an_unknown_check_id_warns_at_the_class(zoo: pytest.Pytester):

@@ -12,9 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from pytest_twolayer import machine
-from pytest_twolayer.collection import case_params
-from pytest_twolayer.framework_logs import (
+from pytest_twolayer.host import machine
+from pytest_twolayer.host.framework_logs import (
     LEVEL_VARIABLE,
     QUIET,
     filtered_stderr,
@@ -22,8 +21,9 @@ from pytest_twolayer.framework_logs import (
     quiet_by_default,
     severity,
 )
-from pytest_twolayer.registry import Spec
-from pytest_twolayer.selection import Declared, Loaded, Selection
+from pytest_twolayer.run.collection import case_params
+from pytest_twolayer.run.registry import Spec
+from pytest_twolayer.run.selection import Declared, Loaded, Selection
 from pytest_twolayer.zoo.numpy_bugs import NumpyControl
 from tests.sessions import run_as_user
 

@@ -18,11 +18,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pytest_twolayer import process_state
-from pytest_twolayer.case import Case
-from pytest_twolayer.process_state import Snapshot, StateLeftChanged, snapshot
-from pytest_twolayer.reproduction import HEADER
-from pytest_twolayer.suite import suite_dir
+from pytest_twolayer.checking.case import Case
+from pytest_twolayer.checking.suite import suite_dir
+from pytest_twolayer.hygiene import state
+from pytest_twolayer.hygiene.state import Snapshot, StateLeftChanged, snapshot
+from pytest_twolayer.outcomes.reproduction import HEADER
 from pytest_twolayer.zoo import catalog
 from pytest_twolayer.zoo.numpy_bugs import NumpyBase
 from pytest_twolayer.zoo.runner import parse_junit
@@ -89,13 +89,13 @@ def test_each_kind_of_change_is_named_and_restored(kind: str):
     before = snapshot()
     try:
         change()
-        found = process_state.changes(before, snapshot())
+        found = state.changes(before, snapshot())
     finally:
-        restored = process_state.restore(before, process_state.changes(before, snapshot()))
+        restored = state.restore(before, state.changes(before, snapshot()))
     assert [str(c) for c in found], kind
     assert any(str(c).startswith(named) for c in found), [str(c) for c in found]
     assert all(c.restored for c in restored), [str(c) for c in restored]
-    assert process_state.changes(before, snapshot()) == []
+    assert state.changes(before, snapshot()) == []
 
 
 def test_tensorflow_settings_are_seen_once_it_is_imported():
@@ -104,23 +104,23 @@ def test_tensorflow_settings_are_seen_once_it_is_imported():
     try:
         tf.config.experimental.enable_tensor_float_32_execution(False)
         tf.random.set_seed(7)
-        found = [str(c) for c in process_state.changes(before, snapshot())]
+        found = [str(c) for c in state.changes(before, snapshot())]
     finally:
-        process_state.restore(before, process_state.changes(before, snapshot()))
+        state.restore(before, state.changes(before, snapshot()))
     assert "TensorFlow TF32 execution True -> False" in found
     assert "TensorFlow global seed None -> 7" in found
-    assert process_state.changes(before, snapshot()) == []
+    assert state.changes(before, snapshot()) == []
 
 
 def test_an_unchanged_process_shows_no_change():
-    assert process_state.changes(snapshot(), snapshot()) == []
+    assert state.changes(snapshot(), snapshot()) == []
 
 
 def test_variables_that_change_by_themselves_are_left_alone(monkeypatch: pytest.MonkeyPatch):
     before = snapshot()
     monkeypatch.setenv("PYTEST_CURRENT_TEST", "another test (call)")  # pytest's
     monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", "/tmp/torchinductor")  # torch's, on first use
-    assert process_state.changes(before, snapshot()) == []
+    assert state.changes(before, snapshot()) == []
 
 
 def test_a_framework_first_imported_may_set_variables_and_draw_from_random():
@@ -132,8 +132,8 @@ def test_a_framework_first_imported_may_set_variables_and_draw_from_random():
     before = Snapshot(before.values, frozenset())
     imported = Snapshot(values, frozenset({"tensorflow"}))
     not_imported = Snapshot(values, frozenset())
-    assert [c.what for c in process_state.changes(before, imported)] == ["working directory"]
-    assert {c.what for c in process_state.changes(before, not_imported)} == {
+    assert [c.what for c in state.changes(before, imported)] == ["working directory"]
+    assert {c.what for c in state.changes(before, not_imported)} == {
         "working directory",
         "environment variable TWOLAYER_FRAMEWORK_ADDED",
         "Python random state",
@@ -148,7 +148,7 @@ def test_what_cannot_be_restored_is_said(tmp_path: Path):
     before = snapshot()
     os.chdir(here)
     gone.rmdir()
-    (restored,) = process_state.restore(before, process_state.changes(before, snapshot()))
+    (restored,) = state.restore(before, state.changes(before, snapshot()))
     assert not restored.restored
     assert str(restored).startswith(f"working directory '{gone}' -> '{here}' (could not be ")
     assert "FileNotFoundError" in str(restored)
@@ -166,14 +166,14 @@ def test_left_as_found_judges_a_check_without_pytest():
 
     case = Case("polluter", _Polluter, "cpu", "float64")
     with pytest.raises(StateLeftChanged) as verdict:
-        process_state.left_as_found(check_update_follows_rule, case)
+        state.left_as_found(check_update_follows_rule, case)
     assert str(verdict.value).splitlines()[0] == (
         "[hygiene.global_state] impl=polluter device=cpu dtype=float64 seed=0: "
         "step() left process-global state changed: environment variable "
         "TWOLAYER_TEST_VARIABLE unset -> 'step'"
     )
     assert "TWOLAYER_TEST_VARIABLE" not in os.environ
-    process_state.left_as_found(check_update_follows_rule, Case("ok", NumpyBase, "cpu", "float64"))
+    state.left_as_found(check_update_follows_rule, Case("ok", NumpyBase, "cpu", "float64"))
 
 
 # --- neighbours: the culprit fails, every correct net beside it passes, in any order ---------
@@ -371,5 +371,5 @@ def test_the_snippet_of_a_verdict_on_state_reproduces_it(pytester: pytest.Pytest
     )  # fmt: skip
     assert rerun.returncode == 1, rerun.stderr[-2000:]
     # The traceback's exception line is the verdict, as the plugin printed it.
-    raised = f"pytest_twolayer.process_state.StateLeftChanged: {verdict}"
+    raised = f"pytest_twolayer.hygiene.state.StateLeftChanged: {verdict}"
     assert raised in rerun.stderr.splitlines(), rerun.stderr[-2000:]

@@ -10,8 +10,8 @@ from collections.abc import Iterator
 import pytest
 from pytest_twolayer.implementations.numpy_net import NumpyNet
 
-from pytest_twolayer.heap import imports_outside_the_collector
-from pytest_twolayer.registry import COMMAND_LINE, RegistrationError, Spec
+from pytest_twolayer.host.heap import imports_outside_the_collector
+from pytest_twolayer.run.registry import COMMAND_LINE, RegistrationError, Spec
 
 
 @pytest.fixture(autouse=True)

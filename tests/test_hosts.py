@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from pytest_twolayer import probe
+from pytest_twolayer.host import probe
 from pytest_twolayer.parallel import auto
 from tests.hosts import across, two_hosts
 

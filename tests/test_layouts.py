@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 import pytest_twolayer as tl
-from pytest_twolayer.layouts import LAYOUTS
-from pytest_twolayer.registry import Registry, installed_entry_points
+from pytest_twolayer.checking.layouts import LAYOUTS
+from pytest_twolayer.run.registry import Registry, installed_entry_points
 
 SHAPES = [(64, 1000), (1, 5), (7, 13)]
 

@@ -13,9 +13,9 @@ import pytest
 from pytest_twolayer.benchmarking import memory
 from pytest_twolayer.benchmarking.gates import check_memory_growth, growth_limit
 from pytest_twolayer.benchmarking.memory import DEFAULT_MAX_GROWTH, growth_per_step
-from pytest_twolayer.case import Case, ConformanceFailure
-from pytest_twolayer.options import parse_memory_growth
+from pytest_twolayer.checking.case import Case, ConformanceFailure
 from pytest_twolayer.report.json_report import schema
+from pytest_twolayer.run.options import parse_memory_growth
 from pytest_twolayer.zoo.numpy_bugs import NumpyBase
 
 STEPS = 500

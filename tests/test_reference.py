@@ -7,8 +7,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pytest_twolayer import Dims, reference
-from pytest_twolayer.points import draw_params
+from pytest_twolayer import Dims
+from pytest_twolayer.checking.points import draw_params
+from pytest_twolayer.spec import reference
 
 FD_STEP = 1e-6
 KINK_CLEARANCE = 1e-3  # |pre-activation| must exceed this, so a FD_STEP nudge cannot cross 0

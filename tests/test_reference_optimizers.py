@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pytest_twolayer import SGD, Adam, reference
+from pytest_twolayer import SGD, Adam
+from pytest_twolayer.spec import reference
 
 torch = pytest.importorskip("torch")
 

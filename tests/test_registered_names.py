@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from pytest_twolayer.registry import (
+from pytest_twolayer.run.registry import (
     COMMAND_LINE,
     ENTRY_POINT_GROUP,
     REGISTER_HOOK,

@@ -212,7 +212,7 @@ def test_report_is_written_when_checks_fail_and_the_exit_status_is_the_runs(
 
 USER_TESTS = """
 import pytest
-from pytest_twolayer.published import publish
+from pytest_twolayer.checking.published import publish
 
 
 @pytest.fixture

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from pytest_twolayer import suite
-from pytest_twolayer.case import Case
-from pytest_twolayer.registry import COMMAND_LINE, ENTRY_POINT, REGISTER_HOOK, Spec
-from pytest_twolayer.reproduction import HEADER, PYTEST_HEADER, check_function, snippet
+from pytest_twolayer.checking import suite
+from pytest_twolayer.checking.case import Case
+from pytest_twolayer.outcomes.reproduction import HEADER, PYTEST_HEADER, check_function, snippet
+from pytest_twolayer.run.registry import COMMAND_LINE, ENTRY_POINT, REGISTER_HOOK, Spec
 from pytest_twolayer.zoo.numpy_bugs import LrDoubled
 from tests.sessions import run_as_user
 
@@ -116,7 +116,10 @@ def test_the_snippet_reruns_the_check_to_the_same_verdict(pytester: pytest.Pytes
     assert words[:2] == ["python", "-c"]
     again = rerun(words, pytester.path)
     assert again.returncode == 1
-    assert again.stderr.splitlines()[-1] == f"pytest_twolayer.case.ConformanceFailure: {verdict}"
+    assert (
+        again.stderr.splitlines()[-1]
+        == f"pytest_twolayer.checking.case.ConformanceFailure: {verdict}"
+    )
 
 
 MAKE = {
@@ -244,7 +247,9 @@ def test_a_benchmark_failure_carries_both_commands(
     again = rerun(shlex.split(code), pytester.path)
     assert again.returncode == 1, again.stderr
     last = again.stderr.splitlines()[-1]
-    assert last.startswith(f"pytest_twolayer.case.ConformanceFailure: {verdict.partition(': ')[0]}")
+    assert last.startswith(
+        f"pytest_twolayer.checking.case.ConformanceFailure: {verdict.partition(': ')[0]}"
+    )
 
 
 def test_a_class_without_an_import_path_gets_no_snippet(pytester: pytest.Pytester):
@@ -277,7 +282,7 @@ def test_only_plain_functions_of_a_case_are_offered(monkeypatch: pytest.MonkeyPa
     assert check_function(suite.check("implementation_loads")) is None  # a check of the class
     module = types.ModuleType("fake")
     exec(
-        "from pytest_twolayer.case import Case\n"
+        "from pytest_twolayer.checking.case import Case\n"
         "def check_needs_more(case: Case, extra): pass\n"
         "def check_not_a_case(n: int): pass\n"
         "def check_keyword_only(*, case: Case): pass\n"

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from pytest_twolayer.parallel.scheduler import GroupScheduling
-from pytest_twolayer.probe import (
+from pytest_twolayer.checking.suite import CaseKey, parse_nodeid
+from pytest_twolayer.host.probe import (
     WorkerPlan,
     plan_workers,
     worker_environment,
 )
-from pytest_twolayer.suite import CaseKey, parse_nodeid
+from pytest_twolayer.parallel.scheduler import GroupScheduling
 
 
 class FakeNode:

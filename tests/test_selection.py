@@ -8,8 +8,8 @@ import itertools
 
 import pytest
 
-from pytest_twolayer.machine import unavailable_reason
-from pytest_twolayer.registry import ENTRY_POINT_GROUP
+from pytest_twolayer.host.machine import unavailable_reason
+from pytest_twolayer.run.registry import ENTRY_POINT_GROUP
 from tests.readme import example_files, suite_check_count
 
 MYNET = example_files()["mynet.py"]

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from pytest_twolayer import options
+from pytest_twolayer.run import options
 
 COUNTING_CONFTEST = """
 import json, os

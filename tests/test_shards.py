@@ -13,7 +13,7 @@ import jsonschema
 import pytest
 
 from pytest_twolayer.report.json_report import schema
-from pytest_twolayer.shards import durations_from_report, parse_shard, split
+from pytest_twolayer.run.shards import durations_from_report, parse_shard, split
 
 CHECKS = ("-k", "implementation_loads or params_canonical or training", "-n", "0")
 NAMES = ["numpy", "tensor", "autograd", "function", "tf-static", "nn", "optim", "module"]

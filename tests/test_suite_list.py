@@ -1,4 +1,4 @@
-"""The one list of checks (``pytest_twolayer.suite.CHECKS``) names exactly the suite's test
+"""The one list of checks (``pytest_twolayer.checking.suite.CHECKS``) names exactly the suite's test
 functions, in the modules of their concerns, with the verdict labels their checks raise."""
 
 from __future__ import annotations
@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from pytest_twolayer import benchmarking, suite
-from pytest_twolayer.collection import CASE_FIXTURE, CLASS_FIXTURE
+from pytest_twolayer import benchmarking
+from pytest_twolayer.checking import suite
+from pytest_twolayer.run.collection import CASE_FIXTURE, CLASS_FIXTURE
 
 
 def suite_tests() -> dict[str, tuple[str, set[str]]]:

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import _settings
 from hypothesis.configuration import storage_directory
 
-from pytest_twolayer.strategies import STORAGE_VARIABLE, private_storage
+from pytest_twolayer.checking.strategies import STORAGE_VARIABLE, private_storage
 from tests.sessions import run_as_user
 
 CI_VARIABLES = tuple(getattr(_settings, "_CI_VARS", ("CI",)))

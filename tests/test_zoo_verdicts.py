@@ -18,8 +18,8 @@ import textwrap
 
 import pytest
 
-from pytest_twolayer.suite import CHECKS as SUITE_CHECKS
-from pytest_twolayer.suite import SUITE_WIDE_LABELS, suite_dir
+from pytest_twolayer.checking.suite import CHECKS as SUITE_CHECKS
+from pytest_twolayer.checking.suite import SUITE_WIDE_LABELS, suite_dir
 from pytest_twolayer.zoo.runner import TIME_LIMIT_S, Outcome, ZooRun, exhibits, run_zoo
 
 LABELS = {c.test_name: (*c.labels, *SUITE_WIDE_LABELS) for c in SUITE_CHECKS}

@@ -1,13 +1,13 @@
 """Which depth each timed step of a dynamic net drew.
 
 A step's depth is identified from the loss it returned against the float64 reference at the
-parameters it started from (:func:`pytest_twolayer.compare.closest_depth`). Those parameters
-are copied untimed, in pytest-benchmark's setup before each round, into a :class:`ParamsTape`
-whose rows are allocated and written before the run's memory baseline: keeping 500 steps'
-parameters (~220 MB for the tutorial's float32 net) then neither shows in the memory figure
-nor faults pages in during the run. The reference itself is computed after the run: between
-two timed steps its BLAS threads would spin into the next step (the dynamic net's median step
-quintupled that way).
+parameters it started from (:func:`pytest_twolayer.checking.compare.closest_depth`). Those
+parameters are copied untimed, in pytest-benchmark's setup before each round, into a
+:class:`ParamsTape` whose rows are allocated and written before the run's memory baseline:
+keeping 500 steps' parameters (~220 MB for the tutorial's float32 net) then neither shows in
+the memory figure nor faults pages in during the run. The reference itself is computed after
+the run: between two timed steps its BLAS threads would spin into the next step (the dynamic
+net's median step quintupled that way).
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from pytest_twolayer import reference
-from pytest_twolayer.compare import closest_depth
+from pytest_twolayer.checking.compare import closest_depth
+from pytest_twolayer.spec import reference
 
 
 class ParamsTape:

@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pytest_twolayer.benchmarking.memory import DEFAULT_MAX_GROWTH, MIN_JUDGED_STEPS
-from pytest_twolayer.case import Case
-from pytest_twolayer.contract import TwoLayerImplementation
-from pytest_twolayer.tutorial_run import STEPS
+from pytest_twolayer.checking.case import Case
+from pytest_twolayer.checking.tutorial_run import STEPS
+from pytest_twolayer.spec.contract import TwoLayerImplementation
 
 RATIO_PAIRS = 25
 """Interleaved step pairs behind a ratio: drift (another process, frequency scaling) hits

@@ -5,7 +5,7 @@ and torch's first optimizer step are slow), then a fresh instance on the tutoria
 standard normal data runs the tutorial's 500 steps, each timed (one pytest-benchmark round)
 and followed by a device sync. That run is the training check's run (same seed, data stream
 and steps), so its loss curve is recorded for the training check to judge
-(:mod:`pytest_twolayer.tutorial_run`). Around the timing: the FLOPs of the depths actually
+(:mod:`pytest_twolayer.checking.tutorial_run`). Around the timing: the FLOPs of the depths actually
 drawn (:mod:`.depths`: the parameters each step starts from are copied untimed), the in-run
 GEMM peak, threads and cores, page faults, and the memory the allocators hold before every
 step (:mod:`.memory`, sampled untimed between two timed steps).
@@ -25,10 +25,10 @@ from pytest_twolayer.benchmarking.depths import ParamsTape, depths_drawn
 from pytest_twolayer.benchmarking.memory import MemoryMeter
 from pytest_twolayer.benchmarking.peak import gemm_peak
 from pytest_twolayer.benchmarking.sync import synchronizer
-from pytest_twolayer.case import Case
-from pytest_twolayer.compare import as_loss
-from pytest_twolayer.machine import available_cores, thread_budget
-from pytest_twolayer.tutorial_run import DATA_STREAM, TutorialRuns
+from pytest_twolayer.checking.case import Case
+from pytest_twolayer.checking.compare import as_loss
+from pytest_twolayer.checking.tutorial_run import DATA_STREAM, TutorialRuns
+from pytest_twolayer.host.machine import available_cores, thread_budget
 
 WARMUP_STEPS = 5
 

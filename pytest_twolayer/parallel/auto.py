@@ -21,9 +21,9 @@ from collections.abc import Callable, Generator
 
 import pytest
 
-from pytest_twolayer.machine import visible_gpu_count
-from pytest_twolayer.options import settings_of
+from pytest_twolayer.host.machine import visible_gpu_count
 from pytest_twolayer.parallel import is_worker
+from pytest_twolayer.run.options import settings_of
 
 WORKERS_KEY = pytest.StashKey[int]()
 """The number of workers this plugin chose (absent when the user chose, or none run)."""

@@ -2,10 +2,11 @@
 
 pytest-benchmark switches itself off under xdist and would keep each worker's results to
 itself. With ``--impl`` given, each worker measures instead; every benchmark test publishes
-its results on the report channel (see :mod:`pytest_twolayer.published`), and the controller
-hands them to its own pytest-benchmark session (:mod:`pytest_twolayer.report.pytest_benchmark`):
-one table, and ``--benchmark-save``, ``--benchmark-json``, ``--benchmark-compare`` and
-``--benchmark-compare-fail`` work on the merged results as in a single-process run.
+its results on the report channel (see :mod:`pytest_twolayer.checking.published`), and the
+controller hands them to its own pytest-benchmark session
+(:mod:`pytest_twolayer.report.pytest_benchmark`): one table, and ``--benchmark-save``,
+``--benchmark-json``, ``--benchmark-compare`` and ``--benchmark-compare-fail`` work on the
+merged results as in a single-process run.
 """
 
 from __future__ import annotations

@@ -20,14 +20,14 @@ import execnet
 import pytest
 from xdist.workermanage import parse_tx_spec_config
 
-from pytest_twolayer import probe
+from pytest_twolayer.checking.suite import parse_nodeid
+from pytest_twolayer.host import probe
 from pytest_twolayer.parallel import is_controller
 from pytest_twolayer.parallel.discovery import INPUT, Describing
 from pytest_twolayer.parallel.scheduler import GroupScheduling
 from pytest_twolayer.parallel.shares import IMPORT_SECONDS, describing_shares, guess_frameworks
 from pytest_twolayer.parallel.worker import LOCAL_HOST
-from pytest_twolayer.selection import Selection
-from pytest_twolayer.suite import parse_nodeid
+from pytest_twolayer.run.selection import Selection
 
 if TYPE_CHECKING:
     from xdist.scheduler.protocol import Scheduling  # what GroupScheduling implements

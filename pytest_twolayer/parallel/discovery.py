@@ -25,16 +25,16 @@ from typing import Any
 
 import pytest
 
-from pytest_twolayer.heap import imports_outside_the_collector
-from pytest_twolayer.machine import unavailable_reason
+from pytest_twolayer.host.heap import imports_outside_the_collector
+from pytest_twolayer.host.machine import unavailable_reason
+from pytest_twolayer.host.probe import BOX
 from pytest_twolayer.parallel import worker_input
-from pytest_twolayer.probe import BOX
-from pytest_twolayer.registry import Registry
-from pytest_twolayer.selection import Declared, Loaded, Selection
+from pytest_twolayer.run.registry import Registry
+from pytest_twolayer.run.selection import Declared, Loaded, Selection
 
 INPUT = "twolayer"
 """The key of what the controller puts in each worker's ``workerinput``."""
-SUITE_DEPENDENCIES = ("pytest_twolayer.strategies", "pytest_twolayer.benchmarking.measure")
+SUITE_DEPENDENCIES = ("pytest_twolayer.checking.strategies", "pytest_twolayer.benchmarking.measure")
 """What collecting the suite imports anyway (hypothesis alone takes ~2 s): a worker imports
 it while it waits for its share."""
 SELECTION_WAIT_SECONDS = 900  # importing a user's implementations can be slow; not forever

@@ -7,8 +7,8 @@ import sys
 
 import pytest
 
+from pytest_twolayer.host.probe import BOX
 from pytest_twolayer.parallel import worker_input
-from pytest_twolayer.probe import BOX
 
 LOCAL_HOST = "localhost"
 

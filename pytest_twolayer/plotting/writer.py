@@ -13,7 +13,7 @@ import pytest
 
 from pytest_twolayer.plotting.data import Collected
 from pytest_twolayer.report.collector import Collector
-from pytest_twolayer.selection import Selection
+from pytest_twolayer.run.selection import Selection
 
 OPTION = "--twolayer-plots"
 INSTALL_HINT = 'pip install "pytest-twolayer[plots]"'

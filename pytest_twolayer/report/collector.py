@@ -2,7 +2,7 @@
 
 The matrix, the terminal tables, the JSON and Markdown reports, the plots, the coverage
 ratchet and pytest-benchmark's merged results are all rendered from :meth:`Collector.records`
-(see :mod:`pytest_twolayer.published` for what a test's report carries).
+(see :mod:`pytest_twolayer.checking.published` for what a test's report carries).
 """
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ from collections.abc import Mapping
 
 import pytest
 
-from pytest_twolayer.published import Message, read
+from pytest_twolayer.checking.published import Message, read
+from pytest_twolayer.checking.suite import OTHER_CONCERN, parse_nodeid
 from pytest_twolayer.report.records import Outcome, Record
-from pytest_twolayer.suite import OTHER_CONCERN, parse_nodeid
 
 CRASH_MARK = "crashed while running"  # pytest-xdist's report for a test whose worker died
 NOT_RUN = (

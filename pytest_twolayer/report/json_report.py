@@ -13,11 +13,11 @@ from typing import Any
 
 import pytest
 
-from pytest_twolayer.machine import DISTRIBUTIONS, package_version
+from pytest_twolayer.host.machine import DISTRIBUTIONS, package_version
 from pytest_twolayer.report.matrix import Matrix
 from pytest_twolayer.report.records import Outcome, Record, count, json_safe
 from pytest_twolayer.report.run_failures import RunFailures
-from pytest_twolayer.selection import Loaded, Selection
+from pytest_twolayer.run.selection import Loaded, Selection
 from pytest_twolayer.version import __version__
 
 SCHEMA_VERSION = 1

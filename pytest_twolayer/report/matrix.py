@@ -6,8 +6,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from pytest_twolayer.checking.suite import CONCERNS, OTHER_CONCERN
 from pytest_twolayer.report.records import Outcome, Record
-from pytest_twolayer.suite import CONCERNS, OTHER_CONCERN
 
 OPTIONAL_CONCERNS = ("benchmark", OTHER_CONCERN)  # a column only when some check has that concern
 CORE_CONCERNS = tuple(c for c in CONCERNS if c not in OPTIONAL_CONCERNS)

@@ -11,12 +11,12 @@ from typing import Any
 
 import pytest
 
-from pytest_twolayer.options import Settings
 from pytest_twolayer.report import json_report, markdown, tables
 from pytest_twolayer.report.collector import Collector
 from pytest_twolayer.report.matrix import Matrix, build, render_text
 from pytest_twolayer.report.run_failures import RunFailures
-from pytest_twolayer.selection import Selection
+from pytest_twolayer.run.options import Settings
+from pytest_twolayer.run.selection import Selection
 
 SECTION = "twolayer conformance matrix"
 

@@ -18,7 +18,7 @@ import numpy as np
 
 import pytest_twolayer as tl
 from pytest_twolayer.implementations.numpy_net import NumpyNet
-from pytest_twolayer.validation import checked_params, param_shapes, require_declared
+from pytest_twolayer.spec.validation import checked_params, param_shapes, require_declared
 
 F = tuple[str, ...]
 

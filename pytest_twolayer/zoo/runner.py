@@ -12,7 +12,7 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
 
-from pytest_twolayer.suite import suite_dir
+from pytest_twolayer.checking.suite import suite_dir
 from pytest_twolayer.zoo import available_modules, catalog
 
 RUN_TIMEOUT_S = 900

@@ -28,7 +28,7 @@ from pytest_twolayer.implementations.autograd_net import AutogradNet
 from pytest_twolayer.implementations.dynamic_net import DynamicNet, DynamicNetImpl
 from pytest_twolayer.implementations.optim_net import NAMES as OPTIM_NAMES
 from pytest_twolayer.implementations.optim_net import OptimNet
-from pytest_twolayer.validation import checked_params, param_shapes
+from pytest_twolayer.spec.validation import checked_params, param_shapes
 from pytest_twolayer.zoo.numpy_bugs import CONSTRUCTING, STEPPING
 
 F = tuple[str, ...]

@@ -1,0 +1,48 @@
+"""What a twolayer test's reports carry: the suite's verdict as it wrote it, a snippet that
+reproduces it, the case's labels for ``--junitxml``, and the test's message on the channel
+of :mod:`pytest_twolayer.checking.published`."""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+
+import pytest
+
+from pytest_twolayer.checking.case import ConformanceFailure
+from pytest_twolayer.checking.published import attach, junit_properties
+from pytest_twolayer.outcomes.reproduction import Reproduction
+from pytest_twolayer.run.collection import collected_case
+
+
+class Verdicts:
+    """Registered once implementations are selected, in every process that runs tests;
+    ``host`` names the host this process runs on (every check's labels carry it)."""
+
+    def __init__(self, reproduction: Reproduction, host: str) -> None:
+        self.reproduction = reproduction
+        self.host = host
+
+    def labels(self, item: pytest.Item) -> dict[str, str] | None:
+        case = collected_case(item)
+        return None if case is None else case.labels() | {"host": self.host}
+
+    def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
+        for item in items:
+            labels = self.labels(item)
+            if labels is not None:
+                item.user_properties.extend(junit_properties(labels))
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(
+        self, item: pytest.Item, call: pytest.CallInfo[None]
+    ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+        report = yield
+        case = collected_case(item)
+        if case is None:
+            return report
+        # A conformance verdict is a complete message; a traceback into the suite hides it.
+        if call.excinfo is not None and call.excinfo.errisinstance(ConformanceFailure):
+            report.longrepr = str(call.excinfo.value)
+            self.reproduction.annotate(item, case, call, report)
+        attach(item, report, case.labels() | {"host": self.host})
+        return report
