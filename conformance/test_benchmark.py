@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from pytest_twolayer.benchmarking.gates import (
-    BenchmarkSettings,
+    BenchmarkPlan,
     check_budget,
     check_memory_growth,
     interleaved_ratio,
@@ -105,7 +105,7 @@ def check_ratio(case: Case, figures: dict[str, Any]) -> None:
 def test_benchmark_step(
     twolayer_case: Case,
     benchmark: Any,
-    twolayer_benchmark_settings: BenchmarkSettings,
+    twolayer_benchmark_settings: BenchmarkPlan,
     request: pytest.FixtureRequest,
 ) -> None:
     """The tutorial's run, step by step: median step and run time, memory before every step;

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pytest_twolayer.benchmarking.gates import BenchmarkSettings
+from pytest_twolayer.benchmarking.gates import BenchmarkPlan
 from pytest_twolayer.checking.case import Case
 from pytest_twolayer.run.collection import CaseParam
 from pytest_twolayer.run.selection import Loaded
@@ -79,7 +79,7 @@ def data(twolayer_case: Case) -> tuple[np.ndarray, np.ndarray]:
 
 
 @pytest.fixture
-def twolayer_benchmark_settings(request: pytest.FixtureRequest) -> BenchmarkSettings:
+def twolayer_benchmark_settings(request: pytest.FixtureRequest) -> BenchmarkPlan:
     """The benchmark concern's steps and gates (``--twolayer-budget``, ...)."""
     return session_of(request.config).benchmark_settings()
 

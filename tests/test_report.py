@@ -13,7 +13,7 @@ import jsonschema
 import pytest
 
 from pytest_twolayer.report.json_report import schema
-from pytest_twolayer.report.matrix import LEGEND, build, verdict
+from pytest_twolayer.report.matrix import LEGEND, build, cell
 from pytest_twolayer.report.records import Outcome, Record
 
 CONFTEST = """
@@ -382,7 +382,7 @@ def test_bad_report_options_are_one_line_usage_errors(
     ],
 )
 def test_a_cell_shows_the_worst_outcome(outcomes: list[Outcome], expected: str):
-    assert verdict(outcomes) == expected
+    assert cell(outcomes) == expected
 
 
 def test_an_absent_device_is_not_a_pass_because_the_implementation_loads():

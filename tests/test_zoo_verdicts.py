@@ -20,7 +20,7 @@ import pytest
 
 from pytest_twolayer.checking.suite import CHECKS as SUITE_CHECKS
 from pytest_twolayer.checking.suite import SUITE_WIDE_LABELS, suite_dir
-from pytest_twolayer.zoo.runner import TIME_LIMIT_S, Outcome, ZooRun, exhibits, run_zoo
+from pytest_twolayer.zoo.runner import TIME_LIMIT_S, Testcase, ZooRun, exhibits, run_zoo
 
 LABELS = {c.test_name: (*c.labels, *SUITE_WIDE_LABELS) for c in SUITE_CHECKS}
 """Every check with the verdict labels its failures may carry."""
@@ -51,7 +51,7 @@ def zoo_run() -> ZooRun:
     return run
 
 
-def describe(outcomes: list[Outcome]) -> str:
+def describe(outcomes: list[Testcase]) -> str:
     """One line per failing, erroring or skipped testcase, with its message."""
     lines = [
         f"  {o.status} {o.check}[{o.dtype or '-'}]: {o.message.strip()}"

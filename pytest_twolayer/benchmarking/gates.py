@@ -22,7 +22,7 @@ both sides of a pair alike, so the ratio of medians holds where absolute times d
 
 
 @dataclass(frozen=True)
-class BenchmarkSettings:
+class BenchmarkPlan:
     """What the benchmark concern is told: how many steps to time, and the gates.
 
     ``budgets`` are seconds per step (key ``"*"``: every implementation); ``ratios`` map an

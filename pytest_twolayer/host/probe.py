@@ -37,7 +37,7 @@ THREAD_VARIABLES = (
 )
 INTEROP_VARIABLE = "TF_NUM_INTEROP_THREADS"  # TensorFlow's op scheduler: one op at a time here
 GPU_VARIABLE = "CUDA_VISIBLE_DEVICES"
-FRAMEWORKS = ("numpy", "torch", "tensorflow", "jax")
+HOST_FRAMEWORKS = ("numpy", "torch", "tensorflow", "jax")
 DISTRIBUTIONS: dict[str, tuple[str, ...]] = {
     # label -> the distributions that provide it (aliases: the first installed wins)
     "pytest": ("pytest",),
@@ -154,7 +154,7 @@ def describe_host(environ: Mapping[str, str]) -> dict[str, Any]:
         "cores": len(available_cores()),
         "gpus": len(visible_gpus(environ)),
         # find_spec of a top-level name reads the import path; nothing is imported
-        "frameworks": [f for f in FRAMEWORKS if importlib.util.find_spec(f) is not None],
+        "frameworks": [f for f in HOST_FRAMEWORKS if importlib.util.find_spec(f) is not None],
         "packages": packages,
     }
 

@@ -115,4 +115,4 @@ def judge(
         )
     culprits = [who] if who else state.calls_that_change_state(case)
     culprit = " and ".join(culprits) if culprits else test
-    raise state.verdict(case, culprit, found, failure) from failure
+    raise state.state_left_changed(case, culprit, found, failure) from failure

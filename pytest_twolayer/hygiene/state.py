@@ -25,11 +25,11 @@ from pytest_twolayer.checking.case import Case, ConformanceFailure
 from pytest_twolayer.checking.suite import GLOBAL_STATE_LABEL
 from pytest_twolayer.hygiene.watched import (
     ENVIRONMENT,
-    FRAMEWORKS,
     RANDOM,
-    SETTINGS,
-    Setting,
+    STATE_CHANGING_IMPORTS,
+    WATCHED_SETTINGS,
     Unreadable,
+    WatchedSetting,
     ignored,
 )
 from pytest_twolayer.spec.contract import TwoLayerImplementation
@@ -41,7 +41,7 @@ T = TypeVar("T")
 class Change:
     """One setting that differs: ``torch grad mode True -> False``."""
 
-    setting: str  # the :class:`Setting`'s name
+    setting: str  # the :class:`WatchedSetting`'s name
     what: str  # what changed: the setting, or one environment variable
     before: str
     after: str
@@ -61,19 +61,19 @@ class Snapshot:
     frameworks: frozenset[str]
 
 
-_BY_NAME = {setting.name: setting for setting in SETTINGS}
+_BY_NAME = {setting.name: setting for setting in WATCHED_SETTINGS}
 _VARIABLE = "environment variable "  # how a change of one variable is named
 
 
 def snapshot() -> Snapshot:
     """Read every setting of Python, numpy and each framework already imported."""
     values: dict[str, Any] = {}
-    for setting in SETTINGS:
+    for setting in WATCHED_SETTINGS:
         if setting.needs is not None and setting.needs not in sys.modules:
             continue
         if setting.available():
             values[setting.name] = setting.value()
-    return Snapshot(values, frozenset(m for m in FRAMEWORKS if m in sys.modules))
+    return Snapshot(values, frozenset(m for m in STATE_CHANGING_IMPORTS if m in sys.modules))
 
 
 def changes(before: Snapshot, after: Snapshot) -> list[Change]:
@@ -96,7 +96,7 @@ def changes(before: Snapshot, after: Snapshot) -> list[Change]:
     return found
 
 
-def _shown(setting: Setting, value: Any) -> str:
+def _shown(setting: WatchedSetting, value: Any) -> str:
     return repr(value) if isinstance(value, Unreadable) else setting.show(value)
 
 
@@ -118,7 +118,7 @@ def _environment_changes(
 
 
 def restore(before: Snapshot, found: list[Change]) -> list[Change]:
-    """Set back every setting in ``found`` (in :data:`SETTINGS` order), then read everything
+    """Set back every setting in ``found`` (in :data:`WATCHED_SETTINGS` order), then read everything
     again: a setting that setting back another changed (torch links its TF32 flags) is set
     back too, for up to three rounds. Returns ``found``, each marked with whether it was
     undone, and any other setting that could not be kept as it was."""
@@ -128,7 +128,7 @@ def restore(before: Snapshot, found: list[Change]) -> list[Change]:
         targets[ENVIRONMENT] = _environment_target(before, after, found)
     problems: dict[str, str] = {}
     for _ in range(3):
-        for setting in SETTINGS:
+        for setting in WATCHED_SETTINGS:
             target = targets.get(setting.name, _MISSING)
             if target is _MISSING or setting.equal(target, setting.value()):
                 continue
@@ -205,7 +205,7 @@ class StateLeftChanged(ConformanceFailure):
     """The ``hygiene.global_state`` verdict: a test left process-global state changed."""
 
 
-def verdict(
+def state_left_changed(
     case: Case, who: str, found: list[Change], failure: BaseException | None = None
 ) -> StateLeftChanged:
     """The verdict on ``case`` for the changes ``found`` during ``who`` (a method, a check),
@@ -296,4 +296,4 @@ def _judge(case: Case, check: str, before: Snapshot, failure: BaseException | No
     if found:
         found = restore(before, found)
         who = " and ".join(calls_that_change_state(case)) or check
-        raise verdict(case, who, found, failure) from failure
+        raise state_left_changed(case, who, found, failure) from failure

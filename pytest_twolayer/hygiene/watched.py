@@ -44,7 +44,7 @@ def ignored(variable: str) -> bool:
     )
 
 
-FRAMEWORKS = ("torch", "tensorflow")
+STATE_CHANGING_IMPORTS = ("torch", "tensorflow")
 """Frameworks whose first import during a test is the framework's doing, not the test's:
 importing TensorFlow sets environment variables (``TF2_BEHAVIOR``, ...) and draws from
 Python's ``random``. Those two kinds of change are accepted when a framework appears."""
@@ -69,7 +69,7 @@ class Unreadable:
 
 
 @dataclass(frozen=True)
-class Setting:
+class WatchedSetting:
     """One piece of process-global state: how to read it, compare it, show it, set it back.
 
     ``needs`` names the module that must already be imported for it to be read (None: always);
@@ -147,10 +147,10 @@ def _has(root: str, path: str) -> Callable[[], bool]:
     return available
 
 
-def _flag(root: str, path: str, name: str | None = None) -> Setting:
+def _flag(root: str, path: str, name: str | None = None) -> WatchedSetting:
     """A setting that is an attribute: ``torch.backends.cudnn.deterministic``."""
     read, write = _attribute_path(root, path)
-    return Setting(name or f"{root}.{path}", root, read, write, available=_has(root, path))
+    return WatchedSetting(name or f"{root}.{path}", root, read, write, available=_has(root, path))
 
 
 def _fingerprint(data: bytes) -> str:
@@ -247,47 +247,47 @@ def _tf_has(module: str, function: str) -> Callable[[], bool]:
 ENVIRONMENT = "environment"
 RANDOM = "Python random state"
 
-SETTINGS: tuple[Setting, ...] = (
+WATCHED_SETTINGS: tuple[WatchedSetting, ...] = (
     # torch. Legacy TF32 flags before the fp32_precision API: writing a legacy flag also
     # writes the new API's value, so restoring in this order ends where it started.
-    Setting(
+    WatchedSetting(
         "torch default dtype",
         "torch",
         lambda: _torch().get_default_dtype(),
         lambda v: _torch().set_default_dtype(v),
     ),
-    Setting(
+    WatchedSetting(
         "torch default device",
         "torch",
         lambda: _torch().get_default_device(),
         lambda v: _torch().set_default_device(v),
         available=lambda: hasattr(_torch(), "get_default_device"),
     ),
-    Setting(
+    WatchedSetting(
         "torch grad mode",
         "torch",
         lambda: _torch().is_grad_enabled(),
         lambda v: _torch().set_grad_enabled(v),
     ),
-    Setting(
+    WatchedSetting(
         "torch anomaly detection",
         "torch",
         lambda: _torch().is_anomaly_enabled(),
         lambda v: _torch().set_anomaly_enabled(v),
     ),
-    Setting(
+    WatchedSetting(
         "torch intra-op threads",
         "torch",
         lambda: _torch().get_num_threads(),
         lambda v: _torch().set_num_threads(v),
     ),
-    Setting(
+    WatchedSetting(
         "torch inter-op threads",
         "torch",
         lambda: _torch().get_num_interop_threads(),
         lambda v: _torch().set_num_interop_threads(v),  # raises once parallel work began
     ),
-    Setting(
+    WatchedSetting(
         "torch deterministic algorithms",
         "torch",
         _deterministic,
@@ -296,7 +296,7 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     _flag("torch", "backends.cuda.matmul.allow_tf32"),
     _flag("torch", "backends.cudnn.allow_tf32"),
-    Setting(
+    WatchedSetting(
         "torch float32 matmul precision",
         "torch",
         lambda: _torch().get_float32_matmul_precision(),
@@ -308,7 +308,7 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     _flag("torch", "backends.cudnn.deterministic"),
     _flag("torch", "backends.cudnn.benchmark"),
-    Setting(
+    WatchedSetting(
         "torch global RNG state",
         "torch",
         lambda: _torch().get_rng_state(),
@@ -316,7 +316,7 @@ SETTINGS: tuple[Setting, ...] = (
         same=_torch_rng_same,
         show=_torch_rng_show,
     ),
-    Setting(
+    WatchedSetting(
         "torch CUDA RNG states",
         "torch",
         lambda: _torch().cuda.get_rng_state_all(),
@@ -325,7 +325,7 @@ SETTINGS: tuple[Setting, ...] = (
         show=_cuda_rng_show,
         available=_cuda_initialized,
     ),
-    Setting(
+    WatchedSetting(
         "torch CUDA current device",
         "torch",
         lambda: _torch().cuda.current_device(),
@@ -333,8 +333,10 @@ SETTINGS: tuple[Setting, ...] = (
         available=_cuda_initialized,
     ),
     # numpy (always imported: the suite speaks numpy)
-    Setting("numpy error state (np.seterr)", None, np.geterr, _set_errstate, show=_errstate_show),
-    Setting(
+    WatchedSetting(
+        "numpy error state (np.seterr)", None, np.geterr, _set_errstate, show=_errstate_show
+    ),
+    WatchedSetting(
         "numpy global RNG state (np.random)",
         None,
         np.random.get_state,
@@ -343,49 +345,49 @@ SETTINGS: tuple[Setting, ...] = (
         show=_numpy_rng_show,
     ),
     # TensorFlow
-    Setting(
+    WatchedSetting(
         "TensorFlow TF32 execution",
         "tensorflow",
         lambda: _tf().config.experimental.tensor_float_32_execution_enabled(),
         lambda v: _tf().config.experimental.enable_tensor_float_32_execution(v),
     ),
-    Setting(
+    WatchedSetting(
         "TensorFlow op determinism",
         "tensorflow.python.framework.config",
         lambda: _tf_config().is_op_determinism_enabled(),
         _tf_set_determinism,
         available=_tf_has("tensorflow.python.framework.config", "is_op_determinism_enabled"),
     ),
-    Setting(
+    WatchedSetting(
         "TensorFlow global seed",
         "tensorflow.python.eager.context",
         _tf_global_seed,
         lambda v: _tf().random.set_seed(v),
         available=_tf_has("tensorflow.python.eager.context", "global_seed"),
     ),
-    Setting(
+    WatchedSetting(
         "TensorFlow intra-op threads",
         "tensorflow",
         lambda: _tf().config.threading.get_intra_op_parallelism_threads(),
         lambda v: _tf().config.threading.set_intra_op_parallelism_threads(v),
     ),
-    Setting(
+    WatchedSetting(
         "TensorFlow inter-op threads",
         "tensorflow",
         lambda: _tf().config.threading.get_inter_op_parallelism_threads(),
         lambda v: _tf().config.threading.set_inter_op_parallelism_threads(v),
     ),
-    Setting(
+    WatchedSetting(
         "TensorFlow functions run eagerly",
         "tensorflow",
         lambda: _tf().config.functions_run_eagerly(),
         lambda v: _tf().config.run_functions_eagerly(v),
     ),
     # Python
-    Setting(RANDOM, None, random.getstate, random.setstate, show=_python_rng_show),
-    Setting("Python garbage collection enabled", None, gc.isenabled, _set_gc),
-    Setting("working directory", None, os.getcwd, os.chdir),
-    Setting(
+    WatchedSetting(RANDOM, None, random.getstate, random.setstate, show=_python_rng_show),
+    WatchedSetting("Python garbage collection enabled", None, gc.isenabled, _set_gc),
+    WatchedSetting("working directory", None, os.getcwd, os.chdir),
+    WatchedSetting(
         ENVIRONMENT,
         None,
         lambda: os.environ.copy(),

@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from pytest_twolayer.benchmarking.gates import BenchmarkSettings
+from pytest_twolayer.benchmarking.gates import BenchmarkPlan
 from pytest_twolayer.checking.case import Case, ConformanceFailure
 from pytest_twolayer.checking.suite import Check, check
 from pytest_twolayer.hygiene.state import StateLeftChanged
@@ -37,7 +37,7 @@ HEADER = "reproduce without pytest:"
 class Reproduction:
     """Per run: how its cases are selected again and which of its options change a verdict."""
 
-    def __init__(self, settings: Settings, registry: Registry, benchmark: BenchmarkSettings):
+    def __init__(self, settings: Settings, registry: Registry, benchmark: BenchmarkPlan):
         self.settings = settings
         self.registry = registry
         self.benchmark = benchmark

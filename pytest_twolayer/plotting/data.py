@@ -55,7 +55,8 @@ class StepBenchmark:
         return self.verdict != "passed"
 
 
-def verdict(record: Record) -> str:
+def shown_verdict(record: Record) -> str:
+    """A record's verdict as a figure's legend says it."""
     if record.outcome in (Outcome.PASSED, Outcome.XPASSED):
         return "passed"
     if record.outcome == Outcome.XFAILED:
@@ -73,7 +74,7 @@ def curve_from(record: Record) -> Curve | None:
         device=record.device or "?",
         dtype=record.dtype or "?",
         losses=tuple(losses),
-        verdict=verdict(record),
+        verdict=shown_verdict(record),
     )
 
 
@@ -96,7 +97,7 @@ def benchmark_from(record: Record) -> StepBenchmark | None:
             peak_fraction=float(data["peak_fraction"]),
             threads=int(data["threads"]),
             host=record.host,
-            verdict=verdict(record),
+            verdict=shown_verdict(record),
             why=record.line if record.outcome in FAILED else "",
         )
     except (KeyError, TypeError, ValueError):
@@ -115,7 +116,7 @@ def _unmeasured(record: Record) -> StepBenchmark | None:
     nan = math.nan
     return StepBenchmark(
         record.impl, record.device, record.dtype, nan, nan, nan, nan, 0,
-        host=record.host, verdict=verdict(record), measured=False, why=record.line,
+        host=record.host, verdict=shown_verdict(record), measured=False, why=record.line,
     )  # fmt: skip
 
 

@@ -18,7 +18,7 @@ WIDTH = 100  # the terminal matrix stays readable in a 100-column CI log
 LEGEND = "FAIL n: n checks failed or errored; xfail: expected failures only; -: no checks"
 
 
-def verdict(outcomes: Iterable[Outcome]) -> str:
+def cell(outcomes: Iterable[Outcome]) -> str:
     """One cell: the worst of its checks' outcomes, a crash worst of all.
 
     A strict xpass reaches here as ``failed`` (pytest's count); a non-strict one is a pass.
@@ -135,7 +135,7 @@ def _cells(
         general = [r for r in general if r.outcome not in (Outcome.PASSED, Outcome.XPASSED)]
     merged = [*records, *general]
     return {
-        concern: verdict(r.outcome for r in merged if r.concern == concern and r.outcome)
+        concern: cell(r.outcome for r in merged if r.concern == concern and r.outcome)
         for concern in concerns
     }
 

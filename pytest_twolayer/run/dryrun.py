@@ -38,7 +38,7 @@ def _triggered(item: pytest.Item, marker: pytest.Mark) -> bool:
     return any(eval(c, namespace) if isinstance(c, str) else bool(c) for c in conditions)
 
 
-def verdict(item: pytest.Item) -> str:
+def planned_outcome(item: pytest.Item) -> str:
     """What the run would do with ``item``: ``run``, ``skip: reason`` or ``xfail: reason``."""
     try:
         for marker in item.iter_markers("skip"):
@@ -105,7 +105,7 @@ class DryRun:
         groups: dict[str, list[tuple[str, str]]] = defaultdict(list)
         for item in session.items:
             case = collected_case(item)
-            what = verdict(item)
+            what = planned_outcome(item)
             if case and case.device is None and case.loaded.error is not None and what == "run":
                 what = "fail: it did not load"
             groups[group_of(item)].append((check_id(item), what))

@@ -7,7 +7,7 @@ from pytest_twolayer.host.machine import package_version
 from pytest_twolayer.run.registry import RegistrationError, Registry
 from pytest_twolayer.run.selection import Loaded, Selection
 
-FRAMEWORKS = ("numpy", "torch", "tensorflow")
+LISTED_VERSIONS = ("numpy", "torch", "tensorflow")
 
 
 BROKEN = "FAILED TO LOAD"
@@ -64,7 +64,7 @@ def header(selection: Selection) -> list[str]:
         )
         or "resolved while the xdist workers start (see the matrix)"
     )
-    versions = ", ".join(f"{label} {package_version(label)}" for label in FRAMEWORKS)
+    versions = ", ".join(f"{label} {package_version(label)}" for label in LISTED_VERSIONS)
     return [
         f"twolayer: implementations: {names}",
         f"twolayer: devices: {devices}; seed: {selection.seed}",

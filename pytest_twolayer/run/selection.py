@@ -112,7 +112,7 @@ class Declared:
         )
 
 
-FRAMEWORKS = ("torch", "tensorflow", "jax", "cupy")
+HEAVY_FRAMEWORKS = ("torch", "tensorflow", "jax", "cupy")
 """Packages whose import dominates a worker's start-up (seconds each)."""
 
 
@@ -124,7 +124,7 @@ def frameworks_of(implementation: type[TwoLayerImplementation]) -> tuple[str, ..
         for value in vars(module).values() if module else ():
             name = getattr(value, "__name__", "") if isinstance(value, ModuleType) else ""
             top = name.partition(".")[0]
-            if top in FRAMEWORKS:
+            if top in HEAVY_FRAMEWORKS:
                 found.add(top)
     return tuple(sorted(found))
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from pytest_twolayer.benchmarking.gates import BenchmarkSettings
+from pytest_twolayer.benchmarking.gates import BenchmarkPlan
 from pytest_twolayer.run.options import Settings, settings_of
 from pytest_twolayer.run.registry import RegistrationError, Registry, installed_entry_points
 from pytest_twolayer.run.selection import (
@@ -36,7 +36,7 @@ class TwoLayerSession:
         self._registry: Registry | None = None
         self._selected: list[str] | None = None
         self._names: list[str] | None = None
-        self._benchmark: BenchmarkSettings | None = None
+        self._benchmark: BenchmarkPlan | None = None
         self.loading_s: float | None = None  # importing the implementations, in this process
 
     @property
@@ -123,14 +123,14 @@ class TwoLayerSession:
         if self.settings.devices:
             resolve_devices(list(self.settings.devices), [])
 
-    def benchmark_settings(self) -> BenchmarkSettings:
+    def benchmark_settings(self) -> BenchmarkPlan:
         """What the benchmark concern is told: steps, budgets, and the ratio gates (whose
         references must be registered)."""
         if self._benchmark is None:
             self._benchmark = self._read_benchmark_settings()
         return self._benchmark
 
-    def _read_benchmark_settings(self) -> BenchmarkSettings:
+    def _read_benchmark_settings(self) -> BenchmarkPlan:
         ratios = self.settings.ratios
         for impl, (reference, _) in ratios.items():
             if reference not in self.registry:
@@ -142,7 +142,7 @@ class TwoLayerSession:
         def load(name: str) -> type[TwoLayerImplementation]:
             return self.registry.get(name).load()
 
-        return BenchmarkSettings(
+        return BenchmarkPlan(
             self.settings.benchmark_steps,
             self.settings.budgets,
             ratios,
