@@ -15,12 +15,16 @@ from __future__ import annotations
 
 import re
 import textwrap
+from typing import TYPE_CHECKING
 
 import pytest
 
 from pytest_twolayer.checking.suite import CHECKS as SUITE_CHECKS
 from pytest_twolayer.checking.suite import SUITE_WIDE_LABELS, suite_dir
-from pytest_twolayer.zoo.runner import TIME_LIMIT_S, Testcase, ZooRun, exhibits, run_zoo
+from pytest_twolayer.zoo.runner import TIME_LIMIT_S, ZooRun, exhibits, run_zoo
+
+if TYPE_CHECKING:  # a module-level name starting with "Test" is a class pytest would collect
+    from pytest_twolayer.zoo.runner import Testcase
 
 LABELS = {c.test_name: (*c.labels, *SUITE_WIDE_LABELS) for c in SUITE_CHECKS}
 """Every check with the verdict labels its failures may carry."""
