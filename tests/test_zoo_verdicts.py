@@ -15,16 +15,12 @@ from __future__ import annotations
 
 import re
 import textwrap
-from typing import TYPE_CHECKING
 
 import pytest
 
 from pytest_twolayer.checking.suite import CHECKS as SUITE_CHECKS
 from pytest_twolayer.checking.suite import SUITE_WIDE_LABELS, suite_dir
-from pytest_twolayer.zoo.runner import TIME_LIMIT_S, ZooRun, exhibits, run_zoo
-
-if TYPE_CHECKING:  # a module-level name starting with "Test" is a class pytest would collect
-    from pytest_twolayer.zoo.runner import Testcase
+from pytest_twolayer.zoo.runner import TIME_LIMIT_S, CheckResult, ZooRun, exhibits, run_zoo
 
 LABELS = {c.test_name: (*c.labels, *SUITE_WIDE_LABELS) for c in SUITE_CHECKS}
 """Every check with the verdict labels its failures may carry."""
@@ -55,7 +51,7 @@ def zoo_run() -> ZooRun:
     return run
 
 
-def describe(outcomes: list[Testcase]) -> str:
+def describe(outcomes: list[CheckResult]) -> str:
     """One line per failing, erroring or skipped testcase, with its message."""
     lines = [
         f"  {o.status} {o.check}[{o.dtype or '-'}]: {o.message.strip()}"

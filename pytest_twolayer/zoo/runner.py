@@ -73,7 +73,7 @@ def warm_up() -> None:
 
 
 @dataclass(frozen=True)
-class Testcase:
+class CheckResult:
     """One testcase of a zoo run."""
 
     check: str  # the test function's name
@@ -86,7 +86,7 @@ class Testcase:
 class ZooRun:
     """Every exhibit's outcomes, the testcases that belong to none, and what the run printed."""
 
-    outcomes: dict[str, list[Testcase]]
+    outcomes: dict[str, list[CheckResult]]
     unparsed: list[str]
     output: str
     returncode: int
@@ -100,9 +100,9 @@ CASE_ID = re.compile(r"^(?P<check>test_\w+)\[(?P<param>.+)\]$")
 PARAM_ID = re.compile(r"^(?P<impl>.+)-cpu-(?P<dtype>float32|float64)$")
 
 
-def parse_junit(path: Path) -> tuple[dict[str, list[Testcase]], list[str]]:
+def parse_junit(path: Path) -> tuple[dict[str, list[CheckResult]], list[str]]:
     """Outcomes by implementation name, and the testcase names that are not a zoo case."""
-    outcomes: dict[str, list[Testcase]] = {}
+    outcomes: dict[str, list[CheckResult]] = {}
     unparsed: list[str] = []
     for testcase in ET.parse(path).getroot().iter("testcase"):
         name = testcase.get("name", "")
@@ -121,7 +121,7 @@ def parse_junit(path: Path) -> tuple[dict[str, list[Testcase]], list[str]]:
         if status == "error" and "crashed while running" in message:
             # xdist files a dead worker's test as an error; for the zoo it is the verdict
             status, message = "failure", message.removeprefix("failed on setup with ").strip('"')
-        outcomes.setdefault(impl, []).append(Testcase(match["check"], dtype, status, message))
+        outcomes.setdefault(impl, []).append(CheckResult(match["check"], dtype, status, message))
     return outcomes, unparsed
 
 
