@@ -12,11 +12,14 @@ import pytest
 
 from pytest_twolayer.benchmarking.gates import BenchmarkPlan
 from pytest_twolayer.checking.case import Case
+from pytest_twolayer.option_table import IMPL
 from pytest_twolayer.run.collection import CaseParam
 from pytest_twolayer.run.selection import Loaded
 from pytest_twolayer.run.session import session_of
 from pytest_twolayer.spec.contract import TwoLayerImplementation
 from pytest_twolayer.spec.dims import TUTORIAL_DIMS, Dims
+
+NOTHING_SELECTED = f"no implementation selected: run pytest with -p twolayer {IMPL.flag} NAME"
 
 
 @pytest.fixture
@@ -24,7 +27,7 @@ def twolayer_case(request: pytest.FixtureRequest) -> Case:
     """The :class:`Case` under test: implementation class, device, dtype and seed."""
     param = getattr(request, "param", None)
     if not isinstance(param, CaseParam):
-        pytest.skip("no implementation selected: run pytest with -p twolayer --impl NAME")
+        pytest.skip(NOTHING_SELECTED)
     return param.case()
 
 
@@ -89,5 +92,5 @@ def twolayer_loaded(request: pytest.FixtureRequest) -> Loaded:
     """A selected implementation with its class, or with the reason it failed to load."""
     loaded = getattr(request, "param", None)
     if not isinstance(loaded, Loaded):
-        pytest.skip("no implementation selected: run pytest with -p twolayer --impl NAME")
+        pytest.skip(NOTHING_SELECTED)
     return loaded

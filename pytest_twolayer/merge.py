@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from pytest_twolayer.option_table import SHARD
 from pytest_twolayer.plotting.data import Collected
 from pytest_twolayer.plotting.writer import figure_modules, load_matplotlib
 from pytest_twolayer.report import json_report, markdown
@@ -54,7 +55,7 @@ def read(paths: list[Path]) -> list[ShardReport]:
         if not isinstance(report, dict) or report.get("schema_version") != 1:
             raise MergeError(f"{path}: not a pytest-twolayer JSON report (schema_version 1)")
         if not report.get("run", {}).get("shard"):
-            raise MergeError(f"{path}: not a shard's report (it ran without --twolayer-shard)")
+            raise MergeError(f"{path}: not a shard's report (it ran without {SHARD.flag})")
         shards.append(ShardReport(path, report))
     return shards
 
@@ -157,7 +158,7 @@ def merged_report(shards: list[ShardReport]) -> tuple[dict[str, Any], list[Recor
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m pytest_twolayer.merge",
-        description="Merge the JSON reports of a sharded run (--twolayer-shard) into one.",
+        description=f"Merge the JSON reports of a sharded run ({SHARD.flag}) into one.",
     )
     parser.add_argument("reports", nargs="+", type=Path, help="every shard's JSON report")
     parser.add_argument("--json", type=Path, help="write the merged JSON report here")

@@ -18,6 +18,7 @@ from pytest_twolayer.host import framework_logs, heap
 from pytest_twolayer.host.clock import ImportTime
 from pytest_twolayer.host.workspace import WorkingFolder
 from pytest_twolayer.hygiene.guard import StateGuard
+from pytest_twolayer.option_table import IMPL
 from pytest_twolayer.outcomes.expectations import ExpectedFailures
 from pytest_twolayer.outcomes.ratchet import Ratchet, read_counts
 from pytest_twolayer.outcomes.reproduction import Reproduction
@@ -173,7 +174,7 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
         )
     distribution = config.pluginmanager.get_plugin(DISTRIBUTION)
     if isinstance(distribution, Distribution):
-        default = " (the default for --impl; -n 0 runs in this process)"
+        default = f" (the default for {IMPL.flag}; -n 0 runs in this process)"
         chosen = default if auto.chosen_by_default(config) else ""
         lines.append(f"twolayer: {distribution.spread()}{chosen}")
     return lines

@@ -14,6 +14,7 @@ from typing import Any
 from pytest_twolayer.benchmarking.memory import DEFAULT_MAX_GROWTH, MIN_JUDGED_STEPS
 from pytest_twolayer.checking.case import Case
 from pytest_twolayer.checking.tutorial_run import STEPS
+from pytest_twolayer.option_table import BUDGET, MAX_MEMORY_GROWTH
 from pytest_twolayer.spec.contract import TwoLayerImplementation
 
 RATIO_PAIRS = 25
@@ -72,7 +73,7 @@ def check_budget(case: Case, median_s: float, budget_s: float) -> None:
         case.fail(
             "benchmark.budget",
             f"median step {median_s * 1e3:.3g} ms exceeds the budget of {budget_s * 1e3:.3g} ms "
-            "(--twolayer-budget)",
+            f"({BUDGET.flag})",
         )
 
 
@@ -118,7 +119,7 @@ def check_memory_growth(case: Case, memory: list[dict[str, Any]], given: float |
             f"memory does not level off: {source['source']} grows by {kib(growth)} per step over "
             f"the second half of the run's {steps} steps (from {mib(source['start_bytes'])} to "
             f"{mib(source['end_bytes'])} over the run), above the allowed {kib(limit)} per "
-            "step (--twolayer-max-memory-growth): does the net keep something of every step?",
+            f"step ({MAX_MEMORY_GROWTH.flag}): does the net keep something of every step?",
         )
 
 

@@ -19,9 +19,10 @@ from collections.abc import Sequence
 import pytest
 
 from pytest_twolayer.checking.case import Case
+from pytest_twolayer.spec.dims import TUTORIAL_STEPS
 
-STEPS = 500
-"""The tutorial's training loop: ``for t in range(500)``."""
+STEPS = TUTORIAL_STEPS
+"""The run's length: the tutorial's training loop."""
 
 DATA_STREAM = "training.curve"
 """The random stream (see :meth:`Case.rng`) the run's ``x`` and ``y`` are drawn from."""

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from pytest_twolayer.option_table import RATCHET
 from pytest_twolayer.report.collector import Collector
 from pytest_twolayer.report.run_failures import RunFailures
 from pytest_twolayer.run.options import Destination
@@ -24,13 +25,13 @@ def read_counts(path: Path, shown: str) -> Counts | None:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
-        raise pytest.UsageError(f"--twolayer-ratchet {shown}: cannot read it: {exc}") from None
+        raise pytest.UsageError(f"{RATCHET.flag} {shown}: cannot read it: {exc}") from None
     if not isinstance(data, dict) or not all(
         isinstance(k, str) and isinstance(v, int) and not isinstance(v, bool) and v >= 0
         for k, v in data.items()
     ):
         raise pytest.UsageError(
-            f"--twolayer-ratchet {shown}: expected a JSON object {{implementation: count >= 0}}, "
+            f"{RATCHET.flag} {shown}: expected a JSON object {{implementation: count >= 0}}, "
             f"got {json.dumps(data)[:200]}"
         )
     return data

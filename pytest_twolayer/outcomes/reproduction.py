@@ -26,8 +26,19 @@ from pytest_twolayer.benchmarking.gates import BenchmarkPlan
 from pytest_twolayer.checking.case import Case, ConformanceFailure
 from pytest_twolayer.checking.suite import Check, check
 from pytest_twolayer.hygiene.state import StateLeftChanged
+from pytest_twolayer.option_table import (
+    BENCHMARK_STEPS,
+    BUDGET,
+    DEFAULT_TIMEOUT,
+    DEVICE,
+    IMPL,
+    MAX_MEMORY_GROWTH,
+    MAX_RATIO,
+    SEED,
+    TIMEOUT,
+)
 from pytest_twolayer.run.collection import CollectedCase
-from pytest_twolayer.run.options import DEFAULT_TIMEOUT, Settings
+from pytest_twolayer.run.options import Settings
 from pytest_twolayer.run.registry import COMMAND_LINE, Registry
 
 PYTEST_HEADER = "reproduce:"
@@ -91,24 +102,24 @@ class Reproduction:
         selectors = [collected.loaded.spec.selector]
         options: list[str] = []
         if self.settings.timeout_s != float(DEFAULT_TIMEOUT):
-            options += ["--twolayer-timeout", _number(self.settings.timeout_s)]
+            options += [TIMEOUT.flag, _number(self.settings.timeout_s)]
         if "steps" in arguments:
-            options += ["--twolayer-benchmark-steps", str(arguments["steps"])]
+            options += [BENCHMARK_STEPS.flag, str(arguments["steps"])]
         if "budget_s" in arguments:
-            options += ["--twolayer-budget", f"{case.name}={_number(arguments['budget_s'] * 1e3)}"]
+            options += [BUDGET.flag, f"{case.name}={_number(arguments['budget_s'] * 1e3)}"]
         if "max_memory_growth" in arguments:  # bytes per step; the option takes KiB
             limit = arguments["max_memory_growth"]
             kib = "off" if limit == float("inf") else _number(limit / 1024)
-            options += ["--twolayer-max-memory-growth", f"{case.name}={kib}"]
+            options += [MAX_MEMORY_GROWTH.flag, f"{case.name}={kib}"]
         reference = arguments.get("reference")
         if isinstance(reference, Case) and "max_ratio" in arguments:
             ratio = f"{case.name}:{reference.name}={_number(arguments['max_ratio'])}"
-            options += ["--twolayer-max-ratio", ratio]
+            options += [MAX_RATIO.flag, ratio]
             spec = self.registry.get(reference.name)
             if spec.source == COMMAND_LINE:  # nothing else registers it again
                 selectors.append(spec.selector)
-        words = ["pytest", "-p", "twolayer", "--impl", ",".join(selectors)]
-        words += ["--device", case.device, "--twolayer-seed", str(case.seed), *options]
+        words = ["pytest", "-p", "twolayer", IMPL.flag, ",".join(selectors)]
+        words += [DEVICE.flag, case.device, SEED.flag, str(case.seed), *options]
         if not collected.in_suite:  # a user's own test: its file, beside the suite
             words.append(os.path.relpath(item.path, item.config.invocation_params.dir))
         words += ["-k", item.name]  # exactly this test: the -k grammar takes its whole name

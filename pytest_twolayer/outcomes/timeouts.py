@@ -19,6 +19,7 @@ from types import FrameType, TracebackType
 import pytest
 
 from pytest_twolayer.checking.case import Case, ConformanceFailure
+from pytest_twolayer.option_table import TIMEOUT
 from pytest_twolayer.run.collection import collected_case
 
 
@@ -104,14 +105,14 @@ class TimeLimit:
 
     def pytest_report_header(self) -> str:
         if not self.seconds:
-            return "twolayer: per-check time limit: off (--twolayer-timeout 0)"
+            return f"twolayer: per-check time limit: off ({TIMEOUT.flag} 0)"
         reason = unavailable_reason()
         if reason is not None:
             return (
                 f"twolayer: per-check time limit: none, {reason}; a hung implementation hangs "
                 "the run (see the README: When an implementation misbehaves)"
             )
-        return f"twolayer: per-check time limit: {self.seconds:g} s (--twolayer-timeout)"
+        return f"twolayer: per-check time limit: {self.seconds:g} s ({TIMEOUT.flag})"
 
     def applies(self, item: pytest.Item) -> bool:
         """A twolayer test, a limit to enforce, a timer to do it, and no other timer running
@@ -135,7 +136,7 @@ class TimeLimit:
 
     def failure(self, item: pytest.Item, exc: TimeLimitExceeded) -> ConformanceFailure:
         """The verdict: the check that ran over, named as the suite names it."""
-        message = f"exceeded the per-check time limit of {self.seconds:g} s (--twolayer-timeout)"
+        message = f"exceeded the per-check time limit of {self.seconds:g} s ({TIMEOUT.flag})"
         test = getattr(item, "originalname", item.name)
         collected = collected_case(item)
         case = collected.case() if collected else None

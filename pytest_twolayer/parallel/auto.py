@@ -37,10 +37,9 @@ IN_PROCESS_OPTIONS = (
     "stepwise",  # --stepwise
     "stepwise_skip",  # --stepwise-skip
     "looponfail",  # --looponfail: xdist's own loop decides how to run
-    "twolayer_dry_run",  # --twolayer-dry-run
-    "twolayer_list",  # --twolayer-list
 )
-"""Options (by their ``dest``) under which a run stays in the pytest process."""
+"""pytest's and xdist's options (by their ``dest``) under which a run stays in the pytest
+process; the plugin's own (the dry run, the listing) are read from its settings."""
 
 AUTO = "auto"
 
@@ -71,6 +70,9 @@ def tx_without_dist(config: pytest.Config) -> bool:
 def needs_one_process(config: pytest.Config) -> bool:
     """Whether something asked for makes sense only inside the pytest process."""
     if config.getoption("capture", "fd") == "no":  # -s: the user wants to see output live
+        return True
+    settings = settings_of(config)
+    if settings.dry_run or settings.listing:
         return True
     return any(config.getoption(dest, False) for dest in IN_PROCESS_OPTIONS)
 
@@ -124,7 +126,7 @@ class DefaultWorkers:
     @pytest.hookimpl(wrapper=True)
     def pytest_cmdline_main(self, config: pytest.Config) -> Generator[None, object, object]:
         # A wrapper runs before every plain implementation, xdist's tryfirst one included.
-        if config.getoption("impl", None):
+        if settings_of(config).active:
             if free_to_choose(config):
                 config.option.numprocesses = AUTO
                 self.chosen = True
@@ -136,7 +138,7 @@ class DefaultWorkers:
     @pytest.hookimpl(wrapper=True, optionalhook=True)  # a hook of xdist's: may be switched off
     def pytest_xdist_auto_num_workers(self, config: pytest.Config) -> Generator[None, int, int]:
         workers = yield  # xdist's own count: PYTEST_XDIST_AUTO_NUM_WORKERS, else the cores
-        if not config.getoption("impl", None):
+        if not settings_of(config).active:
             return workers
         implementations = self.count_implementations(config)
         workers = decide(config, workers, implementations, chosen=self.chosen)

@@ -28,6 +28,7 @@ import pytest
 from pytest_twolayer.host.heap import imports_outside_the_collector
 from pytest_twolayer.host.machine import unavailable_reason
 from pytest_twolayer.host.probe import BOX
+from pytest_twolayer.option_table import DEVICE
 from pytest_twolayer.parallel import worker_input
 from pytest_twolayer.run.registry import Registry
 from pytest_twolayer.run.selection import Declared, Loaded, Selection
@@ -202,7 +203,7 @@ class Describing:
         if "cuda" in self.requested and self.cuda_reasons and None not in self.cuda_reasons:
             reason = next(r for r in self.cuda_reasons if r)
             pytest.exit(
-                f"--device cuda was asked for but no worker's host can use it: {reason}",
+                f"{DEVICE.flag} cuda was asked for but no worker's host can use it: {reason}",
                 returncode=pytest.ExitCode.USAGE_ERROR,
             )
         if not self.requested:

@@ -11,11 +11,12 @@ from types import ModuleType
 
 import pytest
 
+from pytest_twolayer.option_table import PLOTS
 from pytest_twolayer.plotting.data import Collected
 from pytest_twolayer.report.collector import Collector
 from pytest_twolayer.run.selection import Selection
 
-OPTION = "--twolayer-plots"
+OPTION = PLOTS.flag
 INSTALL_HINT = 'pip install "pytest-twolayer[plots]"'
 
 

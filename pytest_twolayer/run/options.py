@@ -1,7 +1,6 @@
-"""Every command-line option and ini key of the plugin, and the one frozen settings object
-they are read into, once per process.
+"""The run's settings: every option of the table (:mod:`pytest_twolayer.option_table`) read into one
+frozen object, once per process.
 
-Help texts are constants shared by the option and its ini key (as pytest-timeout does);
 :func:`settings_of` reads and checks everything on first use and keeps the result in the
 config's stash, so a bad value is one usage error naming the option, raised before anything
 runs, and no feature reads an option of its own.
@@ -16,158 +15,63 @@ from pathlib import Path
 
 import pytest
 
-from pytest_twolayer.checking.tutorial_run import STEPS
+from pytest_twolayer.option_table import (
+    BENCHMARK_STEPS,
+    BUDGET,
+    DEVICE,
+    DRY_RUN,
+    GROUP,
+    IMPL,
+    LIST,
+    MATRIX,
+    MAX_MEMORY_GROWTH,
+    MAX_RATIO,
+    NEEDS_IMPL,
+    NO_SUITE,
+    OPTIONS,
+    PLOTS,
+    RATCHET,
+    RATCHET_UPDATE,
+    REPORT_JSON,
+    REPORT_MD,
+    SEED,
+    SHARD,
+    SHARD_DURATIONS,
+    TIMEOUT,
+    Option,
+)
 from pytest_twolayer.run.selection import ImplToken, parse_devices, parse_impl
 from pytest_twolayer.run.shards import Shard, parse_shard
-
-IMPL_HELP = (
-    "implementations to check: comma-separated registered names, 'all', or "
-    "package.module:Class (optionally name=package.module:Class); may be repeated. "
-    "Without it the plugin does nothing."
-)
-DEVICE_HELP = (
-    "devices to run on, comma-separated from cpu,cuda (default: cpu, plus cuda when "
-    "available). A device asked for here that is not present is an error."
-)
-SEED_HELP = "seed of the suite's data and of every implementation (default: 0)"
-LIST_HELP = (
-    "list the registered implementations with their devices, dtypes and optimizer, then exit"
-)
-NO_SUITE_HELP = (
-    "select implementations but do not add the shipped conformance suite (run only your own tests)"
-)
-DEFAULT_TIMEOUT = "60"
-TIMEOUT_HELP = (
-    "per-check time limit in seconds: a twolayer test still running after it fails with a "
-    f"verdict naming the implementation (default: {DEFAULT_TIMEOUT}; 0 disables)"
-)
-DEFAULT_BENCHMARK_STEPS = str(STEPS)  # the tutorial's loop
-BENCHMARK_STEPS_HELP = (
-    "training steps the benchmark concern times, one by one, from a fresh instance "
-    f"(default: {DEFAULT_BENCHMARK_STEPS}, the tutorial's run)"
-)
-BUDGET_HELP = (
-    "benchmark gate: the median training step may take at most this many milliseconds; "
-    "[IMPL=]MS, comma-separated or repeated (no IMPL: every implementation)"
-)
-MAX_RATIO_HELP = (
-    "benchmark gate: IMPL's median step may be at most X times REF's, both timed in "
-    "alternation in the same test; IMPL:REF=X, comma-separated or repeated"
-)
-MAX_MEMORY_GROWTH_HELP = (
-    "benchmark gate: over the second half of the benchmark's run, the memory the allocators "
-    "hold may grow by at most this many KiB per step, else it does not level off; "
-    "[IMPL=]KIB or [IMPL=]off, comma-separated or repeated (no IMPL: every implementation; "
-    "default: 1 KiB per step where the host allocator can be read)"
-)
-MATRIX_HELP = (
-    "print the conformance matrix (implementation x device x concern) at the end of the run: "
-    "yes or no (default: yes)"
-)
-JSON_HELP = (
-    "write a versioned JSON report (run, environment, matrix, every check, benchmarks) to "
-    "this file, also when checks fail"
-)
-MARKDOWN_HELP = (
-    "write a Markdown summary (verdict, matrix, failures, skips, benchmarks) to this file; "
-    "it appends when the file is the one $GITHUB_STEP_SUMMARY names"
-)
-PLOTS_HELP = (
-    "write figures of the run into this folder (created if missing): loss_curves.png (every "
-    "implementation's training loss, log scale) and benchmarks.png (GFLOP/s per training "
-    "step against the in-run peak, when benchmarks ran). Needs matplotlib: "
-    'pip install "pytest-twolayer[plots]"'
-)
-RATCHET_HELP = (
-    "coverage ratchet: a JSON file {implementation: checks executed}; the run fails when an "
-    "implementation executes fewer checks (passed, failed, xfailed, xpassed) than recorded, "
-    "and the file is raised (never lowered) when counts rise or a new implementation appears; "
-    "written when missing"
-)
-RATCHET_UPDATE_HELP = (
-    "rewrite the --twolayer-ratchet file to this run's counts, lowering them if need be, "
-    "instead of failing on a drop"
-)
-DRY_RUN_HELP = (
-    "list the selected implementations (devices, dtypes, optimizer, source) and, per "
-    "implementation x device x dtype, the checks that would run, skip (with the reason) or "
-    "run as expected failures, without running any; under -n no worker is started"
-)
-SHARD_HELP = (
-    "check only shard K of N of the selected implementations (K/N, e.g. 2/3), for a CI "
-    "matrix of N runners; the split is deterministic, balanced on --twolayer-shard-durations; "
-    "merge the shards' JSON reports with python -m pytest_twolayer.merge"
-)
-SHARD_DURATIONS_HELP = (
-    "a previous run's JSON report (--twolayer-report-json, or a merged one): the shards are "
-    "balanced on how long each implementation took there"
-)
-INI_RELATIVE = " (in the ini file: relative to the ini file's folder)"
 
 YES = ("yes", "true", "on", "1")
 NO = ("no", "false", "off", "0")
 
-NEEDS_IMPL = (
-    ("--twolayer-dry-run", "twolayer_dry_run"),
-    ("--twolayer-ratchet", "twolayer_ratchet"),
-)
-"""Options that mean nothing without ``--impl`` (a usage error, not a silent no-op)."""
-
 
 def add_options(parser: pytest.Parser) -> None:
-    """Every option of the plugin, in one group, with its ini equivalent where it has one."""
-    group = parser.getgroup("twolayer", "pytest-twolayer conformance suite")
-    group.addoption("--impl", action="append", default=[], metavar="IMPLS", help=IMPL_HELP)
-    group.addoption("--device", action="append", default=[], metavar="DEVICES", help=DEVICE_HELP)
-    group.addoption("--twolayer-seed", type=int, default=None, metavar="SEED", help=SEED_HELP)
-    group.addoption("--twolayer-list", action="store_true", default=False, help=LIST_HELP)
-    group.addoption("--twolayer-no-suite", action="store_true", default=False, help=NO_SUITE_HELP)
-    group.addoption("--twolayer-timeout", default=None, metavar="SECONDS", help=TIMEOUT_HELP)
-    group.addoption(
-        "--twolayer-benchmark-steps", default=None, metavar="N", help=BENCHMARK_STEPS_HELP
-    )
-    group.addoption(
-        "--twolayer-budget", action="append", default=[], metavar="[IMPL=]MS", help=BUDGET_HELP
-    )
-    group.addoption(
-        "--twolayer-max-ratio",
-        action="append",
-        default=[],
-        metavar="IMPL:REF=X",
-        help=MAX_RATIO_HELP,
-    )
-    group.addoption(
-        "--twolayer-max-memory-growth",
-        action="append",
-        default=[],
-        metavar="[IMPL=]KIB",
-        help=MAX_MEMORY_GROWTH_HELP,
-    )
-    group.addoption("--twolayer-matrix", default=None, metavar="yes|no", help=MATRIX_HELP)
-    group.addoption("--twolayer-report-json", default=None, metavar="PATH", help=JSON_HELP)
-    group.addoption("--twolayer-report-md", default=None, metavar="PATH", help=MARKDOWN_HELP)
-    group.addoption("--twolayer-plots", default=None, metavar="DIR", help=PLOTS_HELP)
-    group.addoption("--twolayer-ratchet", default=None, metavar="PATH", help=RATCHET_HELP)
-    group.addoption(
-        "--twolayer-ratchet-update", action="store_true", default=False, help=RATCHET_UPDATE_HELP
-    )
-    group.addoption("--twolayer-dry-run", action="store_true", default=False, help=DRY_RUN_HELP)
-    group.addoption("--twolayer-shard", default=None, metavar="K/N", help=SHARD_HELP)
-    group.addoption(
-        "--twolayer-shard-durations", default=None, metavar="PATH", help=SHARD_DURATIONS_HELP
-    )
-    parser.addini("twolayer_seed", SEED_HELP, default="0")
-    parser.addini("twolayer_timeout", TIMEOUT_HELP, default=DEFAULT_TIMEOUT)
-    parser.addini("twolayer_benchmark_steps", BENCHMARK_STEPS_HELP, default=DEFAULT_BENCHMARK_STEPS)
-    parser.addini("twolayer_budget", BUDGET_HELP, type="linelist", default=[])
-    parser.addini("twolayer_max_ratio", MAX_RATIO_HELP, type="linelist", default=[])
-    parser.addini("twolayer_max_memory_growth", MAX_MEMORY_GROWTH_HELP, type="linelist", default=[])
-    parser.addini("twolayer_matrix", MATRIX_HELP, default="yes")
-    parser.addini("twolayer_report_json", JSON_HELP + INI_RELATIVE, default="")
-    parser.addini("twolayer_report_md", MARKDOWN_HELP + INI_RELATIVE, default="")
-    parser.addini("twolayer_plots", PLOTS_HELP + INI_RELATIVE, default="")
-    parser.addini("twolayer_ratchet", RATCHET_HELP + INI_RELATIVE, default="")
-    parser.addini("twolayer_shard_durations", SHARD_DURATIONS_HELP + INI_RELATIVE, default="")
+    """Every row of the option table, in one group, with its ini key where it has one."""
+    group = parser.getgroup(*GROUP)
+    for option in OPTIONS:
+        if option.metavar is None:
+            group.addoption(option.flag, action="store_true", default=False, help=option.help)
+        elif option.repeatable:
+            group.addoption(
+                option.flag, action="append", default=[], metavar=option.metavar, help=option.help
+            )
+        else:
+            group.addoption(
+                option.flag,
+                default=None,
+                metavar=option.metavar,
+                help=option.help,
+                **({"type": int} if option.integer else {}),
+            )
+    for option in OPTIONS:
+        if option.ini_key is None:
+            continue
+        if option.repeatable:
+            parser.addini(option.ini_key, option.ini_help, type="linelist", default=[])
+        else:
+            parser.addini(option.ini_key, option.ini_help, default=option.ini_default)
 
 
 @dataclass(frozen=True)
@@ -221,109 +125,107 @@ def settings_of(config: pytest.Config) -> Settings:
 
 def read(config: pytest.Config) -> Settings:
     """Read every option (the command line first, then the ini key) and check it."""
-    tokens = tuple(parse_impl(config.getoption("impl")))
-    if config.getoption("impl") and not tokens:
-        raise pytest.UsageError("--impl was given no implementation name")
+    tokens = tuple(parse_impl(config.getoption(IMPL.dest)))
+    if config.getoption(IMPL.dest) and not tokens:
+        raise pytest.UsageError(f"{IMPL.flag} was given no implementation name")
     if not tokens:
-        for flag, dest in NEEDS_IMPL:
-            if config.getoption(dest):
-                raise pytest.UsageError(f"{flag} needs --impl (which implementations?)")
-        if config.getoption("twolayer_ratchet_update"):
-            raise pytest.UsageError("--twolayer-ratchet-update needs --twolayer-ratchet PATH")
+        for option in NEEDS_IMPL:
+            if config.getoption(option.dest):
+                raise pytest.UsageError(f"{option.flag} needs {IMPL.flag} (which implementations?)")
+        if config.getoption(RATCHET_UPDATE.dest):
+            raise pytest.UsageError(f"{RATCHET_UPDATE.flag} needs {RATCHET.flag} PATH")
         # Inert: nothing else is read, so a stray ini key cannot fail a plain pytest run.
-        return Settings((), (), 0, 0.0, bool(config.getoption("twolayer_list")), False, False, 0)
+        return Settings((), (), 0, 0.0, bool(config.getoption(LIST.dest)), False, False, 0)
     try:
-        devices = tuple(parse_devices(config.getoption("device")))
-        timeout_s = parse_timeout(_value(config, "twolayer_timeout"))
-        budgets = parse_budgets(_values(config, "twolayer_budget"))
-        ratios = parse_ratios(_values(config, "twolayer_max_ratio"))
-        shard_value = config.getoption("twolayer_shard")
+        devices = tuple(parse_devices(config.getoption(DEVICE.dest)))
+        timeout_s = parse_timeout(_value(config, TIMEOUT))
+        budgets = parse_budgets(_values(config, BUDGET))
+        ratios = parse_ratios(_values(config, MAX_RATIO))
+        shard_value = config.getoption(SHARD.dest)
         shard = parse_shard(shard_value) if shard_value else None
-        memory_growth = parse_memory_growth(_values(config, "twolayer_max_memory_growth"))
+        memory_growth = parse_memory_growth(_values(config, MAX_MEMORY_GROWTH))
     except ValueError as exc:
         raise pytest.UsageError(str(exc)) from None
-    seed = config.getoption("twolayer_seed")
-    report_json = destination(config, "twolayer_report_json", "--twolayer-report-json")
-    report_md = destination(config, "twolayer_report_md", "--twolayer-report-md")
+    seed = config.getoption(SEED.dest)
+    report_json = destination(config, REPORT_JSON)
+    report_md = destination(config, REPORT_MD)
     for report in (report_json, report_md):
         problem = unwritable(report.path) if report else None
         if report and problem:
             raise pytest.UsageError(f"{report.shown}: {problem}")
     if report_json and report_md and report_json.path == report_md.path:
         raise pytest.UsageError(
-            f"--twolayer-report-md {report_md.path}: the same file as --twolayer-report-json"
+            f"{REPORT_MD.flag} {report_md.path}: the same file as {REPORT_JSON.flag}"
         )
-    ratchet = destination(config, "twolayer_ratchet", "--twolayer-ratchet")
-    if config.getoption("twolayer_ratchet_update") and ratchet is None:
-        raise pytest.UsageError("--twolayer-ratchet-update needs --twolayer-ratchet PATH")
+    ratchet = destination(config, RATCHET)
+    if config.getoption(RATCHET_UPDATE.dest) and ratchet is None:
+        raise pytest.UsageError(f"{RATCHET_UPDATE.flag} needs {RATCHET.flag} PATH")
     return Settings(
         impl=tokens,
         devices=devices,
-        seed=int(config.getini("twolayer_seed")) if seed is None else seed,
+        seed=int(config.getini(SEED.dest)) if seed is None else seed,
         timeout_s=timeout_s,
-        listing=bool(config.getoption("twolayer_list")),
-        no_suite=bool(config.getoption("twolayer_no_suite")),
-        dry_run=bool(config.getoption("twolayer_dry_run")),
-        benchmark_steps=parse_steps(_value(config, "twolayer_benchmark_steps")),
+        listing=bool(config.getoption(LIST.dest)),
+        no_suite=bool(config.getoption(NO_SUITE.dest)),
+        dry_run=bool(config.getoption(DRY_RUN.dest)),
+        benchmark_steps=parse_steps(_value(config, BENCHMARK_STEPS)),
         budgets=budgets,
         ratios=ratios,
         memory_growth=memory_growth,
-        matrix=parse_yes_no(config, "twolayer_matrix", "--twolayer-matrix"),
+        matrix=parse_yes_no(config, MATRIX),
         report_json=report_json,
         report_md=report_md,
-        plots=destination(config, "twolayer_plots", "--twolayer-plots"),
+        plots=destination(config, PLOTS),
         ratchet=ratchet,
-        ratchet_update=bool(config.getoption("twolayer_ratchet_update")),
+        ratchet_update=bool(config.getoption(RATCHET_UPDATE.dest)),
         shard=shard,
-        shard_durations=destination(
-            config, "twolayer_shard_durations", "--twolayer-shard-durations"
-        ),
+        shard_durations=destination(config, SHARD_DURATIONS),
     )
 
 
-def _value(config: pytest.Config, dest: str) -> str:
+def _value(config: pytest.Config, option: Option) -> str:
     """The option's value if given, else its ini key's."""
-    value = config.getoption(dest)
-    return str(config.getini(dest) if value is None else value)
+    value = config.getoption(option.dest)
+    return str(config.getini(option.dest) if value is None else value)
 
 
-def _values(config: pytest.Config, dest: str) -> list[str]:
+def _values(config: pytest.Config, option: Option) -> list[str]:
     """A repeatable option's values if given, else its ini key's lines."""
-    given: list[str] = config.getoption(dest)
-    return given or list(config.getini(dest))
+    given: list[str] = config.getoption(option.dest)
+    return given or list(config.getini(option.dest))
 
 
-def _shown(config: pytest.Config, dest: str, flag: str) -> tuple[str, bool]:
+def _shown(config: pytest.Config, option: Option) -> tuple[str, bool]:
     """The raw value and whether it came from the command line (else from the ini file)."""
-    value = config.getoption(dest)
+    value = config.getoption(option.dest)
     if value is not None:
         return str(value), True
-    return str(config.getini(dest)), False
+    return str(config.getini(option.dest)), False
 
 
-def parse_yes_no(config: pytest.Config, dest: str, flag: str) -> bool:
-    value, on_command_line = _shown(config, dest, flag)
+def parse_yes_no(config: pytest.Config, option: Option) -> bool:
+    value, on_command_line = _shown(config, option)
     word = value.strip().lower()
     if word not in YES + NO:
-        where = f"{flag} {value}" if on_command_line else f"{dest} = {value} (ini)"
+        where = f"{option.flag} {value}" if on_command_line else f"{option.dest} = {value} (ini)"
         raise pytest.UsageError(f"{where}: expected yes or no, got {value!r}")
     return word in YES
 
 
-def destination(config: pytest.Config, dest: str, flag: str) -> Destination | None:
+def destination(config: pytest.Config, option: Option) -> Destination | None:
     """A file or folder named on the command line (relative to where pytest was invoked) or
     in the ini file (relative to that file's folder, as a CI config names it); ``~`` and
     ``$VARS`` expand. None when neither names one."""
-    value, on_command_line = _shown(config, dest, flag)
+    value, on_command_line = _shown(config, option)
     if not value.strip():
         return None
     raw = os.path.expanduser(os.path.expandvars(value.strip()))
     if on_command_line:
         base = config.invocation_params.dir
-        shown = f"{flag} {value}"
+        shown = f"{option.flag} {value}"
     else:
         base = config.inipath.parent if config.inipath else config.rootpath
-        shown = f"{dest} = {value} (ini)"
+        shown = f"{option.dest} = {value} (ini)"
     return Destination(Path(base, raw).absolute(), value.strip(), shown)
 
 
@@ -350,10 +252,10 @@ def parse_timeout(value: str | float) -> float:
     try:
         seconds = float(value)
     except ValueError:
-        raise ValueError(f"--twolayer-timeout: {value!r} is not a number of seconds") from None
+        raise ValueError(f"{TIMEOUT.flag}: {value!r} is not a number of seconds") from None
     if not seconds >= 0 or seconds == float("inf"):
         raise ValueError(
-            f"--twolayer-timeout: {value!r} must be a finite number of seconds, or 0 for no limit"
+            f"{TIMEOUT.flag}: {value!r} must be a finite number of seconds, or 0 for no limit"
         )
     return seconds
 
@@ -363,7 +265,7 @@ def parse_steps(value: str) -> int:
     steps = int(value) if value.strip().isdigit() else 0
     if steps < 1:
         raise pytest.UsageError(
-            f"--twolayer-benchmark-steps: {value!r} is not a positive whole number of steps"
+            f"{BENCHMARK_STEPS.flag}: {value!r} is not a positive whole number of steps"
         )
     return steps
 
@@ -380,7 +282,7 @@ def parse_budgets(values: list[str]) -> dict[str, float]:
         ms = _positive(match["ms"]) if match else None
         if match is None or ms is None:
             raise ValueError(
-                f"--twolayer-budget: {item!r} is not [IMPL=]MILLISECONDS (e.g. tensor=5 or 20)"
+                f"{BUDGET.flag}: {item!r} is not [IMPL=]MILLISECONDS (e.g. tensor=5 or 20)"
             )
         budgets[(match["impl"] or "*").strip()] = ms / 1e3
     return budgets
@@ -393,9 +295,7 @@ def parse_ratios(values: list[str]) -> dict[str, tuple[str, float]]:
         match = _RATIO.match(item)
         factor = _positive(match["factor"]) if match else None
         if match is None or factor is None:
-            raise ValueError(
-                f"--twolayer-max-ratio: {item!r} is not IMPL:REF=X (e.g. mine:tensor=1.5)"
-            )
+            raise ValueError(f"{MAX_RATIO.flag}: {item!r} is not IMPL:REF=X (e.g. mine:tensor=1.5)")
         ratios[match["impl"].strip()] = (match["ref"].strip(), factor)
     return ratios
 
@@ -412,7 +312,7 @@ def parse_memory_growth(values: list[str]) -> dict[str, float]:
         kib = None if match is None else _growth_kib(match["kib"])
         if match is None or kib is None:
             raise ValueError(
-                f"--twolayer-max-memory-growth: {item!r} is not [IMPL=]KIB or [IMPL=]off "
+                f"{MAX_MEMORY_GROWTH.flag}: {item!r} is not [IMPL=]KIB or [IMPL=]off "
                 "(e.g. mine=4 or 1)"
             )
         limits[(match["impl"] or "*").strip()] = kib * 1024

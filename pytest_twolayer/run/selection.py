@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from pytest_twolayer.host.machine import framework_cuda_reason, unavailable_reason
+from pytest_twolayer.option_table import DEVICE, IMPL
 from pytest_twolayer.run.registry import ALL, COMMAND_LINE, RegistrationError, Registry, Spec
 from pytest_twolayer.spec.contract import KNOWN_DEVICES, TwoLayerImplementation
 
@@ -50,9 +51,8 @@ def parse_devices(values: list[str]) -> list[str]:
             if not device:
                 continue
             if device not in KNOWN_DEVICES:
-                raise ValueError(
-                    f"--device: unknown device {device!r}; choose from {', '.join(KNOWN_DEVICES)}"
-                )
+                known = ", ".join(KNOWN_DEVICES)
+                raise ValueError(f"{DEVICE.flag}: unknown device {device!r}; choose from {known}")
             if device not in devices:
                 devices.append(device)
     return devices
@@ -233,7 +233,9 @@ def chosen_names(registry: Registry, tokens: list[ImplToken]) -> list[str]:
             try:
                 registry.add(token.name, token.target, source=COMMAND_LINE)
             except RegistrationError as exc:
-                raise pytest.UsageError(_target_error(registry, token, exc)) from None
+                raise pytest.UsageError(
+                    _target_error(registry, token.name, token.target, exc)
+                ) from None
             names = [token.name]
         elif token.name == ALL:
             names = registry.names()
@@ -242,28 +244,30 @@ def chosen_names(registry: Registry, tokens: list[ImplToken]) -> list[str]:
         else:
             available = ", ".join(registry.names()) or "none registered"
             raise pytest.UsageError(
-                f"--impl: unknown implementation {token.name!r}; available: {available} "
+                f"{IMPL.flag}: unknown implementation {token.name!r}; available: {available} "
                 "(or give package.module:Class)"
             )
         chosen.extend(name for name in names if name not in chosen)
     return chosen
 
 
-def verify_targets(registry: Registry, tokens: list[ImplToken]) -> None:
-    """Import every ``--impl package.module:Class`` (registered by :func:`chosen_names`): one
-    that does not import, or breaks the declared contract, is a usage error naming it."""
-    for token in tokens:
-        if token.target is None:
+def verify_targets(registry: Registry, selected: list[str]) -> None:
+    """Import every implementation of ``selected`` (the names :func:`chosen_names` resolved)
+    that the command line registered as ``package.module:Class``: one that does not import,
+    or breaks the declared contract, is a usage error naming it."""
+    for name in selected:
+        spec = registry.get(name)
+        if spec.source != COMMAND_LINE:
             continue
         try:
-            registry.get(token.name).load()
+            spec.load()
         except RegistrationError as exc:
-            raise pytest.UsageError(_target_error(registry, token, exc)) from None
+            raise pytest.UsageError(_target_error(registry, name, spec.target, exc)) from None
 
 
-def _target_error(registry: Registry, token: ImplToken, exc: RegistrationError) -> str:
-    available = ", ".join(n for n in registry.names() if n != token.name)
-    return f"--impl {token.target}: {exc} (registered: {available or 'none'})"
+def _target_error(registry: Registry, name: str, target: str, exc: RegistrationError) -> str:
+    available = ", ".join(n for n in registry.names() if n != name)
+    return f"{IMPL.flag} {target}: {exc} (registered: {available or 'none'})"
 
 
 def resolve_devices(requested: list[str], implementations: list[Loaded]) -> dict[str, str | None]:
@@ -277,7 +281,7 @@ def resolve_devices(requested: list[str], implementations: list[Loaded]) -> dict
         missing = {d: r for d, r in devices.items() if r is not None}
         if missing:
             device, reason = next(iter(missing.items()))
-            raise pytest.UsageError(f"--device {device} was asked for but {reason}")
+            raise pytest.UsageError(f"{DEVICE.flag} {device} was asked for but {reason}")
         return devices
     default: dict[str, str | None] = {"cpu": None}
     if any(i.declared and "cuda" in i.declared.devices for i in implementations):

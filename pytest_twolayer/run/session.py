@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from pytest_twolayer.benchmarking.gates import BenchmarkPlan
+from pytest_twolayer.option_table import MAX_RATIO
 from pytest_twolayer.run.options import Settings, settings_of
 from pytest_twolayer.run.registry import RegistrationError, Registry, installed_entry_points
 from pytest_twolayer.run.selection import (
@@ -99,8 +100,7 @@ class TwoLayerSession:
         """Import every ``--impl package.module:Class`` now: one that does not import is a
         usage error naming it (a registered implementation that fails to load fails its own
         check instead, and the others run)."""
-        self.selected()  # registers them
-        verify_targets(self.registry, list(self.settings.impl))
+        verify_targets(self.registry, self.selected())
 
     def select_here(self) -> Selection:
         """Import the command line's import paths (a usage error for one that does not
@@ -135,7 +135,7 @@ class TwoLayerSession:
         for impl, (reference, _) in ratios.items():
             if reference not in self.registry:
                 raise pytest.UsageError(
-                    f"--twolayer-max-ratio {impl}:{reference}: unknown reference {reference!r}; "
+                    f"{MAX_RATIO.flag} {impl}:{reference}: unknown reference {reference!r}; "
                     f"available: {', '.join(self.registry.names())}"
                 )
 

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pytest_twolayer.option_table import SHARD, SHARD_DURATIONS
+
 _SHARD = re.compile(r"^\s*(?P<index>\d+)\s*/\s*(?P<count>\d+)\s*$")
 
 
@@ -33,10 +35,10 @@ def parse_shard(value: str) -> Shard:
     """``K/N`` with ``1 <= K <= N``; ValueError names the bad value."""
     match = _SHARD.match(value)
     if match is None:
-        raise ValueError(f"--twolayer-shard: {value!r} is not K/N (e.g. 2/3)")
+        raise ValueError(f"{SHARD.flag}: {value!r} is not K/N (e.g. 2/3)")
     shard = Shard(int(match["index"]), int(match["count"]))
     if not 1 <= shard.index <= shard.count:
-        raise ValueError(f"--twolayer-shard: {value!r}: K must be between 1 and N")
+        raise ValueError(f"{SHARD.flag}: {value!r}: K must be between 1 and N")
     return shard
 
 
@@ -78,6 +80,6 @@ def durations_from_report(path: Path) -> dict[str, float]:
             )
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise ValueError(
-            f"--twolayer-shard-durations {path}: not a pytest-twolayer JSON report ({exc})"
+            f"{SHARD_DURATIONS.flag} {path}: not a pytest-twolayer JSON report ({exc})"
         ) from None
     return durations

@@ -47,3 +47,6 @@ class Dims:
 
 
 TUTORIAL_DIMS = Dims()
+
+TUTORIAL_STEPS = 500
+"""The tutorial's training loop: ``for t in range(500)``."""

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pytest_twolayer.checking.suite import suite_dir
+from pytest_twolayer.option_table import DEVICE, IMPL, SEED, TIMEOUT
 from pytest_twolayer.zoo import available_modules, catalog
 
 RUN_TIMEOUT_S = 900
@@ -141,10 +142,10 @@ def run_zoo(seed: int = 0, extra_args: tuple[str, ...] = ()) -> ZooRun:
             sys.executable, "-m", "pytest", "-c", str(folder / "pytest.ini"),
             # both folders are named so that the conftest.py files above them load at startup
             str(folder), str(suite_dir()),
-            "-p", "twolayer", "--impl", ",".join(exhibits()), "--device", "cpu",
-            "--twolayer-seed", str(seed), "-p", "no:cacheprovider", f"--junitxml={report}", "-q",
+            "-p", "twolayer", IMPL.flag, ",".join(exhibits()), DEVICE.flag, "cpu",
+            SEED.flag, str(seed), "-p", "no:cacheprovider", f"--junitxml={report}", "-q",
             # the hanging exhibit costs one time limit; the crashing one needs xdist's workers
-            "--twolayer-timeout", str(TIME_LIMIT_S), *isolation(),
+            TIMEOUT.flag, str(TIME_LIMIT_S), *isolation(),
             # the zoo's bugs are conformance bugs; the benchmark's time gates have their own
             # tests (tests/test_parallel.py), and timing 60 exhibits would only slow the zoo
             # down: only the exhibits whose bug the benchmark must catch (memory) run it
