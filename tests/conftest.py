@@ -4,6 +4,7 @@ start, and how ``pytest -n auto`` spreads them over workers."""
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -34,9 +35,10 @@ def one_process_unless_asked(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(name, raising=False)
 
 
-FIRST = "test_zoo_verdicts.py"
-"""The file whose module fixture runs the whole zoo (minutes): under xdist it starts first, so
-that the other files fill the other workers meanwhile instead of waiting for it at the end."""
+FIRST = Path(__file__).parent / "e2e" / "test_zoo_verdicts.py"
+"""The file whose module fixture runs the whole zoo, the longest of these files: under xdist
+it starts first, so that the other files fill the other workers meanwhile instead of waiting
+for it at the end."""
 
 
 @pytest.hookimpl(optionalhook=True)  # xdist's hook: absent under -p no:xdist
@@ -54,4 +56,4 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if hasattr(config, "workerinput") and not config.getoption("impl", None):
-        items.sort(key=lambda item: item.path.name != FIRST)  # stable: the rest keep order
+        items.sort(key=lambda item: item.path != FIRST)  # stable: the rest keep order

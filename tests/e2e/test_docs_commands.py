@@ -38,7 +38,7 @@ from pathlib import Path
 import pytest
 from _pytest.assertion.rewrite import AssertionRewritingHook  # what pytest puts on sys.meta_path
 
-from tests.readme import DOCS, ROOT, example_files
+from tests.support.readme import DOCS, ROOT, example_files
 
 EXAMPLES = example_files()
 
@@ -259,7 +259,9 @@ COMMANDS: dict[str, Run | NotRun] = {
     "pytest -p twolayer --impl mine": Run("twolayer: implementations: mine (float64)", MINE),
     "pip install .": NotRun(
         INSTALL,
-        ("tests/test_readme_examples.py::test_entry_point_registration_of_an_installed_package",),
+        (
+            "tests/sessions/test_readme_examples.py::test_entry_point_registration_of_an_installed_package",
+        ),
     ),
     "pytest -p twolayer --twolayer-list": Run(
         "numpy *cpu *float64,float32 *SGD(lr=1e-06, momentum=0.0) *0 *entry point *"
@@ -296,7 +298,7 @@ COMMANDS: dict[str, Run | NotRun] = {
         "| zoo-lr-doubled | *| update_follows_rule | caught |",
         prepare=small_zoo,
         why="one exhibit and one control instead of the whole zoo (about three minutes);"
-        " tests/test_zoo_verdicts.py runs the whole zoo",
+        " tests/e2e/test_zoo_verdicts.py runs the whole zoo",
     ),
     # docs/ci.md
     "pip install torch --index-url https://download.pytorch.org/whl/cpu": NotRun(
@@ -304,7 +306,9 @@ COMMANDS: dict[str, Run | NotRun] = {
     ),
     "pip install pytest-twolayer -e .": NotRun(
         INSTALL + " (a workflow step for the user's own package)",
-        ("tests/test_readme_examples.py::test_entry_point_registration_of_an_installed_package",),
+        (
+            "tests/sessions/test_readme_examples.py::test_entry_point_registration_of_an_installed_package",
+        ),
     ),
     (
         'pytest -p twolayer --impl mine -n 2 --twolayer-report-md "$GITHUB_STEP_SUMMARY" '
@@ -317,7 +321,9 @@ COMMANDS: dict[str, Run | NotRun] = {
     ),
     "pip install torch pytest-twolayer -e .": NotRun(
         INSTALL + " (a GPU workflow step for the user's own package)",
-        ("tests/test_readme_examples.py::test_entry_point_registration_of_an_installed_package",),
+        (
+            "tests/sessions/test_readme_examples.py::test_entry_point_registration_of_an_installed_package",
+        ),
     ),
     (
         'pytest -p twolayer --impl mine --device cuda --twolayer-report-md "$GITHUB_STEP_SUMMARY" '
@@ -366,7 +372,7 @@ COMMANDS: dict[str, Run | NotRun] = {
         "a measurement, so no test covers it: fifteen runs of the whole suite (minutes)"
     ),
     # docs/plots.md
-    'pip install ".[plots]"': NotRun(INSTALL, ("tests/test_plots.py",)),
+    'pip install ".[plots]"': NotRun(INSTALL, ("tests/sessions/test_plots.py",)),
     "pytest -p twolayer --impl all --twolayer-plots plots": Run(
         "twolayer plots: wrote *",
         numpy_only=True,
@@ -385,8 +391,9 @@ COMMANDS: dict[str, Run | NotRun] = {
     ),
     # docs/distributed.md
     "python -m execnet.script.socketserver 0.0.0.0:8888": NotRun(
-        "a server that runs what it is sent until it is killed (tests/hosts.py starts it so)",
-        ("tests/hosts.py",),
+        "a server that runs what it is sent until it is killed"
+        " (tests/support/hosts.py starts it so)",
+        ("tests/support/hosts.py",),
     ),
     (
         "pytest -p twolayer --impl all --px id=h1//socket=10.0.0.11:8888 "
@@ -394,7 +401,7 @@ COMMANDS: dict[str, Run | NotRun] = {
     ): NotRun(
         "needs two hosts serving at those addresses (the test runs these options against two"
         " socket servers on loopback, in private namespaces)",
-        ("tests/test_hosts.py::test_the_suite_across_two_hosts_gives_the_local_verdicts",),
+        ("tests/e2e/test_hosts.py::test_the_suite_across_two_hosts_gives_the_local_verdicts",),
     ),
     "pytest -p twolayer --impl all --twolayer-shard 1/3 --twolayer-report-json shard-1.json": Run(
         "twolayer: shard 1/3: *", numpy_only=True, creates=("shard-1.json",), why=ALL_COSTS
@@ -404,31 +411,31 @@ COMMANDS: dict[str, Run | NotRun] = {
         "merged.json --md merged.md --plots figures"
     ): NotRun(
         "needs the three shards' reports",
-        ("tests/test_shards.py::test_three_shards_merge_into_the_unsharded_verdict",),
+        ("tests/e2e/test_shards.py::test_three_shards_merge_into_the_unsharded_verdict",),
     ),
     (
         "pytest -p twolayer --impl all --twolayer-shard 2/3 --twolayer-shard-durations "
         "merged.json --twolayer-report-json shard-2.json"
     ): NotRun(
         "needs a previous run's report",
-        ("tests/test_shards.py::test_three_shards_merge_into_the_unsharded_verdict",),
+        ("tests/e2e/test_shards.py::test_three_shards_merge_into_the_unsharded_verdict",),
     ),
     (
         "pytest -p twolayer --impl all --twolayer-shard ${{ matrix.shard }}/3 "
         "--twolayer-report-json shard-${{ matrix.shard }}.json"
     ): NotRun(
         "a workflow step: GitHub fills in the shard",
-        ("tests/test_shards.py::test_three_shards_merge_into_the_unsharded_verdict",),
+        ("tests/e2e/test_shards.py::test_three_shards_merge_into_the_unsharded_verdict",),
     ),
     'pip install "pytest-twolayer[plots]"': NotRun(
-        INSTALL + " (a workflow step, from the network)", ("tests/test_plots.py",)
+        INSTALL + " (a workflow step, from the network)", ("tests/sessions/test_plots.py",)
     ),
     (
         "python -m pytest_twolayer.merge shard-*.json --json merged.json "
         '--md "$GITHUB_STEP_SUMMARY" --plots figures'
     ): NotRun(
         "a workflow step on the shards' artifacts",
-        ("tests/test_shards.py::test_three_shards_merge_into_the_unsharded_verdict",),
+        ("tests/e2e/test_shards.py::test_three_shards_merge_into_the_unsharded_verdict",),
     ),
 }
 
@@ -458,7 +465,7 @@ COMMANDS.update(
 
 
 WORKER_PLUGIN = '''\
-"""Loaded through PYTEST_PLUGINS by tests/test_docs_commands.py: in every process but the
+"""Loaded through PYTEST_PLUGINS by tests/e2e/test_docs_commands.py: in every process but the
 test's own (a pytest subprocess, its xdist workers), --impl all sees the numpy entry point
 alone."""
 

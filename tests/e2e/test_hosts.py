@@ -1,20 +1,17 @@
 """Runs across hosts, on xdist's own engine: workers on execnet socket gateways in private
 mount namespaces (their own /tmp) run the whole suite through proxy gateways, with no shared
-folder, and give the verdicts of a local run; ``--tx`` alone distributes; the worker plan
-on a host with several GPUs; work lost to a crash is reported as not run."""
+folder, and give the verdicts of a local run; ``--tx`` alone distributes; work lost to a
+crash is reported as not run. tests/sessions/test_hosts.py plans a host's GPUs."""
 
 from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from pytest_twolayer.host import probe
-from pytest_twolayer.parallel import auto
-from tests.hosts import across, two_hosts
+from tests.support.hosts import across, two_hosts
 
 QUICK = ("--twolayer-benchmark-steps", "20", "-p", "no:cacheprovider")
 
@@ -91,38 +88,6 @@ def test_an_explicit_dist_chooses_the_scheduler(
     result.stdout.fnmatch_lines(
         [f"twolayer: 2 xdist workers on 1 host (localhost: 2), {scheduler}*"]
     )
-
-
-def test_each_gpu_of_a_host_gets_one_pinned_worker():
-    """Four GPUs, four workers: one GPU each; more workers than GPUs: the rest get none."""
-    cores = list(range(8))
-    gpus = ["0", "1", "2", "3"]
-    plans = probe.plan_workers(4, cores, gpus)
-    assert [p.gpu for p in plans] == gpus
-    assert all(p.pinned for p in plans)
-    assert sorted(c for p in plans for c in p.cores) == cores  # disjoint shares of the cores
-    envs = [probe.worker_environment(p, {}, gpus_on_host=4) for p in plans]
-    assert [e["CUDA_VISIBLE_DEVICES"] for e in envs] == gpus
-    crowded = probe.plan_workers(6, cores, gpus)
-    assert [p.gpu for p in crowded] == [*gpus, None, None]  # never two on one GPU
-    extra = probe.worker_environment(crowded[5], {}, gpus_on_host=4)
-    assert extra["CUDA_VISIBLE_DEVICES"] == ""  # it sees no GPU at all
-
-
-def test_the_default_run_starts_one_worker_per_gpu(
-    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
-):
-    monkeypatch.setattr(auto, "visible_gpu_count", lambda: 4)
-    config = pytester.parseconfig("-p", "twolayer", "--impl", "all")
-    assert auto.decide(config, 16, implementations=9, chosen=True) == 4
-
-
-def test_a_users_cuda_visible_devices_narrows_the_gpus(monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setattr(
-        Path, "glob", lambda self, pattern: [Path(f"/dev/nvidia{i}") for i in range(4)]
-    )
-    assert probe.visible_gpus({}) == ["0", "1", "2", "3"]
-    assert probe.visible_gpus({"CUDA_VISIBLE_DEVICES": "2,3"}) == ["2", "3"]
 
 
 ABORTS = """

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from tests.sessions import with_exhibits
+from tests.support.sessions import with_exhibits
 
 EXHIBITS = """
 import numpy as np

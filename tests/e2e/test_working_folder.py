@@ -10,10 +10,9 @@ from pathlib import Path
 
 import pytest
 from hypothesis import _settings
-from hypothesis.configuration import storage_directory
 
-from pytest_twolayer.checking.strategies import STORAGE_VARIABLE, private_storage
-from tests.sessions import run_as_user
+from pytest_twolayer.checking.strategies import STORAGE_VARIABLE
+from tests.support.sessions import run_as_user
 
 CI_VARIABLES = tuple(getattr(_settings, "_CI_VARS", ("CI",)))
 """The variables by which hypothesis knows it runs on a CI (its own list, where it has one)."""
@@ -60,28 +59,6 @@ def test_a_folder_that_was_there_stays(tmp_path: Path):
     )  # fmt: skip
     assert done.returncode == 0, done.stdout[-3000:]
     assert os.listdir(tmp_path) == [".benchmarks"]
-
-
-def test_the_suites_property_checks_write_to_a_private_storage(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-):
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv(STORAGE_VARIABLE, raising=False)
-    before = storage_directory(intent_to_write=False).home_directory
-    with private_storage():
-        inside = storage_directory("constants")
-        inside.create_if_missing()
-        assert inside.path.is_dir()
-        assert tmp_path not in inside.path.parents
-    assert not inside.path.exists()  # gone with the temporary folder
-    assert storage_directory(intent_to_write=False).home_directory == before
-
-
-def test_a_storage_the_user_named_is_used(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setenv(STORAGE_VARIABLE, str(tmp_path))
-    before = storage_directory(intent_to_write=False).home_directory
-    with private_storage():
-        assert storage_directory(intent_to_write=False).home_directory == before
 
 
 def test_the_users_own_property_tests_keep_their_storage(tmp_path: Path):

@@ -5,7 +5,7 @@ by a generated ``conftest.py``, as a user registers an implementation) on the cp
 default seed, and writes a JUnit XML report. Each exhibit's set of failing checks must then
 equal its ``failing_checks`` (a control: none), and every failure must be the suite's
 verdict: ``[concern.check] impl=... device=cpu dtype=... seed=0: ...`` and how to reproduce
-it. Two in-process ``pytester`` runs check what a user sees on the terminal.
+it. tests/sessions/test_zoo_verdicts.py checks what a user sees on the terminal.
 
 Exhibits the suite misjudges today are marked ``xfail(strict=True)`` with the reason: they
 pass again (and the mark must go) once the suite is fixed.
@@ -14,12 +14,11 @@ pass again (and the mark must go) once the suite is fixed.
 from __future__ import annotations
 
 import re
-import textwrap
 
 import pytest
 
 from pytest_twolayer.checking.suite import CHECKS as SUITE_CHECKS
-from pytest_twolayer.checking.suite import SUITE_WIDE_LABELS, suite_dir
+from pytest_twolayer.checking.suite import SUITE_WIDE_LABELS
 from pytest_twolayer.zoo.runner import TIME_LIMIT_S, CheckResult, ZooRun, exhibits, run_zoo
 
 LABELS = {c.test_name: (*c.labels, *SUITE_WIDE_LABELS) for c in SUITE_CHECKS}
@@ -187,75 +186,6 @@ def test_failures_are_verdicts(zoo_run: ZooRun, name: str) -> None:
             f"  reproduce: pytest -p twolayer --impl {name} --device cpu --twolayer-seed {SEED} "
             f"--twolayer-timeout {TIME_LIMIT_S} -k '{test}'"
         ), lines[1]
-        if len(lines) == 4:  # the check without pytest (tests/test_reproduction.py runs one)
+        if len(lines) == 4:  # the check without pytest (tests/e2e/test_reproduction.py runs one)
             assert lines[2] == "  reproduce without pytest:", lines[2]
             assert lines[3].startswith('    python -c "from pytest_twolayer import Case'), lines[3]
-
-
-def _register(pytester: pytest.Pytester, name: str, module: str, cls: str) -> None:
-    pytester.makeconftest(
-        textwrap.dedent(
-            f"""\
-            from pytest_twolayer.zoo.{module} import {cls}
-
-
-            def pytest_twolayer_register(registry):
-                registry.add({name!r}, {cls})
-            """
-        )
-    )
-
-
-def _run(pytester: pytest.Pytester, impl: str, *args: str) -> pytest.RunResult:
-    # Both folders are named so that the conftest.py files of both load at startup; the
-    # empty ini keeps the repository's own pytest configuration out of the run.
-    ini = pytester.makeini("[pytest]\n")
-    return pytester.runpytest_inprocess(
-        "-c",
-        str(ini),
-        str(pytester.path),
-        str(suite_dir()),
-        "-p",
-        "twolayer",
-        "--impl",
-        impl,
-        "--device",
-        "cpu",
-        "-p",
-        "no:cacheprovider",
-        "-ra",
-        *args,
-    )
-
-
-def test_pytester_shows_the_update_verdict(pytester: pytest.Pytester) -> None:
-    """A user's run on a net whose lr is 0.5% off: one failure, the update rule's verdict."""
-    name = "zoo-lr-off-by-half-percent"
-    _register(pytester, name, "numpy_bugs", "LrOffByHalfPercent")
-    result = _run(pytester, name, "-k", "contract or update")
-    result.assert_outcomes(passed=7, failed=1)
-    result.stdout.fnmatch_lines(
-        [
-            f"[[]update.rule[]] impl={name} device=cpu dtype=float64 seed=0: after step #1 w? "
-            "moved wrongly for SGD(lr=1e-06, momentum=0.0): displacement off by 0.005 of its "
-            "reference norm (allowed 1e-08)*",
-            f"  reproduce: pytest -p twolayer --impl {name} --device cpu --twolayer-seed 0 "
-            f"-k 'test_update_follows_rule[[]{name}-cpu-float64[]]'",
-            f"FAILED *test_update.py::test_update_follows_rule[[]{name}-cpu-float64[]]*",
-        ]
-    )
-
-
-def test_pytester_shows_the_contract_error(pytester: pytest.Pytester) -> None:
-    """A class without ``to_device()`` fails its own check, naming it, and runs no other."""
-    name = "zoo-missing-method"
-    _register(pytester, name, "numpy_bugs", "MissingMethod")
-    result = _run(pytester, f"{name},numpy", "-k", "implementation_loads")
-    result.assert_outcomes(passed=1, failed=1)
-    result.stdout.fnmatch_lines(
-        [
-            f"implementation '{name}': has no method to_device() "
-            "[[]register hook pytest_twolayer.zoo.numpy_bugs:MissingMethod[]]",
-            f"FAILED *test_contract.py::test_implementation_loads[[]{name}[]]*",
-        ]
-    )

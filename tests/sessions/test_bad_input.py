@@ -24,7 +24,7 @@ import pytest
 
 from pytest_twolayer.outcomes.timeouts import TimeLimitExceeded, alarm
 from pytest_twolayer.run.registry import ENTRY_POINT_GROUP
-from tests.readme import example_files, suite_check_count
+from tests.support.readme import example_files, suite_check_count
 
 MYNET = example_files()["mynet.py"]
 SUITE_CHECKS = suite_check_count()  # what a cpu, float64-only net runs

@@ -22,7 +22,7 @@ from pytest_twolayer.checking.case import Case
 from pytest_twolayer.report import markdown, tables
 from pytest_twolayer.report.json_report import schema
 from pytest_twolayer.zoo.numpy_bugs import NumpyControl
-from tests.sessions import run_as_user
+from tests.support.sessions import run_as_user
 
 
 class Readings:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.readme import README, ROOT
+from tests.support.readme import README, ROOT
 
 CONTRACT = ROOT / "docs" / "contract.md"
 CHECKS_PAGE = ROOT / "docs" / "checks.md"

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.sessions import with_exhibits
+from tests.support.sessions import with_exhibits
 
 EXHIBITS = """
 from pathlib import Path

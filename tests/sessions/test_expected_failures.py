@@ -12,7 +12,7 @@ import re
 import pytest
 
 from pytest_twolayer.spec.contract import expected_failures_problem
-from tests.sessions import with_exhibits
+from tests.support.sessions import with_exhibits
 
 EXHIBITS = """
 from pytest_twolayer.zoo.numpy_bugs import LrDoubled, NumpyBase

@@ -13,7 +13,7 @@ import json
 
 import pytest
 
-from tests.sessions import with_exhibits
+from tests.support.sessions import with_exhibits
 
 EXHIBITS = """
 from pytest_twolayer.zoo.numpy_bugs import LrDoubled

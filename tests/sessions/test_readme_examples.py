@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from tests.readme import example_files, suite_check_count
+from tests.support.readme import example_files, suite_check_count
 
 EXAMPLES = example_files()
 SUITE_CHECKS = suite_check_count()  # what a cpu, float64-only net runs

@@ -17,7 +17,7 @@ from pytest_twolayer.run.registry import (
     Registry,
 )
 from pytest_twolayer.zoo.numpy_bugs import LrDoubled
-from tests.readme import example_files
+from tests.support.readme import example_files
 
 MYNET = example_files()["mynet.py"]
 TARGET = "pytest_twolayer.zoo.numpy_bugs:LrDoubled"

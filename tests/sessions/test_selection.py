@@ -10,7 +10,7 @@ import pytest
 
 from pytest_twolayer.host.machine import unavailable_reason
 from pytest_twolayer.run.registry import ENTRY_POINT_GROUP
-from tests.readme import example_files, suite_check_count
+from tests.support.readme import example_files, suite_check_count
 
 MYNET = example_files()["mynet.py"]
 NUMPY = "pytest_twolayer.implementations.numpy_net:NumpyNet"

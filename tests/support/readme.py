@@ -7,7 +7,7 @@ from pathlib import Path
 
 from pytest_twolayer.checking.suite import CHECKS
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"
 DOCS = [README, *sorted((ROOT / "docs").glob("*.md"))]
 """Every page of the documentation: the README first, then ``docs/*.md``."""

@@ -1,14 +1,12 @@
-"""Frameworks' start-up logs stay out of the suite's output unless the user asks for them
-(``TF_CPP_MIN_LOG_LEVEL``), in one process, in xdist workers, in the listing and the dry run;
-and TensorFlow's cuda skip says what TensorFlow sees, not what torch does."""
+"""Frameworks' start-up logs told from other lines and filtered by the level the user set
+(``TF_CPP_MIN_LOG_LEVEL``); and TensorFlow's cuda skip says what TensorFlow sees, not what
+torch does. tests/e2e/test_framework_logs.py runs the suite with them."""
 
 from __future__ import annotations
 
 import os
-import re
 import sys
 import types
-from pathlib import Path
 
 import pytest
 
@@ -25,13 +23,11 @@ from pytest_twolayer.run.collection import case_params
 from pytest_twolayer.run.registry import Spec
 from pytest_twolayer.run.selection import Declared, Loaded, Selection
 from pytest_twolayer.zoo.numpy_bugs import NumpyControl
-from tests.sessions import run_as_user
 
 ABSL = "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR"
 INFO = "I0000 00:00:1796188644.827653   18438 cudart_stub.cc:31] Could not find cuda drivers"
 ERROR = "E0000 00:00:1796188654.479600   18438 cuda_platform.cc:52] failed call to cuInit: x"
 OLD_INFO = "2025-09-17 14:44:05.157831: I external/xla/cudart_stub.cc:32] Could not find cuda"
-ANY_LOG_LINE = re.compile(r"^(WARNING: All log messages before absl|[IWEF]\d{4} \d\d:)", re.M)
 
 
 def test_log_lines_are_told_from_other_lines():
@@ -68,53 +64,6 @@ def test_what_cpp_writes_to_stderr_is_filtered_by_the_level(
     with filtered_stderr():
         os.write(2, f"{INFO}\n".encode())
     assert capfd.readouterr().err == f"kept\n{INFO}\n"
-
-
-def pytest_in(folder: Path, env: dict[str, str], *args: str) -> str:
-    done = run_as_user(["pytest", "-p", "twolayer", "-p", "no:cacheprovider", *args], folder, env)
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    return done.stdout + done.stderr
-
-
-EXPECTED = "TWOLAYER_TEST_EXPECTED_LEVEL"
-LEVEL_SEEN = f"""
-import os
-
-
-def test_level_seen(twolayer_case):
-    assert os.environ.get("{LEVEL_VARIABLE}") == os.environ["{EXPECTED}"]
-"""
-
-
-@pytest.mark.parametrize(
-    "args",
-    [
-        ["--impl", "tf-static,numpy", "-n", "2"],
-        ["--impl", "tf-static,numpy", "-n", "0"],
-        ["--twolayer-list"],
-    ],
-    ids=["xdist workers", "one process", "list"],
-)
-def test_no_framework_log_line_by_default(tmp_path: Path, args: list[str]):
-    """Where TensorFlow is imported (the workers too), the level is quiet, and no log line
-    reaches the output; the own test ``level_seen`` fails otherwise (and so the run). (The
-    dry run imports as ``-n 0`` does, at configure time; the listing before it.)"""
-    env = {k: v for k, v in os.environ.items() if k not in (LEVEL_VARIABLE, "PYTEST_ADDOPTS")}
-    (tmp_path / "test_level.py").write_text(LEVEL_SEEN)
-    if "--impl" in args:
-        args = [*args, "test_level.py", "-k", "params_canonical or level_seen"]
-    output = pytest_in(tmp_path, env | {EXPECTED: QUIET}, *args)
-    assert not ANY_LOG_LINE.findall(output), output
-
-
-def test_the_users_level_wins(tmp_path: Path):
-    """The level the user set is the one implementations see (the filter keeps what it
-    shows: see the tests above)."""
-    env = {k: v for k, v in os.environ.items() if k != "PYTEST_ADDOPTS"}
-    env |= {LEVEL_VARIABLE: "0", EXPECTED: "0"}
-    (tmp_path / "test_level.py").write_text(LEVEL_SEEN)
-    output = pytest_in(tmp_path, env, "--impl", "numpy", "test_level.py", "-k", "level_seen")
-    assert "2 passed" in output  # in each of numpy's dtypes
 
 
 def selection(skip_reasons: dict[str, str | None]) -> Selection:

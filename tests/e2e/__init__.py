@@ -1,0 +1,1 @@
+"""Own tests end to end: processes of their own, hosts, the zoo, the docs' commands."""

@@ -1,0 +1,1 @@
+"""Own tests that drive pytest sessions in this process (pytester's runpytest)."""
