@@ -4,7 +4,7 @@ A step's depth is identified from the loss it returned against the float64 refer
 parameters it started from (:func:`pytest_twolayer.checking.compare.closest_depth`). Those
 parameters are copied untimed, in pytest-benchmark's setup before each round, into a
 :class:`ParamsTape` whose rows are allocated and written before the run's memory baseline:
-keeping 500 steps' parameters (~220 MB for the tutorial's float32 net) then neither shows in
+keeping 500 steps' parameters (hundreds of MB for the dynamic net in float32) neither shows in
 the memory figure nor faults pages in during the run. The reference itself is computed after
 the run: between two timed steps its BLAS threads would spin into the next step (the dynamic
 net's median step quintupled that way).
@@ -34,8 +34,9 @@ class ParamsTape:
         dtype = np.result_type(*(np.asarray(value).dtype for value in like.values()))
         # One buffer per step, written now (np.ones, not np.empty) so that its pages are
         # resident before the run starts. Not one buffer for the run: numpy asks the kernel
-        # for huge pages for large arrays, and compacting memory for ~220 MB of them took
-        # 0.4 s in a long session; 500 buffers of ~440 KB took 0.08 s.
+        # for huge pages for large arrays, and compacting memory for them took several times
+        # longer in a long session than step-sized buffers do (the figures:
+        # docs/parallel.md#figures-behind-the-design).
         self.rows = [np.ones(offset, dtype) for _ in range(steps)]
         self.recorded = 0
 

@@ -35,9 +35,10 @@ WARMUP_STEPS = 5
 NOISY_SPREAD = 1.0
 """A benchmark whose steps' interquartile range exceeds their median is flagged noisy: the
 middle half of its steps spreads wider than a typical step takes, which is the machine's
-load (another process, another worker), not the implementation. On a quiet 2-core machine
-the tutorial's nets stay below 0.45, and the dynamic net, whose steps vary with the depth
-drawn, near 0.55; under load they reached 7."""
+load (another process, another worker), not the implementation. On a quiet machine the
+tutorial's nets stay well below it, the dynamic net (whose steps vary with the depth drawn)
+too; under load they exceeded it several times over
+(docs/benchmarks.md#figures-behind-the-timer)."""
 
 
 class Prepared:
@@ -168,8 +169,8 @@ def paused_garbage_collection() -> Iterator[None]:
     """No cyclic garbage collection while timing, as ``timeit`` (and torch's ``Timer``) do:
     a collection's cost grows with everything else the process holds (a long pytest
     session holds a lot), not with the step being timed. Nothing is collected first either
-    (as in ``timeit``): with torch and TensorFlow loaded a full collection takes ~0.4 s, and
-    a step's garbage is freed by reference counting."""
+    (as in ``timeit``): with torch and TensorFlow loaded a full collection costs far more
+    than a timed step, and a step's garbage is freed by reference counting."""
     was_enabled = gc.isenabled()
     gc.disable()
     try:

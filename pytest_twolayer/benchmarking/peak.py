@@ -23,12 +23,12 @@ import numpy as np
 
 from pytest_twolayer.benchmarking.sync import synchronizer
 
-GEMM_SIZE = 1024  # large enough for BLAS to reach its plateau, small enough to take ~10 ms
+GEMM_SIZE = 1024  # large enough for BLAS to reach its plateau, small enough to repeat per process
 REPEATS = 3
 """Timed products per library per measurement, after one untimed: the best counts. On a quiet
-2-core machine the best of 3 read what the best of 7 did within 0.2% (float64, six
-measurements each, alternating), at 0.25 s instead of 0.41 s per measurement; a peak read low
-under load is measured again when a benchmark beats it (:func:`gemm_peak`)."""
+machine the best of 3 read what the best of 7 did, at little more than half the cost
+(docs/benchmarks.md#figures-behind-the-timer); a peak read low under load is measured again
+when a benchmark beats it (:func:`gemm_peak`)."""
 REMEASURES = 2  # more measurements, when a benchmark beat the peak, before it is its own
 
 GEMM = "gemm"

@@ -1,23 +1,24 @@
 """Python's cyclic garbage collector, kept off the frameworks' objects.
 
 torch and TensorFlow bring millions of objects that live as long as the process. Each full
-collection walks every one of them (~0.35 s each with both loaded on the design machine),
-so the collector costs most where these objects are made and where the process ends:
+collection walks every one of them (with both loaded, each is as slow as several checks;
+the figures: docs/parallel.md#figures-behind-the-design), so the collector costs most where
+these objects are made and where the process ends:
 
-- **Imports.** Importing the implementations (and with them the frameworks) set off ~11
-  full collections per process, each longer than the last: ~0.7 s per xdist worker.
+- **Imports.** Importing the implementations (and with them the frameworks) set off many
+  full collections per process, each longer than the last: a noticeable share of an xdist
+  worker's start-up (docs/parallel.md#how-fast-it-is).
   :func:`imports_outside_the_collector` pauses the collector for an import, then freezes the
   heap (``gc.freeze``): what exists then moves to a permanent generation that later
   collections skip. Modules, classes and functions stay alive anyway; only a reference
   cycle already garbage at that moment is never reclaimed. The collector's on/off state is
   put back as it was (the state guard watches it).
-- **Exit.** Python's shutdown ends with a collection over everything still alive (2.4 s
-  after the last ``atexit`` handler, 0.4 s with the heap frozen), while the operating system
-  reclaims the memory anyway: :func:`freeze_heap_at_exit`. Modules are still torn down and
-  ``atexit`` handlers still run; only finalizers of objects caught in reference cycles at
-  exit are skipped, which Python never guaranteed to run at shutdown. Under xdist the
-  controller waits for its workers to exit, so each worker's shutdown is on the run's
-  critical path too.
+- **Exit.** Python's shutdown ends with a collection over everything still alive (several
+  times longer than with the heap frozen), while the operating system reclaims the memory
+  anyway: :func:`freeze_heap_at_exit`. Modules are still torn down and ``atexit`` handlers
+  still run; only finalizers of objects caught in reference cycles at exit are skipped,
+  which Python never guaranteed to run at shutdown. Under xdist the controller waits for its
+  workers to exit, so each worker's shutdown is on the run's critical path too.
 """
 
 from __future__ import annotations

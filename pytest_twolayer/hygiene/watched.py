@@ -3,8 +3,9 @@ TensorFlow expose, with how to read it, compare it, show it and set it back.
 
 A setting of a framework is read only when that framework is already imported (see
 :mod:`pytest_twolayer.hygiene.state`); one that this version of the framework lacks is left
-out. Reading all of them takes ~0.3 ms with torch and TensorFlow loaded, np.random's state
-(~80 us) and the environment (~40 us) the dearest.
+out. Reading all of them costs little next to the cheapest check, even with torch and
+TensorFlow loaded; np.random's state and the environment are the dearest reads (the figures:
+docs/parallel.md#figures-behind-the-design).
 """
 
 from __future__ import annotations
@@ -128,7 +129,8 @@ def _attribute_path(root: str, path: str) -> tuple[Callable[[], Any], Callable[[
 
 def _has(root: str, path: str) -> Callable[[], bool]:
     """Whether this version of ``root`` has the attribute: asked once, when first read (a
-    framework's attributes do not come and go; the getattr chain costs up to ~40 us)."""
+    framework's attributes do not come and go, and the getattr chain costs as much as the
+    dearest reads)."""
     read, _ = _attribute_path(root, path)
     known: list[bool] = []
 

@@ -34,8 +34,10 @@ if TYPE_CHECKING:
 
 SUMMARY_DEPENDENCIES = ("hypothesis",)
 """Imported by other plugins' terminal summaries on the controller (hypothesis's plugin
-imports hypothesis there): ~1.5 s when pytest's assertion rewriting cannot cache its work
-(``PYTHONDONTWRITEBYTECODE``), paid after the last test unless imported during the run."""
+imports hypothesis there): as slow as a framework's import when pytest's assertion rewriting
+cannot cache its work (``PYTHONDONTWRITEBYTECODE``; the figures:
+docs/parallel.md#figures-behind-the-design), paid after the last test unless imported during
+the run."""
 
 PROBE_SECONDS = 120  # starting an interpreter on a busy remote host can be slow; not forever
 
@@ -177,7 +179,8 @@ class Distribution:
         return frozenset(loaded.declared.frameworks) if loaded and loaded.declared else frozenset()
 
     def cost(self, group: str, tests: int) -> float:
-        """Seconds, roughly: a check ~0.1 s, importing a framework several (see .shares)."""
+        """Seconds, roughly: 0.1 per check, and each framework's cold import
+        (``IMPORT_SECONDS``, see .shares; 2 for one it does not list)."""
         return 0.1 * tests + sum(IMPORT_SECONDS.get(f, 2.0) for f in self.needs(group))
 
     def preloaded(self, node: Any) -> frozenset[str]:

@@ -3,14 +3,15 @@ channels: no folder, no process tree or machine is assumed to be shared.
 
 Every worker must collect the same cases, and the cases depend on what each implementation
 declares (devices, dtypes), which is known only by importing it. Importing the frameworks is
-most of a run's start-up (torch ~1.6 s, TensorFlow ~3.4 s cold on a 2-core machine), and a
-worker imports what it runs anyway. So the controller imports nothing: each worker is given
-a share of the implementations to describe (balanced on the frameworks their modules import,
-on hosts that have them, see :mod:`.shares`), sends back what collection needs of each (or
-why it failed to load) and, where it imported a framework that can use cuda, whether cuda is
-usable on its host; the controller merges the descriptions into the selection and sends it to
-every worker. The messages travel on the channel each worker's probe opened (see
-:mod:`.probe`), so it works the same on popen, socket, ssh and proxied gateways.
+most of a run's start-up (TensorFlow's cold import about twice torch's; the figures:
+docs/parallel.md#figures-behind-the-design), and a worker imports what it runs anyway. So
+the controller imports nothing: each worker is given a share of the implementations to
+describe (balanced on the frameworks their modules import, on hosts that have them, see
+:mod:`.shares`), sends back what collection needs of each (or why it failed to load) and,
+where it imported a framework that can use cuda, whether cuda is usable on its host; the
+controller merges the descriptions into the selection and sends it to every worker. The
+messages travel on the channel each worker's probe opened (see :mod:`.probe`), so it works
+the same on popen, socket, ssh and proxied gateways.
 """
 
 from __future__ import annotations
@@ -36,8 +37,8 @@ from pytest_twolayer.run.selection import Declared, Loaded, Selection
 INPUT = "twolayer"
 """The key of what the controller puts in each worker's ``workerinput``."""
 SUITE_DEPENDENCIES = ("pytest_twolayer.checking.strategies", "pytest_twolayer.benchmarking.measure")
-"""What collecting the suite imports anyway (hypothesis alone takes ~2 s): a worker imports
-it while it waits for its share."""
+"""What collecting the suite imports anyway (hypothesis alone is as slow an import as torch):
+a worker imports it while it waits for its share."""
 SELECTION_WAIT_SECONDS = 900  # importing a user's implementations can be slow; not forever
 
 

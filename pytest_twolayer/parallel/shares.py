@@ -1,7 +1,7 @@
 """Which xdist worker describes (imports) which implementation before collection.
 
-Describing an implementation means importing its module, and so its framework: TensorFlow
-takes ~3.4 s cold and torch ~1.6 s, several times more on cores the other
+Describing an implementation means importing its module, and so its framework: TensorFlow's
+cold import takes about twice torch's, and each takes several times longer on cores the other
 workers are busy on too. Every worker waits for all descriptions before it collects, so
 the start-up lasts as long as the slowest worker's share. Dealing the implementations out
 in turn gives one worker both frameworks to import while the other imports one and waits.
@@ -23,7 +23,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 IMPORT_SECONDS = {"torch": 1.6, "tensorflow": 3.4}
-"""Cold imports measured on a 2-core machine (see docs/development.md)."""
+"""Each framework's cold import, in seconds: the weight the shares and the scheduler's cost
+give it (the measurement: docs/parallel.md#figures-behind-the-design)."""
 
 DESCRIBE_SECONDS = 0.05
 """Describing a class whose framework is already imported: reading a few attributes."""

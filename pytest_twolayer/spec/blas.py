@@ -3,14 +3,14 @@
 Checks alternate between an implementation's call (torch's OpenMP pool, TensorFlow's Eigen
 pool, numpy's BLAS) and the suite's float64 reference (numpy's BLAS). Each pool keeps its
 threads spinning for a while after its work, waiting for more; the other pool's threads then
-share the cores with them. On a 2-core machine, alternating a 64 x 1000 x 100 product in torch
-with the same product in numpy made the torch product take 7 ms instead of 0.09 ms, and the
-numpy one 4.3 ms instead of 0.18 ms. With the reference's products on one BLAS thread no
-numpy pool thread wakes up, and the pair took 0.10 ms and 0.30 ms.
+share the cores with them. Alternating a product in torch with the same product in numpy
+made each of them many times slower than alone. With the reference's products on one BLAS
+thread no numpy pool thread wakes up: the torch product runs as fast as alone, the numpy one
+at one thread's speed (the figures: docs/parallel.md#how-fast-it-is).
 
-The limit is set and undone around each reference call (:func:`one_blas_thread`, ~7 us), so
-an implementation never runs under it: numpy implementations keep their threads, and the
-state guard sees the process as it was.
+The limit is set and undone around each reference call (:func:`one_blas_thread`, a small
+fraction of the smallest product's time), so an implementation never runs under it: numpy
+implementations keep their threads, and the state guard sees the process as it was.
 """
 
 from __future__ import annotations

@@ -18,9 +18,10 @@ from pytest_twolayer.zoo import available_modules, catalog
 
 RUN_TIMEOUT_S = 900
 TIME_LIMIT_S = 30
-"""The zoo run's per-check limit: over twenty times its slowest check (a memory exhibit's
-500-step benchmark, 1.3 s alone here), so that only the hanging exhibit reaches it, also on
-a machine busy with other runs (15 s was reached there)."""
+"""The zoo run's per-check limit: over twenty times its slowest check run alone (a memory
+exhibit's 500-step benchmark), so that only the hanging exhibit reaches it, also on a machine
+busy with other runs, where that check took about half the limit (the figures:
+docs/parallel.md#figures-behind-the-design)."""
 
 
 def isolation() -> list[str]:
@@ -64,8 +65,9 @@ def pytest_twolayer_register(registry):
 def warm_up() -> None:
     """Pay, in each process of the zoo run and before any check's time limit is armed, for
     what the torch exhibits' first check would: the first ``torch.optim`` optimizer imports
-    ``torch._dynamo`` (2 s here, 15 s on a loaded machine). The time limit interrupts that
-    import half-done, and every later check of the process fails on the broken module."""
+    ``torch._dynamo``, an import many times slower on a loaded machine, where it has run past
+    a check's time limit. The time limit interrupts that import half-done, and every
+    later check of the process fails on the broken module."""
     if "torch_bugs" not in available_modules():
         return
     import torch
@@ -130,8 +132,8 @@ def run_zoo(seed: int = 0, extra_args: tuple[str, ...] = ()) -> ZooRun:
     """The suite, run once on every exhibit on cpu, in a subprocess with a hermetic config.
 
     The exhibits register through a generated ``conftest.py`` as a user's would; BLAS and
-    OpenMP get one thread each (on a shared 2-core machine that is far faster than two
-    oversubscribed pools, and it pins the rounding of the chaotic training curves).
+    OpenMP get one thread each (with the zoo's workers sharing a few cores that is far faster
+    than oversubscribed pools, and it pins the rounding of the chaotic training curves).
     """
     with tempfile.TemporaryDirectory(prefix="twolayer-zoo-") as tmp:
         folder = Path(tmp)
