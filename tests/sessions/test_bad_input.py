@@ -494,6 +494,7 @@ STEPPING_CHECKS = {
 }
 
 
+@pytest.mark.slow
 def test_crash_under_xdist_fails_only_its_checks(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ):

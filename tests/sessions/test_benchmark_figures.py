@@ -145,6 +145,7 @@ def test_the_markdown_table_is_ordered_and_evenly_formatted():
     ]  # fmt: skip
 
 
+@pytest.mark.slow
 def test_the_dynamic_nets_depth_figure_is_the_mean_of_the_depths_it_drew(tmp_path: Path):
     """The built-in dynamic net draws each step's depth from ``random.Random(seed)``, one
     draw per step: the benchmark's depth figure, identified from the losses its timed run

@@ -20,6 +20,7 @@ def test_one_process_says_its_imports_precede_pytests_clock(pytester: pytest.Pyt
     result.stdout.re_match_lines([CLOCK, r"=+ 2 passed, \d+ deselected in .*"], consecutive=True)
 
 
+@pytest.mark.slow
 def test_workers_import_inside_pytests_clock(pytester: pytest.Pytester):
     pytester.makeconftest(
         "def pytest_twolayer_register(registry):\n"

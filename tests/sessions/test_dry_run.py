@@ -87,6 +87,7 @@ def test_the_same_selection_without_dry_run_does_run(zoo: pytest.Pytester):
     assert (zoo.path / "constructed.txt").exists()
 
 
+@pytest.mark.slow
 def test_the_dry_run_under_xdist_starts_no_worker(
     zoo: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ):

@@ -201,6 +201,7 @@ def test_declarations_are_validated(value: object, why: str | None):
         assert why in problem
 
 
+@pytest.mark.slow
 def test_expected_failures_under_xdist_warn_once(
     zoo: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ):

@@ -404,6 +404,7 @@ def test_session_draws_the_real_step_benchmark(
     assert png_size(pytester.path / "figs/benchmarks.png")[0] > 600
 
 
+@pytest.mark.slow
 def test_session_under_xdist_merges_every_worker(pytester: pytest.Pytester):
     pytester.makeconftest(CONFTEST)
     result = pytester.runpytest_subprocess(

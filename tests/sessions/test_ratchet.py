@@ -128,6 +128,7 @@ def test_update_without_a_file_is_a_usage_error(zoo: pytest.Pytester):
     result.stderr.fnmatch_lines(["ERROR: --twolayer-ratchet-update needs --twolayer-ratchet PATH"])
 
 
+@pytest.mark.slow
 def test_counts_come_from_the_reports_under_xdist(
     zoo: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ):

@@ -33,6 +33,7 @@ def test_conftest_hook_registration(pytester: pytest.Pytester):
     result.assert_outcomes(passed=SUITE_CHECKS)
 
 
+@pytest.mark.slow
 def test_entry_point_registration_of_an_installed_package(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ):

@@ -96,6 +96,7 @@ def counts(result: pytest.RunResult) -> dict[str, int]:
     return {k: v for k, v in result.parseoutcomes().items() if k != "deselected"}
 
 
+@pytest.mark.slow
 def test_reports_match_the_terminal_matrix_under_xdist(project: pytest.Pytester):
     result = project.runpytest_subprocess(
         "-p", "twolayer", "--impl", "numpy,lr2", "-n", "2", "-p", "no:cacheprovider",
@@ -149,6 +150,7 @@ def test_reports_match_the_terminal_matrix_under_xdist(project: pytest.Pytester)
     assert props["twolayer.concern"] == "update"
 
 
+@pytest.mark.slow
 def test_a_crashed_worker_leaves_a_complete_report(project: pytest.Pytester):
     result = project.runpytest_subprocess(
         "-p", "twolayer", "--impl", "numpy,abort", "-n", "2", "-p", "no:cacheprovider", "-rA",

@@ -73,6 +73,7 @@ def test_plugin_is_inert_without_impl(pytester: pytest.Pytester):
     assert "twolayer:" not in result.stdout.str()
 
 
+@pytest.mark.slow
 def test_list_shows_every_builtin_with_its_declarations(pytester: pytest.Pytester):
     # In a process of its own: a pytester run in this one would import TensorFlow, which a
     # later run here (pytester forgets the modules a run imported) could not import again.

@@ -22,6 +22,7 @@ def pytest_twolayer_register(registry):
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("workers", "args", "processes"),
     [
