@@ -218,7 +218,7 @@ class NotRun:
 
 MYNET = ("mynet.py",)
 MINE = ("mynet.py", "conftest.py")  # MyNet registered as `mine` by the README's hook
-ALL_COSTS = "a real run checks all nine built-ins (about 30 s on two cores)"
+ALL_COSTS = "a real run checks all nine built-ins"
 INSTALL = "installs a package into the running environment"
 
 
@@ -297,7 +297,7 @@ COMMANDS: dict[str, Run | NotRun] = {
     "python -m pytest_twolayer.zoo --markdown": Run(
         "| zoo-lr-doubled | *| update_follows_rule | caught |",
         prepare=small_zoo,
-        why="one exhibit and one control instead of the whole zoo (about three minutes);"
+        why="one exhibit and one control instead of the whole zoo;"
         " tests/e2e/test_zoo_verdicts.py runs the whole zoo",
     ),
     # docs/ci.md
@@ -341,6 +341,10 @@ COMMANDS: dict[str, Run | NotRun] = {
     "ruff check .": Run("All checks passed!", in_repository=True),
     "ruff format --check .": Run("* files already formatted", in_repository=True),
     "mypy": NotRun("strict typing of the package takes a minute", (".ci/run",)),
+    'pytest -m "not slow"': NotRun(
+        "the plugin's own tests that start no process: .ci/run runs them with the rest",
+        (".ci/run",),
+    ),
     "lint-imports": Run("Contracts: * kept, 0 broken.", in_repository=True),
     "bash .ci/run": NotRun(
         "CI itself: a fresh virtual environment, installs, the plugin's own tests",
