@@ -197,6 +197,16 @@ SHARD_DURATIONS = Option(
     path=True,
 )
 
+ISOLATION_VALUES = ("process", "none")
+ISOLATION = Option(
+    "--twolayer-isolation",
+    "where an implementation's code runs: 'process' (each implementation in a process of its "
+    "own; the judging process never imports it, and a hang or crash is that implementation's "
+    "failure; see docs/trust.md) or 'none' (in the judging process; default: none)",
+    metavar="process|none",
+    ini_default="none",
+)
+
 OPTIONS: tuple[Option, ...] = (
     IMPL,
     DEVICE,
@@ -217,6 +227,7 @@ OPTIONS: tuple[Option, ...] = (
     DRY_RUN,
     SHARD,
     SHARD_DURATIONS,
+    ISOLATION,
 )
 """Every option, in the order ``--help`` lists them."""
 

@@ -36,6 +36,7 @@ from pytest_twolayer.run import dryrun, listing, options
 from pytest_twolayer.run.collection import DTYPES_MARKER_HELP, Collection, add_suite_to_args
 from pytest_twolayer.run.selection import Selection
 from pytest_twolayer.run.session import TwoLayerSession, session_of
+from pytest_twolayer.sealed.sealing import Sealing
 
 SELECTION_KEY = pytest.StashKey[Selection]()
 DISTRIBUTION = "twolayer-distribution"
@@ -79,6 +80,10 @@ def pytest_configure(config: pytest.Config) -> None:
     heap.freeze_heap_at_exit()
     if run.settings.dry_run:
         dryrun.keep_in_process(config)
+    if run.settings.isolation == "process":  # before anything is loaded: nothing is imported here
+        sealing = Sealing()
+        config.pluginmanager.register(sealing, "twolayer-sealing")
+        run.load = sealing.load
     selection = select(config, run)
     config.stash[SELECTION_KEY] = selection
     benchmark = run.benchmark_settings()  # a gate naming an unknown reference: a usage error now
@@ -106,7 +111,7 @@ def select(config: pytest.Config, run: TwoLayerSession) -> Selection:
     process loads every implementation."""
     if parallel.is_worker(config):
         run.selected()  # registers the command line's import paths, as the controller did
-        return discovery.selection_on_worker(config, run.registry)
+        return discovery.selection_on_worker(config, run.registry, run.load)
     if not parallel.is_controller(config):
         return run.select_here()
     selection = run.undescribed()

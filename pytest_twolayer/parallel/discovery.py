@@ -21,6 +21,7 @@ import importlib
 import queue
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,7 +32,7 @@ from pytest_twolayer.host.machine import unavailable_reason
 from pytest_twolayer.host.probe import BOX
 from pytest_twolayer.option_table import DEVICE
 from pytest_twolayer.parallel import worker_input
-from pytest_twolayer.run.registry import Registry
+from pytest_twolayer.run.registry import Registry, Spec
 from pytest_twolayer.run.selection import Declared, Loaded, Selection
 
 INPUT = "twolayer"
@@ -42,7 +43,9 @@ a worker imports it while it waits for its share."""
 SELECTION_WAIT_SECONDS = 900  # importing a user's implementations can be slow; not forever
 
 
-def selection_on_worker(config: pytest.Config, registry: Registry) -> Selection:
+def selection_on_worker(
+    config: pytest.Config, registry: Registry, load: Callable[[Spec], Loaded] = Loaded.load
+) -> Selection:
     """This worker's selection: describe the share the controller sends, send the records
     back, and wait for the merged selection."""
     box = sys.modules.get(BOX)
@@ -55,7 +58,7 @@ def selection_on_worker(config: pytest.Config, registry: Registry) -> Selection:
         for module in SUITE_DEPENDENCIES:
             importlib.import_module(module)
     share = _next(box, "share")
-    described = {name: Loaded.load(registry.get(name)) for name in share["names"]}
+    described = {name: load(registry.get(name)) for name in share["names"]}
     cuda: dict[str, str | None] | None = None  # None: not asked here
     declares_cuda = any(d.declared and "cuda" in d.declared.devices for d in described.values())
     if declares_cuda or "cuda" in share["requested"]:

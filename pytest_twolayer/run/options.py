@@ -22,6 +22,8 @@ from pytest_twolayer.option_table import (
     DRY_RUN,
     GROUP,
     IMPL,
+    ISOLATION,
+    ISOLATION_VALUES,
     LIST,
     MATRIX,
     MAX_MEMORY_GROWTH,
@@ -106,6 +108,7 @@ class Settings:
     ratchet_update: bool = False
     shard: Shard | None = None
     shard_durations: Destination | None = None
+    isolation: str = "none"  # "process": every implementation in a host of its own
 
     @property
     def active(self) -> bool:
@@ -180,6 +183,7 @@ def read(config: pytest.Config) -> Settings:
         ratchet_update=bool(config.getoption(RATCHET_UPDATE.dest)),
         shard=shard,
         shard_durations=destination(config, SHARD_DURATIONS),
+        isolation=parse_isolation(config),
     )
 
 
@@ -210,6 +214,17 @@ def parse_yes_no(config: pytest.Config, option: Option) -> bool:
         where = f"{option.flag} {value}" if on_command_line else f"{option.dest} = {value} (ini)"
         raise pytest.UsageError(f"{where}: expected yes or no, got {value!r}")
     return word in YES
+
+
+def parse_isolation(config: pytest.Config) -> str:
+    value, on_command_line = _shown(config, ISOLATION)
+    word = value.strip().lower()
+    if word not in ISOLATION_VALUES:
+        where = (
+            f"{ISOLATION.flag} {value}" if on_command_line else f"{ISOLATION.dest} = {value} (ini)"
+        )
+        raise pytest.UsageError(f"{where}: expected one of {', '.join(ISOLATION_VALUES)}")
+    return word
 
 
 def destination(config: pytest.Config, option: Option) -> Destination | None:

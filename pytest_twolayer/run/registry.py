@@ -46,6 +46,8 @@ class Spec:
     target: str  # "package.module:Class", or the class's qualified name when given as a class
     source: str  # ENTRY_POINT, REGISTER_HOOK or COMMAND_LINE
     loader: Callable[[], object] = field(compare=False, repr=False)
+    refusal: str | None = field(default=None, compare=False)
+    """Why it cannot be loaded at all (a name clash, an invalid name): known without importing."""
 
     @property
     def selector(self) -> str:
@@ -173,7 +175,7 @@ class Registry:
         for entry_point in entry_points:
             problem = name_problem(entry_point.name, entry_point.value, ENTRY_POINT)
             loader = entry_point.load if problem is None else _refusal(problem)
-            spec = Spec(entry_point.name, entry_point.value, ENTRY_POINT, loader)
+            spec = Spec(entry_point.name, entry_point.value, ENTRY_POINT, loader, problem)
             existing = self._specs.get(spec.name)
             if existing is not None and existing.target != spec.target:
                 self._conflicts.setdefault(spec.name, [existing]).append(spec)
@@ -192,7 +194,8 @@ class Registry:
             message = (
                 f"implementation {name!r} is registered twice with different classes: {sources}"
             )
-            return Spec(name, conflict[0].target, conflict[0].source, _refusal(message))
+            source, target = conflict[0].source, conflict[0].target
+            return Spec(name, target, source, _refusal(message), message)
         return self._specs[name]
 
     def __contains__(self, name: object) -> bool:

@@ -4,6 +4,7 @@ devices to run on, and the seed."""
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
@@ -251,21 +252,29 @@ def chosen_names(registry: Registry, tokens: list[ImplToken]) -> list[str]:
     return chosen
 
 
-def verify_targets(registry: Registry, selected: list[str]) -> None:
-    """Import every implementation of ``selected`` (the names :func:`chosen_names` resolved)
-    that the command line registered as ``package.module:Class``: one that does not import,
-    or breaks the declared contract, is a usage error naming it."""
+def verify_targets(
+    registry: Registry, selected: list[str], load: Callable[[Spec], Loaded] | None = None
+) -> None:
+    """Load every implementation of ``selected`` (the names :func:`chosen_names` resolved)
+    that the command line registered as ``package.module:Class`` (``load``: how; by default
+    here): one that does not import, or breaks the declared contract, is a usage error."""
     for name in selected:
         spec = registry.get(name)
         if spec.source != COMMAND_LINE:
             continue
-        try:
-            spec.load()
-        except RegistrationError as exc:
-            raise pytest.UsageError(_target_error(registry, name, spec.target, exc)) from None
+        if load is not None:
+            error = load(spec).error
+        else:
+            try:
+                spec.load()
+                error = None
+            except RegistrationError as exc:
+                error = str(exc)
+        if error is not None:
+            raise pytest.UsageError(_target_error(registry, name, spec.target, error))
 
 
-def _target_error(registry: Registry, name: str, target: str, exc: RegistrationError) -> str:
+def _target_error(registry: Registry, name: str, target: str, exc: RegistrationError | str) -> str:
     available = ", ".join(n for n in registry.names() if n != name)
     return f"{IMPL.flag} {target}: {exc} (registered: {available or 'none'})"
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -16,7 +17,12 @@ import pytest
 from pytest_twolayer.benchmarking.gates import BenchmarkPlan
 from pytest_twolayer.option_table import MAX_RATIO
 from pytest_twolayer.run.options import Settings, settings_of
-from pytest_twolayer.run.registry import RegistrationError, Registry, installed_entry_points
+from pytest_twolayer.run.registry import (
+    RegistrationError,
+    Registry,
+    Spec,
+    installed_entry_points,
+)
 from pytest_twolayer.run.selection import (
     Loaded,
     Selection,
@@ -39,6 +45,9 @@ class TwoLayerSession:
         self._names: list[str] | None = None
         self._benchmark: BenchmarkPlan | None = None
         self.loading_s: float | None = None  # importing the implementations, in this process
+        self.load: Callable[[Spec], Loaded] = Loaded.load
+        """How an implementation is loaded: imported here, or into a host of its own (the
+        plugin sets it for ``--twolayer-isolation process``)."""
 
     @property
     def registry(self) -> Registry:
@@ -100,7 +109,7 @@ class TwoLayerSession:
         """Import every ``--impl package.module:Class`` now: one that does not import is a
         usage error naming it (a registered implementation that fails to load fails its own
         check instead, and the others run)."""
-        verify_targets(self.registry, self.selected())
+        verify_targets(self.registry, self.selected(), self.load)
 
     def select_here(self) -> Selection:
         """Import the command line's import paths (a usage error for one that does not
@@ -108,7 +117,7 @@ class TwoLayerSession:
         ``loading_s`` says how long that took."""
         start = time.perf_counter()
         self.verify_targets()
-        implementations = [Loaded.load(self.registry.get(name)) for name in self.names()]
+        implementations = [self.load(self.registry.get(name)) for name in self.names()]
         devices = resolve_devices(list(self.settings.devices), implementations)
         self.loading_s = time.perf_counter() - start
         return Selection(implementations, devices, self.settings.seed)

@@ -1,0 +1,298 @@
+"""The implementation host: the child process that imports one implementation and makes every
+contract call on it, answering the judging process with plain data.
+
+Run as ``python -m pytest_twolayer.sealed.child FD``, FD one end of a socket pair. Nothing here
+is trusted by the judge: the implementation may rewrite any of it. What the judge relies on
+is only that whatever comes back is decoded as data (:mod:`.values`), and that it can kill
+this process.
+
+Arrays keep the semantics of one process. An argument is rebuilt with its layout over a copy
+of all the memory behind it, and what a call writes there is sent back and written into the
+judge's array. An array the host returns is kept here: what the caller writes into its copy is
+written into the original before the next call (so a ``params()`` that returns views into the
+net is caught by the caller's writes), and what a later call writes into the original is sent
+back into the caller's copy.
+"""
+
+from __future__ import annotations
+
+import socket
+import sys
+import traceback
+from typing import Any
+
+import numpy as np
+
+from pytest_twolayer.sealed.channel import Channel, ChannelClosed
+from pytest_twolayer.sealed.values import Decoder, Encoder, Native
+from pytest_twolayer.spec.dims import Dims
+
+BUILTIN_ERRORS = {
+    cls.__name__: cls
+    for cls in (
+        ArithmeticError, AssertionError, AttributeError, BufferError, EOFError, FloatingPointError,
+        ImportError, IndexError, KeyError, LookupError, MemoryError, ModuleNotFoundError,
+        NameError, NotImplementedError, OSError, OverflowError, RecursionError, RuntimeError,
+        TypeError, UnboundLocalError, ValueError, ZeroDivisionError, KeyboardInterrupt,
+        SystemExit, Exception, BaseException,
+    )
+}  # fmt: skip
+"""The exception types a judge recreates by name; any other is its nearest such base."""
+
+
+class HostEncoder(Encoder):
+    """Replies: arrays are kept for two-way sync, anything else the host holds is a handle."""
+
+    def __init__(self, host: Host) -> None:
+        super().__init__()
+        self.host = host
+
+    def array(self, value: np.ndarray) -> Any:
+        data = super().array(value)
+        data["sync"] = self.host.retain(value)
+        data["ro"] = not value.flags.writeable
+        return data
+
+
+class HostDecoder(Decoder):
+    """Requests: arguments rebuilt with their layout, natives and instances by reference."""
+
+    def __init__(self, host: Host, buffers: list[bytes]) -> None:
+        super().__init__(buffers)
+        self.host = host
+
+    def decode(self, data: Any, depth: int = 0) -> Any:
+        if type(data) is dict and "Dims" in data:
+            return Dims(*(int(n) for n in data["Dims"]))
+        if type(data) is dict and "V" in data:
+            return self.host.argument(self, data)
+        return super().decode(data, depth)
+
+    def native(self, data: dict[str, Any]) -> Any:
+        return self.host.objects[int(data["H"])]
+
+
+class Host:
+    """The objects of one implementation: instances, natives, arrays it returned."""
+
+    def __init__(self, channel: Channel) -> None:
+        self.channel = channel
+        self.cls: Any = None
+        self.objects: dict[int, Any] = {}
+        self.next_ref = 1
+        self.retained: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # sync id -> (it, copy)
+        self.sync_of: dict[int, int] = {}  # id(array) -> sync id
+        self.arguments: list[tuple[int, bytearray, bytes]] = []  # (token, memory, as sent)
+
+    # -- references
+    def keep(self, obj: Any) -> int:
+        ref = self.next_ref
+        self.next_ref += 1
+        self.objects[ref] = obj
+        return ref
+
+    def retain(self, array: np.ndarray) -> int:
+        sync = self.sync_of.get(id(array))
+        if sync is None or self.retained.get(sync, (None,))[0] is not array:
+            sync = self.next_ref
+            self.next_ref += 1
+            self.sync_of[id(array)] = sync
+        self.retained[sync] = (array, np.array(array, copy=True))
+        return sync
+
+    def argument(self, decoder: HostDecoder, data: dict[str, Any]) -> np.ndarray:
+        memory = bytearray(decoder.buffer(data["V"]))
+        dtype = decoder.numeric_dtype(data["dtype"])
+        array: np.ndarray = np.ndarray(
+            tuple(data["shape"]),
+            dtype=dtype,
+            buffer=memory,
+            offset=int(data["offset"]),
+            strides=tuple(data["strides"]),
+        )
+        if data.get("ro"):
+            array.flags.writeable = False
+        self.arguments.append((int(data["token"]), memory, bytes(memory)))
+        return array
+
+    # -- one request
+    def serve(self) -> None:
+        while True:
+            try:
+                header, buffers = self.channel.receive()
+            except ChannelClosed:
+                return
+            reply, reply_buffers = self.handle(header, buffers)
+            self.channel.send(reply, reply_buffers)
+            if header.get("op") == "exit":
+                return
+
+    def handle(
+        self, header: dict[str, Any], buffers: list[bytes]
+    ) -> tuple[dict[str, Any], list[Any]]:
+        decoder = HostDecoder(self, buffers)
+        self.apply_writes(header, decoder)
+        for ref in header.get("release", []):
+            self.objects.pop(int(ref), None)
+            kept = self.retained.pop(int(ref), None)
+            if kept is not None:
+                self.sync_of.pop(id(kept[0]), None)
+        encoder = HostEncoder(self)
+        op = header.get("op")
+        reply: dict[str, Any] = {}
+        try:
+            if op == "load":
+                reply = self.load(header)
+            elif op == "new":
+                args = decoder.decode(header["args"])
+                kwargs = decoder.decode(header["kwargs"])
+                reply = {"ref": self.keep(self.cls(*args, **kwargs))}
+            elif op == "call":
+                target = self.objects[int(header["ref"])]
+                args = decoder.decode(header["args"])
+                method = str(header["method"])
+                result = getattr(target, method)(*args)
+                if method == "to_device":  # the native form stays here, whatever it is
+                    reply = {"value": {"H": self.keep(result), "type": type(result).__name__}}
+                else:
+                    reply = {"value": self.encode_result(encoder, result)}
+            elif op == "native":
+                reply = {"value": encoder.encode(to_numpy(self.objects[int(header["ref"])]))}
+            elif op in ("exit", "ping"):
+                reply = {}
+            else:
+                reply = {"error": f"unknown op {op!r}"}
+        except BaseException as exc:  # the implementation's exit or Ctrl-C is its verdict too
+            reply = {"raised": describe_exception(exc)}
+        reply["mutated"] = self.mutated_arguments(encoder)
+        reply["updates"] = self.updated_returns(encoder)
+        return reply, encoder.buffers
+
+    def encode_result(self, encoder: HostEncoder, result: Any) -> Any:
+        """The result as data; what is not data stays here as a native, by reference."""
+        if result is None or type(result) in (bool, int, float, str, list, tuple, dict):
+            return encoder.encode(result)
+        if type(result) is np.ndarray and result.dtype.kind in "biufc":
+            return encoder.encode(result)
+        if isinstance(result, np.generic):
+            return encoder.encode(result)
+        return {"H": self.keep(result), "type": type(result).__name__}
+
+    def apply_writes(self, header: dict[str, Any], decoder: HostDecoder) -> None:
+        """What the caller wrote into arrays this host returned, into their originals."""
+        for sync, index in header.get("writes", []):
+            kept = self.retained.get(int(sync))
+            if kept is None:
+                continue
+            original, _ = kept
+            raw = decoder.buffer(index)
+            new = np.frombuffer(raw, dtype=original.dtype).reshape(original.shape)
+            if original.flags.writeable:
+                np.copyto(original, new)
+            self.retained[int(sync)] = (original, np.array(original, copy=True))
+
+    def mutated_arguments(self, encoder: Encoder) -> list[list[int]]:
+        """The arguments of this request whose memory the call changed."""
+        changed = [
+            [token, encoder.buffer(bytes(memory))]
+            for token, memory, sent in self.arguments
+            if bytes(memory) != sent
+        ]
+        self.arguments = []
+        return changed
+
+    def updated_returns(self, encoder: Encoder) -> list[list[int]]:
+        """Arrays returned earlier whose originals changed since (views into the net)."""
+        updates = []
+        for sync, (original, copy) in list(self.retained.items()):
+            if original.shape != copy.shape or not np.array_equal(original, copy, equal_nan=True):
+                contiguous = np.ascontiguousarray(original)
+                updates.append([sync, encoder.buffer(contiguous.tobytes())])
+                self.retained[sync] = (original, np.array(original, copy=True))
+        return updates
+
+    def load(self, header: dict[str, Any]) -> dict[str, Any]:
+        """Import the implementation and describe it, or say in one line why it cannot be."""
+        from pytest_twolayer.run.registry import RegistrationError, Spec, import_path_loader
+        from pytest_twolayer.run.selection import Declared
+
+        sys.path[:] = [str(p) for p in header.get("path", sys.path)]
+        spec = Spec(
+            str(header["name"]),
+            str(header["target"]),
+            str(header["source"]),
+            import_path_loader(str(header["target"])),
+        )
+        try:
+            cls = spec.load()
+        except RegistrationError as exc:
+            return {"load_error": str(exc)}
+        self.cls = cls
+        return {
+            "declared": Declared.of(cls).to_json(),
+            "class": {"name": cls.__name__, "qualname": cls.__qualname__, "module": cls.__module__},
+            "optimizer": optimizer_data(cls.optimizer),
+        }
+
+
+def optimizer_data(rule: Any) -> dict[str, Any]:
+    """The declared update as data, for the judge to rebuild a ``tl.SGD`` or ``tl.Adam``."""
+    from pytest_twolayer.spec.optimizers import SGD, Adam
+
+    if isinstance(rule, SGD):
+        return {"kind": "SGD", "lr": float(rule.lr), "momentum": float(rule.momentum)}
+    if isinstance(rule, Adam):
+        return {
+            "kind": "Adam",
+            "lr": float(rule.lr),
+            "betas": [float(b) for b in rule.betas],
+            "eps": float(rule.eps),
+        }
+    return {"kind": "unknown", "repr": repr(rule)}
+
+
+def describe_exception(exc: BaseException) -> dict[str, Any]:
+    """What a judge needs to raise the same verdict: the type's name, its nearest built-in
+    base, and the message's first line."""
+    base = next(
+        (c.__name__ for c in type(exc).__mro__ if BUILTIN_ERRORS.get(c.__name__) is c), "Exception"
+    )
+    try:
+        text = str(exc)
+    except Exception:
+        text = ""
+    return {
+        "type": type(exc).__name__,
+        "base": base,
+        "message": text[:2000],
+        "traceback": "".join(traceback.format_exception(exc))[-4000:],
+    }
+
+
+def to_numpy(native: Any) -> np.ndarray | None:
+    """A numpy copy of a native array (numpy, torch, TensorFlow), or None if unknown."""
+    for read in (
+        lambda: native.detach().cpu().numpy(),  # torch
+        lambda: native.numpy(),  # TensorFlow eager
+        lambda: np.asarray(native),
+    ):
+        try:
+            array = np.array(read(), copy=True)
+        except Exception:
+            continue
+        if array.dtype.kind in "biufc":
+            return array
+    return None
+
+
+def main(argv: list[str]) -> int:
+    sock = socket.socket(fileno=int(argv[1]))
+    Host(Channel(sock)).serve()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv))
+
+
+__all__ = ["Host", "Native", "main"]

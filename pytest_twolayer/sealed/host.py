@@ -1,0 +1,369 @@
+"""The judging side of an implementation host: start it, send it one request at a time, and
+kill it when it overstays.
+
+A request's answer is awaited against a deadline; past it, or when the judge is interrupted
+(the per-check time limit's signal arrives in the judging process, which the implementation
+cannot touch), the host is killed, never asked. A host that dies mid-call (``os._exit``, a
+segfault, an abort) is :class:`HostEnded` naming the call; the next request starts a new one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import weakref
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from pytest_twolayer.sealed.channel import Channel, ChannelClosed
+from pytest_twolayer.sealed.values import DecodeError, Decoder, Encoder, Native
+from pytest_twolayer.spec.dims import Dims
+
+REPLACED_BUILTINS = ("SystemExit", "KeyboardInterrupt", "GeneratorExit", "BaseException")
+"""What the host's implementation raised that must not unwind the judge: they become plain
+exceptions of the same name."""
+
+
+class HostEnded(Exception):
+    """The implementation's process ended or stopped answering during a call."""
+
+
+class HostBroken(Exception):
+    """The host answered with something that is not a reply of the protocol."""
+
+
+_REMOTE_ERRORS: dict[tuple[str, str], type[BaseException]] = {}
+
+
+def remote_error(info: dict[str, Any]) -> Exception:
+    """An exception of the host's type name over its nearest built-in base (a ``ValueError``
+    subclass stays a ``ValueError``), with its message; nothing of the host's code runs."""
+    import builtins
+
+    name = str(info.get("type", "Exception"))
+    base_name = str(info.get("base", "Exception"))
+    base = getattr(builtins, base_name, Exception)
+    if not (isinstance(base, type) and issubclass(base, BaseException)):
+        base = Exception
+    if base_name in REPLACED_BUILTINS or not issubclass(base, Exception):
+        base = Exception
+    key = (name, base.__name__)
+    cls = _REMOTE_ERRORS.get(key)
+    if cls is None:
+        safe = name if name.isidentifier() else "Exception"
+        cls = base if safe == base.__name__ and base_name not in REPLACED_BUILTINS else None
+        if cls is None:
+            cls = type(safe, (base,), {"__module__": "implementation"})
+        _REMOTE_ERRORS[key] = cls
+    error = cls(str(info.get("message", "")))
+    assert isinstance(error, Exception)
+    return error
+
+
+@dataclass
+class Tracked:
+    """An array the host returned: the caller's copy and what it held at the last sync."""
+
+    array: weakref.ref[np.ndarray]
+    seen: np.ndarray
+
+
+class JudgeEncoder(Encoder):
+    """Requests: arguments keep their layout and memory, natives go by reference."""
+
+    def __init__(self, host: ImplementationHost) -> None:
+        super().__init__()
+        self.host = host
+        self.arguments: dict[int, np.ndarray] = {}  # token -> the memory behind an argument
+
+    def encode(self, value: Any, depth: int = 0) -> Any:
+        if isinstance(value, Native):
+            if value.host != self.host.generation:
+                raise HostEnded(
+                    f"a {value.type_name} made by an earlier process of this implementation"
+                )
+            return {"H": value.ref}
+        if type(value) is Dims:
+            return {"Dims": [value.N, value.D_in, value.H, value.D_out]}
+        return super().encode(value, depth)
+
+    def array(self, value: np.ndarray) -> Any:
+        base = value
+        while isinstance(base.base, np.ndarray):
+            base = base.base
+        if base.base is not None or not (base.flags.c_contiguous or base.flags.f_contiguous):
+            base = value = np.ascontiguousarray(value)  # memory numpy does not own: a copy
+        memory = base.reshape(-1, order="A").view(np.uint8) if base.size else np.zeros(0, np.uint8)
+        token = len(self.arguments)
+        self.arguments[token] = memory
+        offset = value.__array_interface__["data"][0] - base.__array_interface__["data"][0]
+        return {
+            "V": self.buffer(memory.tobytes()),
+            "token": token,
+            "dtype": value.dtype.str,
+            "shape": list(value.shape),
+            "strides": list(value.strides),
+            "offset": int(offset),
+            "ro": not value.flags.writeable,
+        }
+
+    def other(self, value: Any) -> Any:
+        raise TypeError(f"cannot send a {type(value).__name__} to an implementation host")
+
+
+class JudgeDecoder(Decoder):
+    """Replies: returned arrays are tracked, natives become handles of this host."""
+
+    def __init__(self, host: ImplementationHost, buffers: list[bytes]) -> None:
+        super().__init__(buffers)
+        self.host = host
+
+    def array(self, data: dict[str, Any]) -> np.ndarray:
+        sync = data.get("sync")
+        existing = self.host.tracked.get(sync) if type(sync) is int else None
+        array = existing.array() if existing is not None else None
+        fresh = super().array(data)
+        if array is None or array.shape != fresh.shape or array.dtype != fresh.dtype:
+            array = fresh
+        else:  # the same array returned again, as one process would see it: same object
+            writeable = array.flags.writeable
+            array.flags.writeable = True
+            array[...] = fresh
+            array.flags.writeable = writeable
+        if type(sync) is int:
+            self.host.track(sync, array)
+        if data.get("ro"):
+            array.flags.writeable = False
+        return array
+
+    def native(self, data: dict[str, Any]) -> Any:
+        return HostedNative(
+            self.host.generation, int(data["H"]), str(data.get("type", "object")), self.host
+        )
+
+
+@dataclass(frozen=True)
+class HostedNative(Native):
+    """A native held by ``owner``; ``numpy()`` reads it back there (as the checks read a
+    torch tensor or a TensorFlow tensor back)."""
+
+    owner: ImplementationHost
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        array = self.numpy()
+        return array if dtype is None else array.astype(dtype)
+
+    def numpy(self) -> np.ndarray:
+        if self.host != self.owner.generation:
+            raise HostEnded(f"a {self.type_name} made by an earlier process of this implementation")
+        reply = self.owner.request({"op": "native", "ref": self.ref}, what="reading a native back")
+        value = reply.get("value")
+        if not isinstance(value, np.ndarray):
+            raise TypeError(f"a {self.type_name} that does not read back as numpy")
+        return value
+
+
+class ImplementationHost:
+    """One implementation's host process, started on first use and after it ended."""
+
+    def __init__(self, name: str, load: dict[str, Any]) -> None:
+        self.name = name
+        self.load_request = load  # what the host is told to import
+        self.process: subprocess.Popen[bytes] | None = None
+        self.channel: Channel | None = None
+        self.generation = 0
+        self.loaded: dict[str, Any] | None = None
+        self.tracked: dict[int, Tracked] = {}
+        self.released: list[int] = []
+        self.paused = False
+
+    # -- the process
+    def start(self) -> dict[str, Any]:
+        """Start a process, load the implementation in it, and return what it declared."""
+        parent, child = socket.socketpair()
+        try:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "pytest_twolayer.sealed.child", str(child.fileno())],
+                pass_fds=(child.fileno(),),
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,  # the judge's Ctrl-C is not the host's
+            )
+        finally:
+            child.close()
+        self.channel = Channel(parent)
+        self.paused = False
+        self.tracked.clear()
+        self.released.clear()
+        self.loaded = self.request({"op": "load", **self.load_request}, what="importing it")
+        return self.loaded
+
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def ensure(self) -> dict[str, Any]:
+        if self.process is None or self.process.poll() is not None or self.loaded is None:
+            return self.start()
+        return self.loaded
+
+    def kill(self) -> None:
+        """End the process now, whatever it is doing; its whole session goes with it."""
+        process, self.process = self.process, None
+        self.generation += 1  # what the process held (instances, natives) is gone with it
+        if self.channel is not None:
+            self.channel.close()
+            self.channel = None
+        self.loaded = None
+        if process is None:
+            return
+        try:
+            os.killpg(process.pid, signal.SIGKILL)
+            os.killpg(process.pid, signal.SIGCONT)  # a stopped group dies only once resumed
+        except (ProcessLookupError, PermissionError):
+            process.kill()
+        process.wait()
+
+    def close(self) -> None:
+        """The end of the run for this host: killed, not asked to exit, so that none of its
+        code (an ``atexit`` handler, a ``finally``) runs after its last check."""
+        self.kill()
+
+    def pause(self) -> None:
+        """Stop the host's whole process group: between its implementation's checks none of
+        its threads or children may run (and burn a neighbour's benchmark)."""
+        if not self.paused:
+            self._signal(signal.SIGSTOP)
+            self.paused = True
+
+    def resume(self) -> None:
+        if self.paused:
+            self._signal(signal.SIGCONT)
+            self.paused = False
+
+    def _signal(self, number: signal.Signals) -> None:
+        if self.process is not None and self.process.poll() is None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.process.pid, number)
+
+    # -- arrays shared with the caller
+    def track(self, sync: int, array: np.ndarray) -> None:
+        def released(_: object, sync: int = sync, generation: int = self.generation) -> None:
+            if generation == self.generation and sync in self.tracked:
+                del self.tracked[sync]
+                self.released.append(sync)
+
+        self.tracked[sync] = Tracked(weakref.ref(array, released), np.array(array, copy=True))
+
+    def writes(self, encoder: Encoder) -> list[list[int]]:
+        """What the caller wrote into returned arrays since the last sync."""
+        changed = []
+        for sync, tracked in list(self.tracked.items()):
+            array = tracked.array()
+            if array is None:
+                continue
+            if not np.array_equal(array, tracked.seen, equal_nan=True):
+                changed.append([sync, encoder.buffer(np.ascontiguousarray(array).tobytes())])
+                tracked.seen = np.array(array, copy=True)
+        return changed
+
+    def apply_updates(self, reply: dict[str, Any], buffers: list[bytes]) -> None:
+        for sync, index in reply.get("updates", []):
+            tracked = self.tracked.get(sync)
+            array = tracked.array() if tracked is not None else None
+            if tracked is None or array is None:
+                continue
+            raw = Decoder(buffers).buffer(index)
+            new = np.frombuffer(raw, dtype=array.dtype)
+            if new.size != array.size:
+                raise HostBroken(f"an update of {new.size} values for an array of {array.size}")
+            writeable = array.flags.writeable
+            array.flags.writeable = True
+            array[...] = new.reshape(array.shape)
+            array.flags.writeable = writeable
+            tracked.seen = np.array(array, copy=True)
+
+    @staticmethod
+    def apply_mutations(
+        reply: dict[str, Any], buffers: list[bytes], arguments: dict[int, np.ndarray]
+    ) -> None:
+        """Write what a call did to its arguments' memory into the caller's arrays."""
+        for token, index in reply.get("mutated", []):
+            memory = arguments.get(token)
+            raw = Decoder(buffers).buffer(index)
+            if memory is None or len(raw) != memory.size:
+                raise HostBroken("a mutation of an argument that was not sent")
+            if memory.flags.writeable:
+                memory[...] = np.frombuffer(raw, dtype=np.uint8)
+
+    # -- requests
+    def request(
+        self,
+        header: dict[str, Any],
+        *,
+        what: str,
+        args: list[Any] | None = None,
+        kwargs: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Send one request and return its reply; raises what the call raised (rebuilt)."""
+        if self.channel is None:
+            raise HostEnded(f"{what}: the implementation's process is not running")
+        self.resume()  # a ratio gate's reference runs in another implementation's test
+        encoder = JudgeEncoder(self)
+        if args is not None:
+            header = {**header, "args": encoder.encode(args)}
+        if kwargs is not None:
+            header = {**header, "kwargs": encoder.encode(kwargs)}
+        header = {**header, "writes": self.writes(encoder), "release": self.released}
+        self.released = []
+        try:
+            self.channel.send(header, encoder.buffers)
+            reply, buffers = self.channel.receive()
+        except ChannelClosed:
+            raise HostEnded(f"{self.ended()} during {what}") from None
+        except (DecodeError, OSError) as exc:
+            self.kill()
+            raise HostBroken(f"the implementation's process broke the protocol ({exc})") from None
+        except BaseException:
+            self.kill()  # the time limit, Ctrl-C: the host is killed, not asked
+            raise
+        try:
+            self.apply_mutations(reply, buffers, encoder.arguments)
+            self.apply_updates(reply, buffers)
+            if "value" in reply:
+                reply["value"] = JudgeDecoder(self, buffers).decode(reply["value"])
+        except (DecodeError, KeyError, TypeError, ValueError) as exc:
+            self.kill()
+            raise HostBroken(f"the implementation's process broke the protocol ({exc})") from None
+        if "raised" in reply:
+            if type(reply["raised"]) is not dict:
+                self.kill()
+                raise HostBroken("the implementation's process broke the protocol")
+            raise remote_error(reply["raised"])
+        if "error" in reply:
+            raise HostBroken(str(reply["error"]))
+        return reply
+
+    def ended(self) -> str:
+        process = self.process
+        self.kill_quietly()
+        code = None if process is None else process.returncode
+        if code is None:
+            return "the implementation's process ended"
+        if code < 0:
+            try:
+                name = signal.Signals(-code).name
+            except ValueError:
+                name = f"signal {-code}"
+            return f"the implementation's process was killed by {name}"
+        return f"the implementation's process exited with status {code}"
+
+    def kill_quietly(self) -> None:
+        process = self.process
+        self.kill()
+        if process is not None:
+            process.wait()

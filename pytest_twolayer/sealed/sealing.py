@@ -1,0 +1,90 @@
+"""The hosts of one judging process: one per implementation, made when the implementation is
+loaded, closed when the run ends.
+
+Registered as a plugin by the plugin module when ``--twolayer-isolation process`` is in force;
+the session loads every implementation through :meth:`Sealing.load`, so the judging process
+never imports one.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+
+from pytest_twolayer.run.collection import collected_case
+from pytest_twolayer.run.registry import Spec
+from pytest_twolayer.run.selection import Declared, Loaded
+from pytest_twolayer.sealed.host import HostBroken, HostEnded, ImplementationHost
+from pytest_twolayer.sealed.proxy import hosted_class
+
+LIVE_HOSTS = 3
+"""Hosts kept running at once in one judging process; the least recently used beyond them
+is ended and starts again when its implementation is next checked. Each host holds its
+frameworks (hundreds of MB with torch), and a run may check hundreds of implementations."""
+
+
+class Sealing:
+    """Loads implementations into hosts of their own and ends them with the run."""
+
+    def __init__(self, live: int = LIVE_HOSTS) -> None:
+        self.hosts: dict[str, ImplementationHost] = {}  # least recently used first
+        self.live = live
+
+    def load(self, spec: Spec) -> Loaded:
+        """``spec`` imported and described in a new host; a failure is kept as the error, in
+        the words a load in this process would have used."""
+        if spec.refusal is not None:
+            return Loaded(spec, None, spec.refusal)
+        host = ImplementationHost(
+            spec.name,
+            {"name": spec.name, "target": spec.target, "source": spec.source, "path": sys.path},
+        )
+        try:
+            loaded = host.start()
+        except (HostEnded, HostBroken) as exc:
+            host.kill()
+            return Loaded(
+                spec, None, f"implementation {spec.name!r} ({spec.source} {spec.target}): {exc}"
+            )
+        if "load_error" in loaded:
+            host.kill()
+            return Loaded(spec, None, str(loaded["load_error"]))
+        self.hosts[spec.name] = host
+        self.end_the_least_recent(keep=spec.name)
+        cls = hosted_class(host, loaded)
+        return Loaded(spec, Declared.from_json(loaded["declared"]), None, cls)
+
+    def close(self) -> None:
+        for host in self.hosts.values():
+            host.close()
+        self.hosts.clear()
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_setup(self, item: pytest.Item) -> None:
+        """Only the host of this test's implementation may run during it."""
+        collected = collected_case(item)
+        mine = collected.impl if collected is not None else None
+        if mine in self.hosts:
+            self.hosts[mine] = self.hosts.pop(mine)  # the most recently used now
+            self.end_the_least_recent(keep=mine)
+        for name, host in self.hosts.items():
+            if name == mine:
+                host.resume()
+            else:
+                host.pause()
+
+    def end_the_least_recent(self, keep: str) -> None:
+        running = [name for name, host in self.hosts.items() if host.running()]
+        for name in running[: max(0, len(running) - self.live)]:
+            if name != keep:
+                self.hosts[name].kill()
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionfinish(self) -> None:
+        """Every host ends before any report is written: nothing of an implementation outlives
+        its checks."""
+        self.close()
+
+    def pytest_unconfigure(self) -> None:
+        self.close()
