@@ -83,6 +83,7 @@ class Host:
         self.retained: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # sync id -> (it, copy)
         self.sync_of: dict[int, int] = {}  # id(array) -> sync id
         self.arguments: list[tuple[int, bytearray, bytes]] = []  # (token, memory, as sent)
+        self.mark: Any = None  # the process-global state at the start of a test
 
     # -- references
     def keep(self, obj: Any) -> int:
@@ -158,6 +159,12 @@ class Host:
                     reply = {"value": self.encode_result(encoder, result)}
             elif op == "native":
                 reply = {"value": encoder.encode(to_numpy(self.objects[int(header["ref"])]))}
+            elif op == "mark":
+                reply = self.mark_state()
+            elif op == "state":
+                reply = self.state_since_mark()
+            elif op == "culprits":
+                reply = self.culprits(header)
             elif op in ("exit", "ping"):
                 reply = {}
             else:
@@ -210,6 +217,41 @@ class Host:
                 updates.append([sync, encoder.buffer(contiguous.tobytes())])
                 self.retained[sync] = (original, np.array(original, copy=True))
         return updates
+
+    # -- process-global state, judged here where the implementation runs
+    def mark_state(self) -> dict[str, Any]:
+        from pytest_twolayer.hygiene import state
+
+        self.mark = state.snapshot()
+        return {}
+
+    def state_since_mark(self) -> dict[str, Any]:
+        """What changed since the mark, set back (as the guard does between tests)."""
+        from pytest_twolayer.hygiene import state
+
+        mark, self.mark = self.mark, None
+        if mark is None:
+            return {"changes": []}
+        found = state.changes(mark, state.snapshot())
+        if found:
+            found = state.restore(mark, found)
+        return {"changes": [str(change) for change in found]}
+
+    def culprits(self, header: dict[str, Any]) -> dict[str, Any]:
+        """The contract calls that change the state, each made once more and watched."""
+        from pytest_twolayer.checking.case import Case
+        from pytest_twolayer.hygiene import state
+
+        dims = Dims(*(int(n) for n in header["dims"]))
+        case = Case(
+            str(header["name"]),
+            self.cls,
+            str(header["device"]),
+            str(header["dtype"]),
+            int(header["seed"]),
+            dims,
+        )
+        return {"culprits": [str(c) for c in state.calls_that_change_state(case)]}
 
     def load(self, header: dict[str, Any]) -> dict[str, Any]:
         """Import the implementation and describe it, or say in one line why it cannot be."""

@@ -9,10 +9,14 @@ never imports one.
 from __future__ import annotations
 
 import sys
+from collections.abc import Generator
 
 import pytest
 
-from pytest_twolayer.run.collection import collected_case
+from pytest_twolayer.checking.case import ConformanceFailure
+from pytest_twolayer.checking.suite import GLOBAL_STATE_LABEL
+from pytest_twolayer.hygiene import state
+from pytest_twolayer.run.collection import CollectedCase, collected_case
 from pytest_twolayer.run.registry import Spec
 from pytest_twolayer.run.selection import Declared, Loaded
 from pytest_twolayer.sealed.host import HostBroken, HostEnded, ImplementationHost
@@ -79,6 +83,64 @@ class Sealing:
         for name in running[: max(0, len(running) - self.live)]:
             if name != keep:
                 self.hosts[name].kill()
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_call(self, item: pytest.Item) -> Generator[None, None, None]:
+        """A test leaves its implementation's process as it found it: judged in the host,
+        where the implementation runs, with the verdict the guard gives in one process."""
+        collected = collected_case(item)
+        host = self.hosts.get(collected.impl) if collected is not None else None
+        if collected is None or host is None:
+            return (yield)
+        try:
+            host.ensure()  # started now if it was ended: the mark must precede every call
+            generation = host.generation
+            host.request({"op": "mark"}, what="watching its process-global state")
+        except (HostEnded, HostBroken):
+            return (yield)  # the test's own first call meets the same and says so
+        try:
+            result = yield
+        except BaseException as failure:
+            self.judge_state(item, collected, host, generation, failure)
+            raise
+        self.judge_state(item, collected, host, generation, None)
+        return result
+
+    def judge_state(
+        self,
+        item: pytest.Item,
+        collected: CollectedCase,
+        host: ImplementationHost,
+        generation: int,
+        failure: BaseException | None,
+    ) -> None:
+        if host.generation != generation or not host.running():
+            return  # the process the mark was taken in ended (a crash: its own verdict)
+        if failure is not None and not isinstance(failure, Exception):
+            return  # the time limit, Ctrl-C, skip, xfail: they say why the test stopped
+        found = host.request({"op": "state"}, what="reading its process-global state")
+        changes = [str(change) for change in found.get("changes", [])]
+        case = collected.case()
+        if not changes or case is None:
+            return
+        request = {
+            "op": "culprits",
+            "name": case.name,
+            "device": case.device,
+            "dtype": case.dtype,
+            "seed": case.seed,
+            "dims": [case.dims.N, case.dims.D_in, case.dims.H, case.dims.D_out],
+        }
+        culprits = host.request(request, what="finding which call changed it").get("culprits")
+        test = str(getattr(item, "originalname", item.name))
+        who = " and ".join(str(c) for c in culprits or []) or test
+        message = f"{who} left process-global state changed: {'; '.join(changes)}"
+        if failure is not None:
+            message += f" (the test also failed: {state.first_line(case, failure)})"
+        try:
+            case.fail(GLOBAL_STATE_LABEL, message)
+        except ConformanceFailure as verdict:
+            raise state.StateLeftChanged(str(verdict)) from failure
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self) -> None:
