@@ -40,6 +40,7 @@ from pytest_twolayer.option_table import (
 from pytest_twolayer.run.collection import CollectedCase
 from pytest_twolayer.run.options import Settings
 from pytest_twolayer.run.registry import COMMAND_LINE, Registry
+from pytest_twolayer.sealed.proxy import HostedInstance
 
 PYTEST_HEADER = "reproduce:"
 HEADER = "reproduce without pytest:"
@@ -157,6 +158,10 @@ def import_path(cls: type) -> tuple[str, str] | None:
     module_name, qualname = cls.__module__, cls.__qualname__
     if module_name == "__main__" or "<locals>" in qualname:
         return None
+    if issubclass(cls, HostedInstance):
+        # A stand-in for a class that lives in its own process: its names are the host's,
+        # and importing the module here would run the implementation in the judging process.
+        return module_name, qualname
     try:
         obj: object = importlib.import_module(module_name)
         for part in qualname.split("."):
