@@ -73,9 +73,8 @@ def ratio_figures(case: Case, reference: Case, ceiling: float) -> dict[str, Any]
     """Time this implementation and the ratio gate's reference in alternation: the ratio of
     their median steps, the reference and the allowed ceiling."""
     if case.device not in reference.cls.devices:
-        case.fail(
-            "benchmark.ratio",
-            f"the ratio gate's reference {reference.name!r} does not declare {case.device}",
+        case.judge("benchmark.ratio").fail(
+            f"the ratio gate's reference {reference.name!r} does not declare {case.device}"
         )
     mine, theirs = Prepared(case, "benchmark.ratio"), Prepared(reference, "benchmark.ratio")
     for _ in range(5):  # both warm before the first pair
@@ -94,11 +93,10 @@ def ratio_figures(case: Case, reference: Case, ceiling: float) -> dict[str, Any]
 def check_ratio(case: Case, figures: dict[str, Any]) -> None:
     """Fail ``benchmark.ratio`` when the ratio of median steps exceeds the gate's ceiling."""
     if figures["ratio"] > figures["max_ratio"]:
-        case.fail(
-            "benchmark.ratio",
+        case.judge("benchmark.ratio").fail(
             f"median step {figures['ratio_median_s'] * 1e3:.3g} ms is {figures['ratio']:.2f}x "
             f"{figures['reference']}'s {figures['reference_median_s'] * 1e3:.3g} ms (timed "
-            f"interleaved), above the allowed {figures['max_ratio']:g}x (--twolayer-max-ratio)",
+            f"interleaved), above the allowed {figures['max_ratio']:g}x (--twolayer-max-ratio)"
         )
 
 

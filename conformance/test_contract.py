@@ -7,16 +7,11 @@ import numpy as np
 import pytest
 
 from pytest_twolayer.checking.case import Case
-from pytest_twolayer.checking.compare import (
-    as_array,
-    assert_arrays_close,
-    canonical_params,
-    closest_depth,
-    params_as_f64,
-)
+from pytest_twolayer.checking.compare import closest_depth, params_as_f64
+from pytest_twolayer.checking.judge import Judge
 from pytest_twolayer.checking.points import draw_params, representable
 from pytest_twolayer.run.selection import Loaded
-from pytest_twolayer.spec.contract import KNOWN_DEVICES
+from pytest_twolayer.spec.contract import KNOWN_DEVICES, TwoLayerImplementation
 from pytest_twolayer.spec.reference import forward
 from pytest_twolayer.spec.tolerances import rtol
 
@@ -24,63 +19,75 @@ from pytest_twolayer.spec.tolerances import rtol
 def check_params_canonical(case: Case) -> dict[str, np.ndarray]:
     """``params()`` names a valid set for the declared depths, in canonical shapes and dtype."""
     check = "contract.params"
-    impl = case.make(check=check)
-    return canonical_params(case, check, impl)
+    judge = case.judge(check)
+    return judge.params(judge.make())
 
 
 def check_params_are_copies(case: Case) -> None:
     """Writing into what ``params()`` returned changes neither the net nor the next ``params()``."""
     check = "contract.copies"
-    impl = case.make(check=check)
-    first = canonical_params(case, check, impl)
+    judge = case.judge(check)
+    impl = judge.make()
+    first = judge.params(impl)
     snapshot = {name: np.array(value) for name, value in first.items()}
-    x = case.rng(check).standard_normal((case.dims.N, case.dims.D_in))
-    xn = case.call(check, "to_device(x)", lambda: impl.to_device(x))
-    before = np.array(case.call(check, "forward(x)", lambda: impl.forward(xn)))
+    x = judge.rng().standard_normal((case.dims.N, case.dims.D_in))
+    xn = judge.call("to_device(x)", impl.to_device, x)
+    before = np.array(judge.call("forward(x)", impl.forward, xn))
     for value in first.values():
         value[...] = 7.0
-    again = canonical_params(case, check, impl)
+    again = judge.params(impl)
     for name, value in snapshot.items():
         if not np.array_equal(again[name], value):
-            case.fail(check, f"params()[{name!r}] is a view: writing into it changed the net")
-    after = np.array(case.call(check, "forward(x)", lambda: impl.forward(xn)))
+            judge.fail(f"params()[{name!r}] is a view: writing into it changed the net")
+    after = np.array(judge.call("forward(x)", impl.forward, xn))
     if len(case.cls.depths) == 1 and not np.array_equal(before, after):
-        case.fail(check, "writing into params()'s arrays changed forward()")
+        judge.fail("writing into params()'s arrays changed forward()")
 
 
 def check_load_round_trips(case: Case) -> None:
     """``load`` casts float arrays to the working dtype; ``params()`` then returns them exactly,
     and ``forward`` computes with them."""
     check = "contract.load"
-    impl = case.make(check=check)
-    names = set(canonical_params(case, check, impl))
-    rng = case.rng(check)
+    judge = case.judge(check)
+    impl = judge.make()
+    names = set(judge.params(impl))
+    rng = judge.rng()
     source = draw_params(names, case.dims, rng)  # float64: load must cast
-    case.call(check, "load(params)", lambda: impl.load(source))
-    got = canonical_params(case, check, impl)
-    for name, value in source.items():
-        shape = case.dims.param_shapes()[name]
-        array = as_array(
-            case, check, f"params()[{name!r}] after load", got.get(name), shape, case.dtype
-        )
-        expected = value.astype(case.dtype)
-        if not np.array_equal(array, expected):
-            case.fail(
-                check,
-                f"params()[{name!r}] after load differs from what was loaded "
-                f"(max |diff| {float(np.max(np.abs(array - expected))):.3g})",
-            )
+    judge.call("load(params)", impl.load, source)
+    _params_are_what_was_loaded(judge, impl, source)
     x = representable(rng.standard_normal((case.dims.N, case.dims.D_in)), case.dtype)
-    xn = case.call(check, "to_device(x)", lambda: impl.to_device(x))
-    y_pred = case.call(check, "forward(x)", lambda: impl.forward(xn))
-    y_pred = as_array(case, check, "forward(x)", y_pred, (case.dims.N, case.dims.D_out), case.dtype)
+    _forward_computes_with(judge, impl, source, x)
+
+
+def _params_are_what_was_loaded(
+    judge: Judge, impl: TwoLayerImplementation, source: dict[str, np.ndarray]
+) -> None:
+    """``params()`` after ``load(source)`` is ``source`` cast to the working dtype, exactly."""
+    dtype, shapes = judge.case.dtype, judge.case.dims.param_shapes()
+    got = judge.params(impl)
+    for name, value in source.items():
+        array = judge.array(f"params()[{name!r}] after load", got.get(name), shapes[name])
+        expected = value.astype(dtype)
+        if not np.array_equal(array, expected):
+            judge.fail(
+                f"params()[{name!r}] after load differs from what was loaded "
+                f"(max |diff| {float(np.max(np.abs(array - expected))):.3g})"
+            )
+
+
+def _forward_computes_with(
+    judge: Judge, impl: TwoLayerImplementation, source: dict[str, np.ndarray], x: np.ndarray
+) -> None:
+    """``forward(x)`` after ``load(source)`` is the reference's at ``source`` cast to the working
+    dtype, at the declared depth nearest."""
+    case = judge.case
+    xn = judge.call("to_device(x)", impl.to_device, x)
+    y_pred = judge.call("forward(x)", impl.forward, xn)
+    y_pred = judge.array("forward(x)", y_pred, (case.dims.N, case.dims.D_out))
     loaded = params_as_f64({n: v.astype(case.dtype) for n, v in source.items()})
-    depths = tuple(case.cls.depths)
-    by_depth = {d: forward(loaded, x, d).y_pred for d in depths}
+    by_depth = {d: forward(loaded, x, d).y_pred for d in tuple(case.cls.depths)}
     depth, _ = closest_depth(y_pred, by_depth)
-    assert_arrays_close(
-        case,
-        check,
+    judge.arrays_close(
         "forward() after load (does load reach the network?)",
         y_pred,
         by_depth[depth],
@@ -91,8 +98,9 @@ def check_load_round_trips(case: Case) -> None:
 def check_load_rejects_bad_params(case: Case) -> None:
     """``load`` raises ValueError for an unknown name, a missing name and a mis-shaped array."""
     check = "contract.load_errors"
-    impl = case.make(check=check)
-    good = canonical_params(case, check, impl)
+    judge = case.judge(check)
+    impl = judge.make()
+    good = judge.params(impl)
     first = sorted(good)[0]
     wrong_shape = np.zeros(tuple(s + 1 for s in good[first].shape), dtype=case.dtype)
     bad_inputs = {
@@ -101,20 +109,18 @@ def check_load_rejects_bad_params(case: Case) -> None:
         f"{first!r} of shape {wrong_shape.shape}": {**good, first: wrong_shape},
     }
     for label, params in bad_inputs.items():
-        try:
-            impl.load(params)
-        except ValueError:
+        error = judge.raised(impl.load, params)
+        if isinstance(error, ValueError):
             continue
-        except Exception as exc:
-            case.fail(
-                check, f"load() with {label} raised {type(exc).__name__}, expected ValueError"
-            )
-        case.fail(check, f"load() accepted {label}; expected ValueError")
+        if error is not None:
+            judge.fail(f"load() with {label} raised {type(error).__name__}, expected ValueError")
+        judge.fail(f"load() accepted {label}; expected ValueError")
 
 
 def check_init_rejects_undeclared(case: Case) -> None:
     """``__init__`` raises ValueError for a dtype and for a device the class does not declare."""
     check = "contract.init_errors"
+    judge = case.judge(check)
     undeclared_device = next(
         (d for d in KNOWN_DEVICES if d not in case.cls.devices),
         "tpu",
@@ -124,15 +130,12 @@ def check_init_rejects_undeclared(case: Case) -> None:
         f"device={undeclared_device!r}": dict(device=undeclared_device, dtype=case.dtype),
     }
     for label, kwargs in attempts.items():
-        try:
-            case.cls(case.dims, seed=case.seed, **kwargs)
-        except ValueError:
+        error = judge.raised(case.cls, case.dims, seed=case.seed, **kwargs)
+        if isinstance(error, ValueError):
             continue
-        except Exception as exc:
-            case.fail(check, f"__init__({label}) raised {type(exc).__name__}, expected ValueError")
-        case.fail(
-            check, f"__init__({label}) succeeded; expected ValueError for an undeclared value"
-        )
+        if error is not None:
+            judge.fail(f"__init__({label}) raised {type(error).__name__}, expected ValueError")
+        judge.fail(f"__init__({label}) succeeded; expected ValueError for an undeclared value")
 
 
 def check_return_types(case: Case) -> None:
@@ -141,25 +144,25 @@ def check_return_types(case: Case) -> None:
     framework computes with (a 0-d tensor keeps its graph alive; a numpy float32 rounds
     whatever it is added to)."""
     check = "contract.return_types"
-    impl = case.make(check=check)
-    rng = case.rng(check)
+    judge = case.judge(check)
+    impl = judge.make()
+    rng = judge.rng()
     d = case.dims
     x, y = rng.standard_normal((d.N, d.D_in)), rng.standard_normal((d.N, d.D_out))
-    xn = case.call(check, "to_device(x)", impl.to_device, x)
-    yn = case.call(check, "to_device(y)", impl.to_device, y)
-    _arrays(case, check, "params()", case.call(check, "params()", impl.params))
-    _array(case, check, "forward(x)", case.call(check, "forward(x)", impl.forward, xn))
-    returned = case.call(check, "gradients(x, y)", impl.gradients, xn, yn)
+    xn = judge.call("to_device(x)", impl.to_device, x)
+    yn = judge.call("to_device(y)", impl.to_device, y)
+    _arrays(judge, "params()", judge.call("params()", impl.params))
+    _array(judge, "forward(x)", judge.call("forward(x)", impl.forward, xn))
+    returned = judge.call("gradients(x, y)", impl.gradients, xn, yn)
     if not isinstance(returned, tuple) or len(returned) != 2:
-        case.fail(
-            check,
+        judge.fail(
             f"gradients(x, y) returned {_type(returned)} {returned!r:.60}, expected a tuple "
-            "(loss, {name: array})",
+            "(loss, {name: array})"
         )
     loss, grads = returned
-    _python_float(case, check, "gradients(x, y)'s loss", loss)
-    _arrays(case, check, "gradients(x, y)'s gradients", grads)
-    _python_float(case, check, "step(x, y)", case.call(check, "step(x, y)", impl.step, xn, yn))
+    _python_float(judge, "gradients(x, y)'s loss", loss)
+    _arrays(judge, "gradients(x, y)'s gradients", grads)
+    _python_float(judge, "step(x, y)", judge.call("step(x, y)", impl.step, xn, yn))
 
 
 def _type(value: object) -> str:
@@ -169,28 +172,27 @@ def _type(value: object) -> str:
     return kind.__qualname__ if module == "builtins" else f"{module}.{kind.__qualname__}"
 
 
-def _python_float(case: Case, check: str, what: str, value: object) -> None:
+def _python_float(judge: Judge, what: str, value: object) -> None:
     # numpy.float64 is a subclass of float and passes; numpy.float32, ints and 0-d arrays or
     # tensors do not.
     if not isinstance(value, float):
-        case.fail(
-            check,
+        judge.fail(
             f"{what} returned {_type(value)} {value!r:.60}, expected a Python float (losses "
-            "are Python floats: float(loss) or loss.item())",
+            "are Python floats: float(loss) or loss.item())"
         )
 
 
-def _array(case: Case, check: str, what: str, value: object) -> None:
+def _array(judge: Judge, what: str, value: object) -> None:
     if not isinstance(value, np.ndarray):
-        case.fail(check, f"{what} returned {_type(value)}, expected a numpy.ndarray")
+        judge.fail(f"{what} returned {_type(value)}, expected a numpy.ndarray")
 
 
-def _arrays(case: Case, check: str, what: str, value: object) -> None:
+def _arrays(judge: Judge, what: str, value: object) -> None:
     if not isinstance(value, dict):
-        case.fail(check, f"{what} returned {_type(value)}, expected a dict of numpy arrays")
+        judge.fail(f"{what} returned {_type(value)}, expected a dict of numpy arrays")
     for name, array in value.items():
         if not isinstance(array, np.ndarray):
-            case.fail(check, f"{what}[{name!r}] is {_type(array)}, expected a numpy.ndarray")
+            judge.fail(f"{what}[{name!r}] is {_type(array)}, expected a numpy.ndarray")
 
 
 def test_implementation_loads(twolayer_loaded: Loaded) -> None:

@@ -5,22 +5,18 @@ in every memory layout (Fortran order, strided and reversed views)."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from dataclasses import dataclass
 
 import numpy as np
 import pytest
 
 from pytest_twolayer.checking.case import Case
-from pytest_twolayer.checking.compare import (
-    as_array,
-    assert_arrays_close,
-    canonical_params,
-    closest_depth,
-    params_as_f64,
-)
+from pytest_twolayer.checking.compare import closest_depth, params_as_f64
+from pytest_twolayer.checking.judge import Judge
 from pytest_twolayer.checking.layouts import LAYOUTS
 from pytest_twolayer.checking.points import representable
 from pytest_twolayer.checking.strategies import for_any_dims
+from pytest_twolayer.spec.contract import TwoLayerImplementation
 from pytest_twolayer.spec.dims import TUTORIAL_DIMS, Dims
 from pytest_twolayer.spec.reference import forward
 from pytest_twolayer.spec.tolerances import rtol
@@ -49,84 +45,95 @@ INPUTS: dict[str, InputMaker] = {
 }
 
 
+@dataclass(frozen=True)
+class _Net:
+    """A new instance at ``dims`` and its own parameters (in float64), judged under one label."""
+
+    judge: Judge
+    impl: TwoLayerImplementation
+    dims: Dims
+    params: dict[str, np.ndarray]
+
+    @classmethod
+    def made(cls, judge: Judge, dims: Dims) -> _Net:
+        impl = judge.make(dims=dims)
+        return cls(judge, impl, dims, params_as_f64(judge.params(impl, dims)))
+
+    def forward(self, x: np.ndarray, where: str) -> np.ndarray:
+        """``forward(to_device(x))``, shown to be a finite array of shape ``(N, D_out)`` in the
+        declared dtype; ``where`` tells the dims and input in the verdict."""
+        what = f"forward(x) {where}"
+        xn = self.judge.call(f"to_device(x) {where}", self.impl.to_device, x)
+        got = self.judge.call(what, self.impl.forward, xn)
+        return self.judge.array(what, got, (self.dims.N, self.dims.D_out))
+
+
 def check_forward_shapes(case: Case) -> None:
     """For every dims and input kind: shape ``(N, D_out)``, the declared dtype, finite values
     equal to the reference at the implementation's own parameters (at one declared depth);
     the standard normal input at :data:`LAYOUT_DIMS` also in every layout of :data:`LAYOUTS`
     (same values)."""
     check = "shapes.forward"
+    judge = case.judge(check)
     for dims_label, dims in OTHER_DIMS.items():
-        impl = case.make(dims=dims, check=check)
-        params = params_as_f64(canonical_params(case, check, impl, dims))
-        rng = case.rng(check, dims.N, dims.D_in)
+        net = _Net.made(judge, dims)
+        rng = judge.rng(dims.N, dims.D_in)
         for input_label, make_input in INPUTS.items():
             where = f"at {dims_label} dims {dims}, {input_label} x"
             x = representable(make_input(rng, dims), case.dtype)
-            _judge_forward(case, check, impl, params, dims, x, where)
+            _judge_forward(net, x, where)
             if input_label != "standard-normal" or dims_label != LAYOUT_DIMS:
                 continue
             for layout, arrange in LAYOUTS.items():
                 where = f"at {dims_label} dims {dims}, standard-normal x as a {layout}"
-                _judge_forward(case, check, impl, params, dims, arrange(x), where)
+                _judge_forward(net, arrange(x), where)
 
 
-def _judge_forward(
-    case: Case,
-    check: str,
-    impl: Any,
-    params: dict[str, np.ndarray],
-    dims: Dims,
-    x: np.ndarray,
-    where: str,
-) -> None:
+def _judge_forward(net: _Net, x: np.ndarray, where: str) -> None:
     """``forward(to_device(x))`` has the shape, dtype and values of the reference's."""
-    what = f"forward(x) {where}"
-    xn = case.call(check, f"to_device(x) {where}", impl.to_device, x)
-    got = case.call(check, what, impl.forward, xn)
-    got = as_array(case, check, what, got, (dims.N, dims.D_out), case.dtype)
-    depths = tuple(case.cls.depths)
-    by_depth = {d: forward(params, x, d).y_pred for d in depths}
+    case = net.judge.case
+    got = net.forward(x, where)
+    by_depth = {d: forward(net.params, x, d).y_pred for d in tuple(case.cls.depths)}
     depth, _ = closest_depth(got, by_depth)
-    assert_arrays_close(case, check, what, got, by_depth[depth], rtol(case.dtype, dims, depth))
+    net.judge.arrays_close(
+        f"forward(x) {where}", got, by_depth[depth], rtol(case.dtype, net.dims, depth)
+    )
 
 
 def check_forward_any_dims(case: Case) -> None:
     """At small random dims (1s included), ``forward`` gives ``(N, D_out)`` in the declared
     dtype with the reference's values."""
     check = "shapes.any_dims"
-    depths = tuple(case.cls.depths)
+    judge = case.judge(check)
 
     @for_any_dims(case.seed)
     def forward_at(dims: Dims) -> None:
-        what = f"forward(x) at dims {dims}"
-        impl = case.make(dims=dims, check=check)
-        params = params_as_f64(canonical_params(case, check, impl, dims))
-        rng = case.rng(check, dims.N, dims.D_in, dims.H, dims.D_out)
+        net = _Net.made(judge, dims)
+        rng = judge.rng(dims.N, dims.D_in, dims.H, dims.D_out)
         x = representable(rng.standard_normal((dims.N, dims.D_in)), case.dtype)
-        xn = case.call(check, f"to_device(x) at dims {dims}", impl.to_device, x)
-        got = as_array(
-            case,
-            check,
-            what,
-            case.call(check, what, impl.forward, xn),
-            (dims.N, dims.D_out),
-            case.dtype,
-        )
-        passes = {d: forward(params, x, d) for d in depths}
-        depth, _ = closest_depth(got, {d: p.y_pred for d, p in passes.items()})
-        expected = passes[depth].y_pred
-        # A one-unit layer can cancel in its last sum (h @ w2 + b2): judge the error against
-        # the size of that sum's terms too, at the tutorial's K (see gradients.any_dims).
-        terms = np.abs(passes[depth].activations[-1]) @ np.abs(params["w2"]) + np.abs(
-            params.get("b2", 0.0)
-        )
-        scale = float(np.linalg.norm(expected) + np.linalg.norm(terms))
-        tolerance = rtol(case.dtype, TUTORIAL_DIMS, depth)
-        error = float(np.linalg.norm(got.astype(np.float64) - expected))
-        if not error <= tolerance * scale:
-            assert_arrays_close(case, check, what, got, expected, tolerance)
+        _judge_forward_at_any_dims(net, x, f"at dims {dims}")
 
     forward_at()
+
+
+def _judge_forward_at_any_dims(net: _Net, x: np.ndarray, where: str) -> None:
+    """``forward(to_device(x))`` has the shape, dtype and values of the reference's, its error
+    judged against the size of the last sum's terms too."""
+    case = net.judge.case
+    got = net.forward(x, where)
+    passes = {d: forward(net.params, x, d) for d in tuple(case.cls.depths)}
+    depth, _ = closest_depth(got, {d: p.y_pred for d, p in passes.items()})
+    expected = passes[depth].y_pred
+    # A one-unit layer can cancel in its last sum (h @ w2 + b2): judge the error against
+    # the size of that sum's terms too, at the tutorial's K (see gradients.any_dims).
+    terms = np.abs(passes[depth].activations[-1]) @ np.abs(net.params["w2"]) + np.abs(
+        net.params.get("b2", 0.0)
+    )
+    scale = float(np.linalg.norm(expected) + np.linalg.norm(terms))
+    tolerance = rtol(case.dtype, TUTORIAL_DIMS, depth)
+    error = float(np.linalg.norm(got.astype(np.float64) - expected))
+    if not error <= tolerance * scale:
+        net.judge.arrays_close(f"forward(x) {where}", got, expected, tolerance)
 
 
 def test_forward_shapes(twolayer_case: Case) -> None:

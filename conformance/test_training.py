@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from pytest_twolayer.checking.case import Case
-from pytest_twolayer.checking.compare import as_loss
+from pytest_twolayer.checking.judge import Judge
 from pytest_twolayer.checking.published import publish
 from pytest_twolayer.checking.tutorial_run import DATA_STREAM, STEPS, runs_of
 
@@ -53,53 +53,67 @@ def check_training(case: Case, record: list[float] | None = None) -> list[float]
     """Train ``STEPS`` steps on standard normal data and judge the loss curve (appended to
     ``record`` as it grows, when given)."""
     check = "training.curve"
-    impl = case.make(check=check)
-    rng = case.rng(DATA_STREAM)
+    judge = case.judge(check)
+    impl = judge.make()
+    rng = case.rng(DATA_STREAM)  # the benchmark's timed run draws the same data
     d = case.dims
     x, y = rng.standard_normal((d.N, d.D_in)), rng.standard_normal((d.N, d.D_out))
-    xn = case.call(check, "to_device(x)", lambda: impl.to_device(x))
-    yn = case.call(check, "to_device(y)", lambda: impl.to_device(y))
+    xn = judge.call("to_device(x)", impl.to_device, x)
+    yn = judge.call("to_device(y)", impl.to_device, y)
     losses = [] if record is None else record
     for t in range(STEPS):
-        returned = case.call(check, f"step() #{t + 1}", lambda: impl.step(xn, yn))
-        losses.append(as_loss(case, check, f"step() #{t + 1}", returned))
+        returned = judge.call(f"step() #{t + 1}", impl.step, xn, yn)
+        losses.append(judge.loss(f"step() #{t + 1}", returned))
     judge_curve(case, check, losses)
     return losses
 
 
 def judge_curve(case: Case, check: str, losses: list[float]) -> None:
-    """The verdict on one loss curve, given the implementation's declared optimizer."""
-    rule = case.cls.optimizer
-    depths = tuple(case.cls.depths)
+    """The verdict ``check`` on one loss curve, given the implementation's declared optimizer."""
+    judge = case.judge(check)
     curve = np.asarray(losses)
-    first = curve[0]
-    if len(depths) == 1 and rule.monotone:
-        after, before = curve[BURN_IN + 1 :], curve[BURN_IN:-1]
-        rises = np.nonzero(
-            (after > before * (1 + RISE_TOLERANCE)) & (after > ROUNDING_FLOOR * first)
-        )[0]
-        if rises.size:
-            t = int(rises[0]) + BURN_IN
-            case.fail(
-                check,
-                f"plain gradient descent raised the loss at step {t + 2}: {curve[t]:.6g} -> "
-                f"{curve[t + 1]:.6g} ({rises.size} rises after the {BURN_IN}-step burn-in)",
-            )
+    if len(case.cls.depths) == 1 and case.cls.optimizer.monotone:
+        _descends(judge, curve)
     else:
-        medians = [float(np.median(curve[i : i + WINDOW])) for i in range(0, len(curve), WINDOW)]
-        worst = int(np.argmax(medians[1:])) + 1
-        if medians[worst] > TREND_CEILING * medians[0]:
-            case.fail(
-                check,
-                f"loss trend rises: median of steps {worst * WINDOW + 1}-{(worst + 1) * WINDOW} is "
-                f"{medians[worst]:.6g}, above the first {WINDOW} steps' {medians[0]:.6g}",
-            )
-        slope = float(np.polyfit(np.arange(len(curve)), np.log(curve), 1)[0])
-        if not slope < 0:
-            case.fail(
-                check, f"the log-loss does not fall: least-squares slope {slope:.3g} per step"
-            )
-    if len(depths) == 1:
+        _trends_down(judge, curve)
+    _ends_far_below_start(judge, curve)
+
+
+def _descends(judge: Judge, curve: np.ndarray) -> None:
+    """Plain gradient descent at a fixed depth: no rise after the burn-in, above the rounding
+    floor."""
+    first = curve[0]
+    after, before = curve[BURN_IN + 1 :], curve[BURN_IN:-1]
+    rising = (after > before * (1 + RISE_TOLERANCE)) & (after > ROUNDING_FLOOR * first)
+    rises = np.nonzero(rising)[0]
+    if rises.size:
+        t = int(rises[0]) + BURN_IN
+        judge.fail(
+            f"plain gradient descent raised the loss at step {t + 2}: {curve[t]:.6g} -> "
+            f"{curve[t + 1]:.6g} ({rises.size} rises after the {BURN_IN}-step burn-in)"
+        )
+
+
+def _trends_down(judge: Judge, curve: np.ndarray) -> None:
+    """Momentum, Adam or drawn depths: no later window's median above the first's ceiling,
+    and a falling log-loss."""
+    medians = [float(np.median(curve[i : i + WINDOW])) for i in range(0, len(curve), WINDOW)]
+    worst = int(np.argmax(medians[1:])) + 1
+    if medians[worst] > TREND_CEILING * medians[0]:
+        judge.fail(
+            f"loss trend rises: median of steps {worst * WINDOW + 1}-{(worst + 1) * WINDOW} is "
+            f"{medians[worst]:.6g}, above the first {WINDOW} steps' {medians[0]:.6g}"
+        )
+    slope = float(np.polyfit(np.arange(len(curve)), np.log(curve), 1)[0])
+    if not slope < 0:
+        judge.fail(f"the log-loss does not fall: least-squares slope {slope:.3g} per step")
+
+
+def _ends_far_below_start(judge: Judge, curve: np.ndarray) -> None:
+    """The last loss (a fixed depth) or the last window's median (drawn depths) is at most
+    :data:`FIXED_DEPTH_END` or :data:`DYNAMIC_END` of the first loss."""
+    first = curve[0]
+    if len(judge.case.cls.depths) == 1:
         end, limit, label = curve[-1], FIXED_DEPTH_END, "last loss"
     else:
         end, limit, label = (
@@ -108,10 +122,9 @@ def judge_curve(case: Case, check: str, losses: list[float]) -> None:
             "median of the last window",
         )
     if not end <= limit * first:
-        case.fail(
-            check,
+        judge.fail(
             f"{label} {end:.6g} is not far below the first loss {first:.6g}: expected at most "
-            f"{limit:g} x first after {len(losses)} steps",
+            f"{limit:g} x first after {len(curve)} steps"
         )
 
 

@@ -1,0 +1,147 @@
+"""The judge of one check on one case: the check's verdict label bound to the case.
+
+A check asks its case for a judge (``judge = case.judge("update.rule")``) and does the rest
+through it: it makes instances and calls into the implementation (an exception fails the
+label, naming the call), reads the canonical parameters, compares what came back with the
+reference within the dtype's tolerance, draws from the suite's own random stream for the
+label, and fails. Every call into the implementation goes through :meth:`Judge.make`,
+:meth:`Judge.call` and :meth:`Judge.raised`, so that where the implementation runs is the
+judge's business, not each check's.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, NoReturn, TypeVar
+
+import numpy as np
+
+from pytest_twolayer.checking.case import Case, ConformanceFailure
+from pytest_twolayer.checking.compare import describe_mismatch, normwise_error
+from pytest_twolayer.spec.contract import TwoLayerImplementation, expected_param_names
+from pytest_twolayer.spec.dims import Dims
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Judge:
+    """``case`` judged under the verdict label ``label`` (``"concern.name"``)."""
+
+    case: Case
+    label: str
+
+    def fail(self, message: str) -> NoReturn:
+        """Raise the label's verdict, naming the case it was reached on:
+        ``[label] impl=... device=... dtype=... seed=...: message``."""
+        raise ConformanceFailure(f"[{self.label}] {self.case.where()}: {message}")
+
+    def rng(self, *salt: int) -> np.random.Generator:
+        """The suite's own random stream for the label (:meth:`Case.rng` of the label)."""
+        return self.case.rng(self.label, *salt)
+
+    def make(self, *, seed: int | None = None, dims: Dims | None = None) -> TwoLayerImplementation:
+        """A new instance on the case's device and dtype, from the case's seed and dims unless
+        given; a constructor that raises fails the label (``__init__ raised ...``)."""
+        case = self.case
+        return self.call(
+            "__init__",
+            lambda: case.cls(
+                dims or case.dims,
+                device=case.device,
+                dtype=case.dtype,
+                seed=case.seed if seed is None else seed,
+            ),
+        )
+
+    def call(self, what: str, fn: Callable[..., T], *args: Any) -> T:
+        """``fn(*args)``, a call into the implementation that ``what`` names; an exception
+        fails the label with ``what raised Type: <first line of its message>``."""
+        try:
+            return fn(*args)
+        except ConformanceFailure:
+            raise
+        except (Exception, SystemExit) as exc:  # an implementation's sys.exit() is a verdict too
+            first_line = (str(exc).strip().splitlines() or ["(no message)"])[0]
+            self.fail(f"{what} raised {type(exc).__name__}: {first_line}")
+
+    def raised(self, fn: Callable[..., object], *args: Any, **kwargs: Any) -> Exception | None:
+        """The exception ``fn(*args, **kwargs)`` raised, None when it returned: for a check
+        that the implementation rejects what it must (the verdict is the check's to say)."""
+        try:
+            fn(*args, **kwargs)
+        except Exception as exc:
+            return exc
+        return None
+
+    def params(
+        self, impl: TwoLayerImplementation, dims: Dims | None = None
+    ) -> dict[str, np.ndarray]:
+        """``impl.params()`` once it is shown to be a dict of canonical names, and of arrays
+        of the shapes at ``dims`` (the case's unless given) in the case's dtype.
+
+        Every check that feeds parameters to the reference reads them here, so a net with a
+        missing or mis-laid parameter fails with that verdict rather than a reference crash.
+        """
+        __tracebackhide__ = True
+        params = self.call("params()", impl.params)
+        if not isinstance(params, dict):
+            self.fail(f"params() returned {type(params).__name__}, expected a dict")
+        why = expected_param_names(tuple(self.case.cls.depths), set(params))
+        if why:
+            self.fail(f"params() names: {why}")
+        shapes = (dims or self.case.dims).param_shapes()
+        return {
+            name: self.array(f"params()[{name!r}]", value, shapes[name])
+            for name, value in params.items()
+        }
+
+    def array(self, what: str, value: object, shape: tuple[int, ...]) -> np.ndarray:
+        """``value`` if it is a finite numpy array of ``shape`` in the case's dtype; otherwise
+        fail, naming ``what`` returned it."""
+        __tracebackhide__ = True
+        dtype = self.case.dtype
+        if not isinstance(value, np.ndarray):
+            self.fail(f"{what} returned {type(value).__name__}, expected a numpy.ndarray")
+        if value.shape != shape:
+            self.fail(f"{what} has shape {value.shape}, expected {shape}")
+        if value.dtype != np.dtype(dtype):
+            self.fail(f"{what} has dtype {value.dtype}, expected {dtype}")
+        if not np.all(np.isfinite(value)):
+            bad = int(np.size(value) - np.count_nonzero(np.isfinite(value)))
+            self.fail(f"{what} has {bad} NaN or inf of {value.size} values")
+        return value
+
+    def loss(self, what: str, value: object) -> float:
+        """``value`` as a finite Python float, if it is a real scalar; otherwise fail."""
+        __tracebackhide__ = True
+        if isinstance(value, np.ndarray) and value.shape == ():
+            value = value.item()
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
+            self.fail(f"{what} returned {type(value).__name__} {value!r:.60}, expected a float")
+        loss = float(value)
+        if not math.isfinite(loss):
+            self.fail(f"{what} returned {loss}, expected a finite loss")
+        return loss
+
+    def loss_close(self, what: str, got: float, expected: float, rtol: float) -> None:
+        """``|got - expected| <= rtol * |expected|``; otherwise fail with the relative error."""
+        __tracebackhide__ = True
+        error = abs(got - expected)
+        if not error <= rtol * abs(expected):
+            self.fail(
+                f"{what}: got {got!r}, expected {expected!r} "
+                f"(relative error {error / max(abs(expected), 1e-300):.3g} > {rtol:.3g})"
+            )
+
+    def arrays_close(self, what: str, got: np.ndarray, expected: np.ndarray, rtol: float) -> None:
+        """Normwise relative error at most ``rtol``; otherwise fail naming the worst element."""
+        __tracebackhide__ = True
+        error = normwise_error(got, expected)
+        if not error <= rtol:
+            self.fail(
+                f"{what}: normwise relative error {error:.3g} > {rtol:.3g}; "
+                f"{describe_mismatch(got, expected)}"
+            )
