@@ -94,8 +94,10 @@ def reports(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any
             folder,
             env=env,
         )  # fmt: skip
-        assert result.returncode == 1, result.stdout[-3000:] + result.stderr[-3000:]
-        found[isolation] = json.loads(Path(report).read_text())
+        output = result.stdout[-3000:] + result.stderr[-3000:]
+        assert result.returncode == 1, output
+        assert report.is_file(), output
+        found[isolation] = json.loads(report.read_text())
     return found
 
 
