@@ -2,7 +2,7 @@
 
 :data:`CHECKS` is the list every consumer iterates (the zoo's expected verdicts, expected-
 failure keys, the dry run, reproduction snippets, the matrix's concerns), as scikit-learn's
-estimator checks are listed once; ``tests/test_suite_list.py`` proves that it names exactly
+estimator checks are listed once; ``tests/unit/test_suite_list.py`` proves that it names exactly
 the test functions of ``conformance/`` and the verdict labels their checks raise.
 
 Nothing here imports the suite's modules: the xdist controller uses this list without

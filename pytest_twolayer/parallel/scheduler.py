@@ -22,7 +22,7 @@ runs needs the next one queued to know its teardown, so an empty queue would sta
 
 class GroupScheduling:
     """An implementation of xdist's ``Scheduling`` protocol (``xdist/scheduler/protocol.py``;
-    ``tests/test_scheduling.py`` checks every member is here).
+    ``tests/unit/test_scheduling.py`` checks every member is here).
 
     Schedule whole groups of tests (one per implementation), costliest first, each to a
     worker that already imported what the group needs when one can take it.

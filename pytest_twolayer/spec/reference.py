@@ -1,7 +1,7 @@
 """The independent float64 numpy reference: forward, loss, gradients and the optimizer updates.
 
 Everything here is written from the math in docs/contract.md, not from any implementation, and is
-itself checked against central finite differences in ``tests/test_reference.py``. Its products
+itself checked against central finite differences in ``tests/unit/test_reference.py``. Its products
 run on one BLAS thread (:mod:`pytest_twolayer.spec.blas`): checks alternate them with an
 implementation's calls, and two thread pools spinning into each other cost far more than a
 second core gains on products this small.

@@ -9,7 +9,7 @@ chaotic training curve, a depth that may or may not be drawn). A control lists n
 must pass everything.
 
 ``python -m pytest_twolayer.zoo`` runs the conformance suite on the whole zoo in one pytest
-run and prints which checks rejected each exhibit; ``tests/test_zoo_verdicts.py`` asserts it.
+run and prints which checks rejected each exhibit; ``tests/e2e/test_zoo_verdicts.py`` asserts it.
 The zoo is registered only there, never by ``--impl all``.
 """
 

@@ -149,7 +149,7 @@ def run_zoo(seed: int = 0, extra_args: tuple[str, ...] = ()) -> ZooRun:
             # the hanging exhibit costs one time limit; the crashing one needs xdist's workers
             TIMEOUT.flag, str(TIME_LIMIT_S), *isolation(),
             # the zoo's bugs are conformance bugs; the benchmark's time gates have their own
-            # tests (tests/test_parallel.py), and timing 60 exhibits would only slow the zoo
+            # tests (tests/e2e/test_parallel.py), and timing 60 exhibits would only slow the zoo
             # down: only the exhibits whose bug the benchmark must catch (memory) run it
             "-k", benchmark_filter(),
             *extra_args,
