@@ -99,8 +99,10 @@ def record(session: nox.Session) -> None:
 
 
 def install_tests(session: nox.Session) -> None:
+    """CPU torch, then the package with its test extra, editable: the own tests read the
+    checkout's files (the README, the suite's sources) through the package's location."""
     install_torch(session)
-    session.install(".[all,test]")
+    session.install("-e", ".[all,test]")
 
 
 @nox.session
@@ -115,7 +117,8 @@ def tests(session: nox.Session) -> None:
 @nox.session(name="tests-full")
 def tests_full(session: nox.Session) -> None:
     """The README's command, every own test, then CI's run of the test across two hosts with
-    its output shown. TF_CPP_MIN_LOG_LEVEL only here: the user's command sets none."""
+    its output shown. TF_CPP_MIN_LOG_LEVEL only here: the user's command sets none. .ci/run
+    runs these two commands itself, in this session's environment (``--install-only``)."""
     install_tests(session)
     env = {"TF_CPP_MIN_LOG_LEVEL": "2"}
     session.run("pytest", "-n", "auto", "-p", "no:cacheprovider", "--durations=25", env=env)
