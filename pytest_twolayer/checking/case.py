@@ -47,7 +47,8 @@ class Case:
     def judge(self, label: str) -> Judge:
         """The judge of the check labelled ``label`` (e.g. ``"update.rule"``) on this case:
         its calls into the implementation, its comparisons and its verdicts."""
-        from pytest_twolayer.checking.judge import Judge  # judge.py builds on this module
+        # judge.py builds on this module; importing it changes no process-global state.
+        from pytest_twolayer.checking.judge import Judge
 
         return Judge(self, label)
 

@@ -19,7 +19,6 @@ from typing import Any, NoReturn, TypeVar
 import numpy as np
 
 from pytest_twolayer.checking.case import Case, ConformanceFailure
-from pytest_twolayer.checking.compare import describe_mismatch, normwise_error
 from pytest_twolayer.spec.contract import TwoLayerImplementation, expected_param_names
 from pytest_twolayer.spec.dims import Dims
 
@@ -139,6 +138,11 @@ class Judge:
     def arrays_close(self, what: str, got: np.ndarray, expected: np.ndarray, rtol: float) -> None:
         """Normwise relative error at most ``rtol``; otherwise fail naming the worst element."""
         __tracebackhide__ = True
+        # Imported when first needed, not with this module: compare's BLAS limit imports
+        # threadpoolctl, which sets KMP_DUPLICATE_LIB_OK, and this module may be imported first
+        # inside a watched call (Case.make in an own test's impl fixture imports it).
+        from pytest_twolayer.checking.compare import describe_mismatch, normwise_error
+
         error = normwise_error(got, expected)
         if not error <= rtol:
             self.fail(
