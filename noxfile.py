@@ -11,6 +11,7 @@ e.g. ``PIP_EXTRA_INDEX_URL``), or pip fetches a multi-GB CUDA build.
 
 from __future__ import annotations
 
+import atexit
 import os
 import re
 import shutil
@@ -57,6 +58,7 @@ def install_torch(session: nox.Session) -> None:
 def empty_folder(session: nox.Session) -> Path:
     """A new empty folder outside the checkout, removed when nox exits."""
     folder = Path(tempfile.mkdtemp(prefix="twolayer-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
     session.log(f"empty folder: {folder}")
     return folder
 
