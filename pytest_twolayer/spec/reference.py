@@ -169,7 +169,8 @@ class ReferenceOptimizer:
             buf = self.momentum_buffer.get(name)
             buf = g.copy() if buf is None else rule.momentum * buf + g
             self.momentum_buffer[name] = buf
-            return rule.lr * buf
+            step: np.ndarray = rule.lr * buf
+            return step
         beta1, beta2 = rule.betas
         t = self.steps.get(name, 0) + 1
         self.steps[name] = t

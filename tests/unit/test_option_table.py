@@ -16,7 +16,8 @@ from pytest_twolayer.option_table import OPTIONS, Option
 from pytest_twolayer.run import options
 
 PACKAGE = Path(pytest_twolayer.__file__).parent
-README = PACKAGE.parent / "README.md"
+README = Path(__file__).resolve().parents[2] / "README.md"
+"""The checkout's README (the package may be installed elsewhere, as CI installs it)."""
 
 FLAG = re.compile(r"(?<![\w-])--(?:impl|device|twolayer-[a-z-]+)(?![\w-])")
 """A flag of the plugin as it may appear inside a string."""
