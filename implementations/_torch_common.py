@@ -1,4 +1,5 @@
-"""Boilerplate shared by the PyTorch adapters: dtypes, seeded construction, array traffic."""
+"""What the PyTorch adapters share: dtypes, seeded construction, array traffic, and the two
+bases their sections stand on (hand-written weights; ``nn.Linear`` layers)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from contextlib import contextmanager
 import numpy as np
 import torch
 
+from pytest_twolayer.spec.dims import Dims
 from pytest_twolayer.spec.validation import checked_params, param_shapes, require_declared
 
 TORCH_DTYPES: Mapping[str, torch.dtype] = {"float32": torch.float32, "float64": torch.float64}
@@ -74,10 +76,15 @@ def load_linears(layers: Mapping[str, torch.nn.Linear], params: Mapping[str, np.
 
 
 class TorchAdapter:
-    """What every PyTorch section's adapter starts with: the declared device and dtype checked,
-    resolved to torch's, and native arrays made as copies on that device."""
+    """What every PyTorch section's adapter starts with: the declarations they all make (a
+    section overrides what it does otherwise), the declared device and dtype checked, resolved
+    to torch's, and native arrays made as copies on that device."""
 
-    def _setup(self, dims: object, device: str, dtype: str) -> None:
+    devices: tuple[str, ...] = ("cpu", "cuda")
+    dtypes: tuple[str, ...] = ("float32", "float64")
+    depths: tuple[int, ...] = (0,)
+
+    def _setup(self, dims: Dims, device: str, dtype: str) -> None:
         require_declared(type(self), device, dtype)
         self.dims = dims
         self.dtype_name = dtype
@@ -86,6 +93,54 @@ class TorchAdapter:
 
     def to_device(self, a: np.ndarray) -> torch.Tensor:
         return to_device(a, self.device, self.dtype)
+
+
+class HandWrittenAdapter(TorchAdapter):
+    """The contract's plumbing for the hand-written sections (tensors, autograd, a custom
+    autograd function): ``w1`` and ``w2`` as tensors of their own, no biases, so that each
+    file keeps only its section's code.
+
+    A subclass calls :meth:`_setup`, draws ``self.w1`` and ``self.w2`` from a
+    ``torch.Generator`` seeded by ``seed`` (the global generator is never touched), and writes
+    as its section does ``_predict`` (the forward pass: ``y_pred`` from ``x``), ``_backward``
+    (forward pass, loss and backward pass: the loss and the gradients of ``w1`` and ``w2``)
+    and ``step``. ``forward`` and ``gradients`` are built from them; ``load`` makes fresh
+    weights with the ``requires_grad`` the section gave its own.
+    """
+
+    w1: torch.Tensor
+    w2: torch.Tensor
+
+    def _predict(self, x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def _backward(
+        self, x: torch.Tensor, y: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        raise NotImplementedError
+
+    def params(self) -> dict[str, np.ndarray]:
+        return {"w1": to_numpy(self.w1), "w2": to_numpy(self.w2)}
+
+    def load(self, params: dict[str, np.ndarray]) -> None:
+        p = checked_params(params, param_shapes(self.dims, ("w1", "w2")), self.dtype_name)
+        # Fresh leaves on the device, tracked by autograd as the section's own weights are
+        self.w1 = self.to_device(p["w1"]).requires_grad_(self.w1.requires_grad)
+        self.w2 = self.to_device(p["w2"]).requires_grad_(self.w2.requires_grad)
+
+    def forward(self, x: torch.Tensor) -> np.ndarray:
+        # Forward pass only: no graph is needed
+        with torch.no_grad():
+            y_pred = self._predict(x)
+        return to_numpy(y_pred)
+
+    def gradients(self, x: torch.Tensor, y: torch.Tensor) -> tuple[float, dict[str, np.ndarray]]:
+        loss, grad_w1, grad_w2 = self._backward(x, y)
+        grads = {"w1": to_numpy(grad_w1), "w2": to_numpy(grad_w2)}
+        # No update, and no .grad left behind to accumulate into the next backward pass
+        self.w1.grad = None
+        self.w2.grad = None
+        return loss.item(), grads
 
 
 class LinearModuleAdapter(TorchAdapter):
@@ -100,7 +155,6 @@ class LinearModuleAdapter(TorchAdapter):
     ``self.opt``: the class attribute ``optimizer`` is the declaration the suite reads.
     """
 
-    names: tuple[str, ...]
     optimizer: object
     model: torch.nn.Module
     layers: Mapping[str, torch.nn.Linear]
@@ -114,7 +168,9 @@ class LinearModuleAdapter(TorchAdapter):
         return linear_params(self.layers)
 
     def load(self, params: dict[str, np.ndarray]) -> None:
-        shapes = param_shapes(self.dims, self.names)  # type: ignore[arg-type]
+        # The canonical names are those params() reports: w<k> and b<k> of each layer
+        names = tuple(f"{p}{k}" for k in self.layers for p in ("w", "b"))
+        shapes = param_shapes(self.dims, names)
         load_linears(self.layers, checked_params(params, shapes, self.dtype_name))
         self.opt = self._make_optimizer()
 

@@ -2,27 +2,22 @@
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 
 import pytest_twolayer as tl
-from pytest_twolayer.spec.validation import checked_params, param_shapes
 
-from ._torch_common import TorchAdapter, to_numpy
+from ._torch_common import HandWrittenAdapter
 
 
-class AutogradNet(TorchAdapter):
+class AutogradNet(HandWrittenAdapter):
     """Section "PyTorch: Tensors and autograd": ``w1``, ``w2`` with ``requires_grad=True``.
 
-    The adapter keeps the weights on the requested device, draws them from a generator
-    seeded by ``seed``, converts at its boundary, and clears ``.grad`` after ``gradients``
-    so that nothing accumulates into the next step.
+    The tutorial's loop body is ``_loss`` (forward pass and loss, recorded by autograd), then
+    ``loss.backward()`` and the update in ``step``; ``_backward`` gives ``gradients`` the
+    ``.grad`` that ``loss.backward()`` fills, and :class:`HandWrittenAdapter` clears it again.
     """
 
-    devices = ("cpu", "cuda")
-    dtypes = ("float32", "float64")
     optimizer = tl.SGD(lr=1e-6)
-    depths = (0,)
 
     def __init__(self, dims: tl.Dims, *, device: str, dtype: str, seed: int) -> None:
         self._setup(dims, device, dtype)
@@ -36,39 +31,25 @@ class AutogradNet(TorchAdapter):
             H, D_out, device=self.device, dtype=self.dtype, generator=g, requires_grad=True
         )
 
-    def params(self) -> dict[str, np.ndarray]:
-        return {"w1": to_numpy(self.w1), "w2": to_numpy(self.w2)}
-
-    def load(self, params: dict[str, np.ndarray]) -> None:
-        p = checked_params(params, param_shapes(self.dims, ("w1", "w2")), self.dtype_name)
-        self.w1 = self.to_device(p["w1"]).requires_grad_()
-        self.w2 = self.to_device(p["w2"]).requires_grad_()
-
-    def _loss(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    def _predict(self, x: torch.Tensor) -> torch.Tensor:
         w1, w2 = self.w1, self.w2
         # Forward pass: autograd records the graph of these tensor operations
         y_pred = x.mm(w1).clamp(min=0).mm(w2)
+        return y_pred
+
+    def _loss(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        y_pred = self._predict(x)
         # Compute loss
         loss = (y_pred - y).pow(2).sum()
         return loss
 
-    def forward(self, x: torch.Tensor) -> np.ndarray:
-        w1, w2 = self.w1, self.w2
-        # Forward pass only: no graph is needed
-        with torch.no_grad():
-            y_pred = x.mm(w1).clamp(min=0).mm(w2)
-        return to_numpy(y_pred)
-
-    def gradients(self, x: torch.Tensor, y: torch.Tensor) -> tuple[float, dict[str, np.ndarray]]:
-        w1, w2 = self.w1, self.w2
+    def _backward(
+        self, x: torch.Tensor, y: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         loss = self._loss(x, y)
         # Backward pass: fills w1.grad and w2.grad
         loss.backward()
-        grads = {"w1": to_numpy(w1.grad), "w2": to_numpy(w2.grad)}
-        # Leave nothing behind to accumulate into the next backward pass
-        w1.grad = None
-        w2.grad = None
-        return loss.item(), grads
+        return loss, self.w1.grad, self.w2.grad
 
     def step(self, x: torch.Tensor, y: torch.Tensor) -> float:
         w1, w2 = self.w1, self.w2

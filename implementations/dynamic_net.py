@@ -13,8 +13,6 @@ from ._torch_common import (
     seeded,
 )
 
-NAMES = ("w1", "b1", "wm", "bm", "w2", "b2")
-
 
 class DynamicNet(torch.nn.Module):
     """Three ``nn.Linear`` modules; each forward pass reuses the middle one 0 to 3 times.
@@ -51,11 +49,8 @@ class DynamicNetImpl(LinearModuleAdapter):
     attribute ``optimizer`` is the declaration.
     """
 
-    devices = ("cpu", "cuda")
-    dtypes = ("float32", "float64")
     optimizer = tl.SGD(lr=1e-4, momentum=0.9)
     depths = (0, 1, 2, 3)
-    names = NAMES
 
     def __init__(self, dims: tl.Dims, *, device: str, dtype: str, seed: int) -> None:
         self._setup(dims, device, dtype)

@@ -11,8 +11,6 @@ from ._torch_common import (
     seeded,
 )
 
-NAMES = ("w1", "b1", "w2", "b2")
-
 
 class TwoLayerNet(torch.nn.Module):
     """Two ``nn.Linear`` modules as members, with a ReLU by ``clamp`` between them."""
@@ -37,11 +35,7 @@ class ModuleNet(LinearModuleAdapter):
     attribute ``optimizer`` is the declaration.
     """
 
-    devices = ("cpu", "cuda")
-    dtypes = ("float32", "float64")
     optimizer = tl.SGD(lr=1e-4)
-    depths = (0,)
-    names = NAMES
 
     def __init__(self, dims: tl.Dims, *, device: str, dtype: str, seed: int) -> None:
         self._setup(dims, device, dtype)

@@ -11,8 +11,6 @@ from ._torch_common import (
     seeded,
 )
 
-NAMES = ("w1", "b1", "w2", "b2")
-
 
 class NnNet(LinearModuleAdapter):
     """Section "PyTorch: nn": ``model = nn.Sequential(Linear, ReLU, Linear)``.
@@ -22,11 +20,7 @@ class NnNet(LinearModuleAdapter):
     ``(in, out)`` at its boundary.
     """
 
-    devices = ("cpu", "cuda")
-    dtypes = ("float32", "float64")
     optimizer = tl.SGD(lr=1e-4)
-    depths = (0,)
-    names = NAMES
 
     def __init__(self, dims: tl.Dims, *, device: str, dtype: str, seed: int) -> None:
         self._setup(dims, device, dtype)

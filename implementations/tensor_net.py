@@ -2,26 +2,21 @@
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 
 import pytest_twolayer as tl
-from pytest_twolayer.spec.validation import checked_params, param_shapes
 
-from ._torch_common import TorchAdapter, to_numpy
+from ._torch_common import HandWrittenAdapter
 
 
-class TensorNet(TorchAdapter):
+class TensorNet(HandWrittenAdapter):
     """Section "PyTorch: Tensors": ``w1``, ``w2`` as plain tensors, no autograd.
 
-    The adapter keeps the weights on the requested device, draws them from a generator
-    seeded by ``seed``, and converts between numpy and tensors at its boundary.
+    The tutorial's loop body is split into ``_backward`` (forward pass, loss, backprop by hand)
+    and ``step`` (the same, then the update); :class:`HandWrittenAdapter` does the rest.
     """
 
-    devices = ("cpu", "cuda")
-    dtypes = ("float32", "float64")
     optimizer = tl.SGD(lr=1e-6)
-    depths = (0,)
 
     def __init__(self, dims: tl.Dims, *, device: str, dtype: str, seed: int) -> None:
         self._setup(dims, device, dtype)
@@ -31,23 +26,14 @@ class TensorNet(TorchAdapter):
         self.w1 = torch.randn(D_in, H, device=self.device, dtype=self.dtype, generator=g)
         self.w2 = torch.randn(H, D_out, device=self.device, dtype=self.dtype, generator=g)
 
-    def params(self) -> dict[str, np.ndarray]:
-        return {"w1": to_numpy(self.w1), "w2": to_numpy(self.w2)}
-
-    def load(self, params: dict[str, np.ndarray]) -> None:
-        p = checked_params(params, param_shapes(self.dims, ("w1", "w2")), self.dtype_name)
-        self.w1 = self.to_device(p["w1"])
-        self.w2 = self.to_device(p["w2"])
-
-    def forward(self, x: torch.Tensor) -> np.ndarray:
-        w1, w2 = self.w1, self.w2
+    def _predict(self, x: torch.Tensor) -> torch.Tensor:
         # Forward pass: compute predicted y
-        h = x.mm(w1)
+        h = x.mm(self.w1)
         h_relu = h.clamp(min=0)
-        y_pred = h_relu.mm(w2)
-        return to_numpy(y_pred)
+        y_pred = h_relu.mm(self.w2)
+        return y_pred
 
-    def _backprop(
+    def _backward(
         self, x: torch.Tensor, y: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         w1, w2 = self.w1, self.w2
@@ -70,12 +56,8 @@ class TensorNet(TorchAdapter):
 
         return loss, grad_w1, grad_w2
 
-    def gradients(self, x: torch.Tensor, y: torch.Tensor) -> tuple[float, dict[str, np.ndarray]]:
-        loss, grad_w1, grad_w2 = self._backprop(x, y)
-        return loss.item(), {"w1": to_numpy(grad_w1), "w2": to_numpy(grad_w2)}
-
     def step(self, x: torch.Tensor, y: torch.Tensor) -> float:
-        loss, grad_w1, grad_w2 = self._backprop(x, y)
+        loss, grad_w1, grad_w2 = self._backward(x, y)
 
         # Update weights using gradient descent
         learning_rate = self.optimizer.lr

@@ -23,12 +23,10 @@ import numpy as np
 import torch
 
 import pytest_twolayer as tl
-from pytest_twolayer.implementations._torch_common import load_linears, seeded, to_numpy
+from pytest_twolayer.implementations._torch_common import seeded, to_numpy
 from pytest_twolayer.implementations.autograd_net import AutogradNet
 from pytest_twolayer.implementations.dynamic_net import DynamicNet, DynamicNetImpl
-from pytest_twolayer.implementations.optim_net import NAMES as OPTIM_NAMES
 from pytest_twolayer.implementations.optim_net import OptimNet
-from pytest_twolayer.spec.validation import checked_params, param_shapes
 from pytest_twolayer.zoo.numpy_bugs import CONSTRUCTING, STEPPING
 
 F = tuple[str, ...]
@@ -226,8 +224,9 @@ class AdamStateSurvivesLoad(OptimBase):
     failing_checks: F = ("test_update_follows_rule",)
 
     def load(self, params: dict[str, np.ndarray]) -> None:
-        p = checked_params(params, param_shapes(self.dims, OPTIM_NAMES), self.dtype_name)
-        load_linears(self.layers, p)
+        kept = self.opt
+        super().load(params)
+        self.opt = kept  # the new values are copied into the same parameters, which it updates
 
 
 # --- dynamic (momentum, depths 0..3) -------------------------------------------------------
