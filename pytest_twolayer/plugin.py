@@ -34,7 +34,7 @@ from pytest_twolayer.report.reporting import Reporting
 from pytest_twolayer.report.run_failures import RunFailures
 from pytest_twolayer.run import dryrun, listing, options
 from pytest_twolayer.run.collection import DTYPES_MARKER_HELP, Collection, add_suite_to_args
-from pytest_twolayer.run.selection import Selection
+from pytest_twolayer.run.selection import Loaded, Selection
 from pytest_twolayer.run.session import TwoLayerSession, session_of
 from pytest_twolayer.sealed.sealing import Sealing
 
@@ -85,6 +85,9 @@ def pytest_configure(config: pytest.Config) -> None:
         config.pluginmanager.register(sealing, "twolayer-sealing")
         run.load = sealing.load
     selection = select(config, run)
+    if run.load is not Loaded.load:  # described by another process: loaded in a host too
+        for loaded in selection.implementations:
+            loaded.load_elsewhere = run.load
     config.stash[SELECTION_KEY] = selection
     benchmark = run.benchmark_settings()  # a gate naming an unknown reference: a usage error now
     register = config.pluginmanager.register

@@ -141,11 +141,19 @@ class Loaded:
     declared: Declared | None
     error: str | None = None
     _cls: type[TwoLayerImplementation] | None = field(default=None, repr=False, compare=False)
+    load_elsewhere: Callable[[Spec], Loaded] | None = field(default=None, repr=False, compare=False)
+    """How to load the class when it is first used, where it is not to be imported here (an
+    implementation host: ``--twolayer-isolation process``); None: import it here."""
 
     @property
     def cls(self) -> type[TwoLayerImplementation] | None:
         if self.declared is None:
             return None
+        if self._cls is None and self.load_elsewhere is not None:
+            loaded = self.load_elsewhere(self.spec)
+            if loaded.error is not None:
+                raise RegistrationError(loaded.error)
+            self._cls = loaded._cls
         if self._cls is None:
             self._cls = self.spec.load()
         return self._cls

@@ -189,7 +189,13 @@ class ImplementationHost:
         parent, child = socket.socketpair()
         try:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "pytest_twolayer.sealed.child", str(child.fileno())],
+                [
+                    sys.executable,
+                    "-m",
+                    "pytest_twolayer.sealed.child",
+                    str(child.fileno()),
+                    str(os.getpid()),
+                ],
                 pass_fds=(child.fileno(),),
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,  # the judge's Ctrl-C is not the host's
