@@ -54,6 +54,9 @@ class Sealing:
         if "load_error" in loaded:
             host.kill()
             return Loaded(spec, None, str(loaded["load_error"]))
+        previous = self.hosts.pop(spec.name, None)
+        if previous is not None:  # loaded again (by a worker that did not describe it)
+            previous.kill()
         self.hosts[spec.name] = host
         self.end_the_least_recent(keep=spec.name)
         cls = hosted_class(host, loaded)
