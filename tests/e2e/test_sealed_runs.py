@@ -1,6 +1,7 @@
 """A run with ``--twolayer-isolation process`` gives the verdicts, word for word, that the same
 run gives in one process: for correct nets, for broken ones, and for nets that change
-process-global state (judged in the host, where they run)."""
+process-global state (judged in the host, where they run). The benchmark concern is left out:
+timing in a host is not done yet (docs/trust.md, "Not yet")."""
 
 from __future__ import annotations
 
@@ -88,7 +89,7 @@ def reports(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any
             [
                 "pytest", "-p", "twolayer", "--impl", ",".join(NAMES), "-n", "0",
                 "-p", "no:cacheprovider", "--twolayer-isolation", isolation,
-                "--twolayer-benchmark-steps", "30", "--twolayer-report-json", str(report), "-q",
+                "-k", "not test_benchmark_step", "--twolayer-report-json", str(report), "-q",
             ],
             folder,
             env=env,

@@ -180,6 +180,14 @@ def tamperer_module(name: str) -> str:
 
 TAMPERERS = [*ATTACKS, *STEPS_ATTACKS]
 
+NOT_THE_BENCHMARK = "not test_benchmark_step"
+"""The benchmark in a host is not done yet (docs/trust.md, "Not yet": the crossing's cost, the
+memory figure): its figures and gates are left out of these runs until it is."""
+
+OWN_PACE = {"burns_cpu"}
+"""Tamperers whose attack slows their own checks (their threads run during them, as they
+would in one process): a time-limited check may fail for them where it passes for the twin."""
+
 
 @pytest.fixture(scope="module")
 def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -215,7 +223,7 @@ def run(folder: Path, workers: str) -> tuple[int, dict[str, Any], str]:
     result = run_as_user(
         [
             "pytest", "-p", "twolayer", "--impl", impls, "-n", workers, "-p", "no:cacheprovider",
-            "--twolayer-isolation", "process", "--twolayer-benchmark-steps", "30",
+            "--twolayer-isolation", "process", "-k", NOT_THE_BENCHMARK,
             "--twolayer-timeout", "45", "--twolayer-report-json", str(report), "-q",
         ],
         folder,
@@ -247,7 +255,7 @@ def test_the_neighbours_keep_their_verdicts(outcome: tuple[int, dict[str, Any], 
     }
 
 
-@pytest.mark.parametrize("name", [n for n in ATTACKS if n != "patches_the_clock"])
+@pytest.mark.parametrize("name", [n for n in ATTACKS if n not in OWN_PACE])
 def test_a_tamperer_gets_its_honest_twins_verdict(
     outcome: tuple[int, dict[str, Any], str], name: str
 ):
@@ -255,12 +263,6 @@ def test_a_tamperer_gets_its_honest_twins_verdict(
     twin = failed(report, "twin")
     assert {"gradients_match_reference[float64]", "update_follows_rule[float64]"} <= twin
     assert failed(report, name.replace("_", "-")) == twin, output[-3000:]
-
-
-def test_a_patched_clock_times_nothing_faster(outcome: tuple[int, dict[str, Any], str]):
-    _, report, _ = outcome
-    medians = {b["impl"]: b["median_s"] for b in report["benchmarks"]}
-    assert medians["patches-the-clock"] > 0.2 * medians["twin"]
 
 
 @pytest.mark.parametrize(
