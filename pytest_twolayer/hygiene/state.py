@@ -206,12 +206,14 @@ class StateLeftChanged(ConformanceFailure):
 
 
 def state_left_changed(
-    case: Case, who: str, found: list[Change], failure: BaseException | None = None
+    case: Case, who: str, found: list[Change] | str, failure: BaseException | None = None
 ) -> StateLeftChanged:
     """The verdict on ``case`` for the changes ``found`` during ``who`` (a method, a check),
-    one line; ``failure`` is what the test raised besides, if anything (often a consequence:
-    the next ``backward()`` after grad mode was turned off)."""
-    message = f"{who} left process-global state changed: {describe(found)}"
+    one line; ``found`` may come described already (by an implementation host); ``failure``
+    is what the test raised besides, if anything (often a consequence: the next
+    ``backward()`` after grad mode was turned off)."""
+    described = found if isinstance(found, str) else describe(found)
+    message = f"{who} left process-global state changed: {described}"
     if failure is not None:
         message += f" (the test also failed: {first_line(case, failure)})"
     try:

@@ -13,8 +13,6 @@ from collections.abc import Generator
 
 import pytest
 
-from pytest_twolayer.checking.case import ConformanceFailure
-from pytest_twolayer.checking.suite import GLOBAL_STATE_LABEL
 from pytest_twolayer.hygiene import state
 from pytest_twolayer.run.collection import CollectedCase, collected_case
 from pytest_twolayer.run.registry import Spec
@@ -137,13 +135,7 @@ class Sealing:
         culprits = host.request(request, what="finding which call changed it").get("culprits")
         test = str(getattr(item, "originalname", item.name))
         who = " and ".join(str(c) for c in culprits or []) or test
-        message = f"{who} left process-global state changed: {'; '.join(changes)}"
-        if failure is not None:
-            message += f" (the test also failed: {state.first_line(case, failure)})"
-        try:
-            case.fail(GLOBAL_STATE_LABEL, message)
-        except ConformanceFailure as verdict:
-            raise state.StateLeftChanged(str(verdict)) from failure
+        raise state.state_left_changed(case, who, "; ".join(changes), failure) from failure
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self) -> None:
