@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from pytest_twolayer.sealed.channel import Channel, ChannelClosed
-from pytest_twolayer.sealed.values import Decoder, Encoder, Native
+from pytest_twolayer.sealed.values import Decoder, Encoder
 from pytest_twolayer.spec.dims import Dims
 
 BUILTIN_ERRORS = {
@@ -351,6 +351,3 @@ def main(argv: list[str]) -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main(sys.argv))
-
-
-__all__ = ["Host", "Native", "main"]

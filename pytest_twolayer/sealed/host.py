@@ -356,7 +356,7 @@ class ImplementationHost:
 
     def ended(self) -> str:
         process = self.process
-        self.kill_quietly()
+        self.kill()  # reaps it: its exit status is known after
         code = None if process is None else process.returncode
         if code is None:
             return "the implementation's process ended"
@@ -367,9 +367,3 @@ class ImplementationHost:
                 name = f"signal {-code}"
             return f"the implementation's process was killed by {name}"
         return f"the implementation's process exited with status {code}"
-
-    def kill_quietly(self) -> None:
-        process = self.process
-        self.kill()
-        if process is not None:
-            process.wait()

@@ -62,17 +62,10 @@ class Native:
     type_name: str
 
 
-@dataclass
-class Encoded:
-    """A value as JSON-able data plus the array buffers it refers to by index."""
-
-    data: Any
-    buffers: list[bytes | memoryview]
-
-
 class Encoder:
-    """Turns values into :class:`Encoded` data. ``array`` and ``other`` decide what an array
-    and a value outside the set become (the host keeps them; the judge refuses them)."""
+    """Turns values into JSON-able data plus the array buffers it refers to by index.
+    ``array`` and ``other`` decide what an array and a value outside the set become (the
+    host keeps them; the judge refuses them)."""
 
     def __init__(self) -> None:
         self.buffers: list[bytes | memoryview] = []
@@ -119,9 +112,6 @@ class Encoder:
     def other(self, value: Any) -> Any:
         return {"O": type(value).__name__, "repr": _short_repr(value)}
 
-    def done(self, data: Any) -> Encoded:
-        return Encoded(data, self.buffers)
-
 
 def _short_repr(value: Any) -> str:
     try:
@@ -136,7 +126,7 @@ class DecodeError(ValueError):
 
 
 class Decoder:
-    """Turns :class:`Encoded` data back into values; ``native`` and ``array`` may be
+    """Turns that data and its buffers back into values; ``native`` and ``array`` may be
     specialised by each side (handles, tracked arrays)."""
 
     def __init__(self, buffers: list[bytes]) -> None:

@@ -9,7 +9,6 @@ announces it (``scripts/api_record.py``).
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import sys
 from pathlib import Path
@@ -20,18 +19,13 @@ if sys.version_info >= (3, 11):
 else:  # pytest brings tomli there
     import tomli as tomllib
 
+from tests.support.modules import module_from_file
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def api_record() -> ModuleType:
-    path = ROOT / "scripts" / "api_record.py"
-    spec = importlib.util.spec_from_file_location("api_record", path)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("api_record", module)
-    spec.loader.exec_module(module)
-    return module
+    return module_from_file(ROOT / "scripts" / "api_record.py", "api_record")
 
 
 def test_the_record_matches_the_code():

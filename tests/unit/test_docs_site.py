@@ -9,29 +9,21 @@ page names that the code lacks, fails here (and ``nox -s docs`` builds the pages
 from __future__ import annotations
 
 import ast
-import importlib.util
 import re
-import sys
 from pathlib import Path
 from types import ModuleType
 
 import pytest_twolayer
 from pytest_twolayer.checking.suite import CHECKS
 from pytest_twolayer.option_table import OPTIONS
+from tests.support.modules import module_from_file
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs"
 
 
 def tables() -> ModuleType:
-    path = DOCS / "_ext" / "twolayer_tables.py"
-    spec = importlib.util.spec_from_file_location("twolayer_tables", path)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("twolayer_tables", module)
-    spec.loader.exec_module(module)
-    return module
+    return module_from_file(DOCS / "_ext" / "twolayer_tables.py", "twolayer_tables")
 
 
 def test_the_options_page_lists_every_option_and_nothing_else():
