@@ -10,7 +10,7 @@ from typing import Any, NoReturn
 
 import numpy as np
 
-from pytest_twolayer.checking.case import Case
+from pytest_twolayer.checking.case import Case, SuiteError
 from pytest_twolayer.checking.compare import closest_depth, describe_mismatch, params_as_f64
 from pytest_twolayer.checking.judge import Judge
 from pytest_twolayer.checking.points import Point, draw_point, is_kink_free
@@ -55,7 +55,7 @@ def check_update_follows_rule(case: Case) -> None:
             return
         except _Kink:
             continue
-    judge.fail(f"every one of {MAX_RESTARTS} trajectories met a ReLU kink; please report")
+    raise SuiteError(f"every one of {MAX_RESTARTS} trajectories met a ReLU kink")
 
 
 def _enough_steps(depths: tuple[int, ...], drawn: list[int]) -> bool:

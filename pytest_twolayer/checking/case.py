@@ -29,6 +29,13 @@ class ConformanceFailure(AssertionError):
     """A check's verdict against an implementation; ``str()`` is the complete message."""
 
 
+class SuiteError(Exception):
+    """The suite's own machinery could not do its job (no valid test point, a reference it
+    cannot compute): never a verdict on the implementation. The plugin reports it, as it
+    reports any other exception a check's own code raises, under the ``suite error`` label
+    (:mod:`pytest_twolayer.outcomes.verdicts`)."""
+
+
 @dataclass(frozen=True)
 class Case:
     """An implementation class bound to a device, a dtype, a seed and dims."""

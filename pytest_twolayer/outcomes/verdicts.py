@@ -1,6 +1,8 @@
 """What a twolayer test's reports carry: the suite's verdict as it wrote it, a snippet that
 reproduces it, the case's labels for ``--junitxml``, and the test's message on the channel
-of :mod:`pytest_twolayer.checking.published`."""
+of :mod:`pytest_twolayer.checking.published`; an exception from a check's own code is
+reported as the suite's error (:mod:`pytest_twolayer.checking.suite_errors`), never as the
+implementation's failure."""
 
 from __future__ import annotations
 
@@ -8,10 +10,11 @@ from collections.abc import Generator
 
 import pytest
 
+from pytest_twolayer.checking import suite_errors
 from pytest_twolayer.checking.case import ConformanceFailure
 from pytest_twolayer.checking.published import attach, junit_properties
 from pytest_twolayer.outcomes.reproduction import Reproduction
-from pytest_twolayer.run.collection import collected_case
+from pytest_twolayer.run.collection import CollectedCase, collected_case
 
 
 class Verdicts:
@@ -44,5 +47,27 @@ class Verdicts:
         if call.excinfo is not None and call.excinfo.errisinstance(ConformanceFailure):
             report.longrepr = str(call.excinfo.value)
             self.reproduction.annotate(item, case, call, report)
+        elif report.failed and call.when == "call" and case.in_suite and _own_exception(call):
+            assert call.excinfo is not None
+            report.longrepr = suite_errors.message(where(case), case.check, call.excinfo.value)
         attach(item, report, case.labels() | {"host": self.host})
         return report
+
+
+def _own_exception(call: pytest.CallInfo[None]) -> bool:
+    """Whether the test raised an ``Exception`` that is no verdict: then it came from the
+    suite's own code, since every call into the implementation is the judge's, which makes
+    what it raises a verdict. (pytest's skip, fail and xfail, Ctrl-C and the time limit are
+    no ``Exception``.)"""
+    excinfo = call.excinfo
+    return (
+        excinfo is not None
+        and excinfo.errisinstance(Exception)
+        and not excinfo.errisinstance(ConformanceFailure)
+    )
+
+
+def where(collected: CollectedCase) -> str:
+    """``impl=... device=... dtype=... seed=...``, or ``impl=...`` for a check of the class."""
+    case = collected.case()
+    return case.where() if case is not None else f"impl={collected.impl}"

@@ -104,7 +104,14 @@ def benchmark_from(record: Record) -> StepBenchmark | None:
         return None  # a malformed record is the benchmark module's bug; the figure skips it
 
 
-FAILED = (Outcome.FAILED, Outcome.ERROR, Outcome.CRASHED, Outcome.XFAILED, Outcome.NOT_RUN)
+FAILED = (
+    Outcome.FAILED,
+    Outcome.ERROR,
+    Outcome.CRASHED,
+    Outcome.XFAILED,
+    Outcome.NOT_RUN,
+    Outcome.SUITE_ERROR,
+)
 
 
 def _unmeasured(record: Record) -> StepBenchmark | None:

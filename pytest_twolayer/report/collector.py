@@ -13,6 +13,7 @@ import pytest
 
 from pytest_twolayer.checking.published import Message, read
 from pytest_twolayer.checking.suite import OTHER_CONCERN, parse_nodeid
+from pytest_twolayer.checking.suite_errors import is_suite_error
 from pytest_twolayer.report.records import Outcome, Record
 
 CRASH_MARK = "crashed while running"  # pytest-xdist's report for a test whose worker died
@@ -165,7 +166,9 @@ def _call(record: Record, report: pytest.TestReport) -> None:
         else:
             record.outcome, record.message = Outcome.SKIPPED, skip_reason(report)
     else:  # a strict xpass lands here too, as pytest counts it: failed
-        record.outcome, record.message = Outcome.FAILED, failure_text(report)
+        text = failure_text(report)
+        record.outcome = Outcome.SUITE_ERROR if is_suite_error(text) else Outcome.FAILED
+        record.message = text
 
 
 def headline(report: pytest.TestReport, message: str) -> str:

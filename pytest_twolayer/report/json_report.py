@@ -118,7 +118,7 @@ def status(loaded: Loaded, records: list[Record]) -> str:
         return "crashed"
     if own & {Outcome.FAILED, Outcome.ERROR}:
         return "failed"
-    if not own or Outcome.NOT_RUN in own:
+    if not own or own & {Outcome.NOT_RUN, Outcome.SUITE_ERROR}:  # a verdict is missing
         return "not run"
     return "skipped" if own == {Outcome.SKIPPED} else "passed"
 

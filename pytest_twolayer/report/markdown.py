@@ -38,6 +38,7 @@ def render(
         ("load", "Failed to load"),
         ("crash", "Crashed"),
         ("lost", "Not run"),
+        ("suite", "Suite errors"),
         ("skip", "Skipped"),
     )
     for kind, heading in sections:

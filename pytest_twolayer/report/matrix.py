@@ -15,7 +15,14 @@ NO_DEVICE = "any"  # the row of an implementation with no device checks (it fail
 ALL_DTYPES = "all"  # the dtype cell of a row that merges its dtypes
 NO_CHECKS = "-"
 WIDTH = 100  # the terminal matrix stays readable in a 100-column CI log
-LEGEND = "FAIL n: n checks failed or errored; xfail: expected failures only; -: no checks"
+LEGEND = (
+    "FAIL n: n checks failed or errored; SUITE ERROR n: the suite failed n checks itself (no "
+    "verdict on the implementation); xfail: expected failures only; -: no checks"
+)
+SUITE_ERROR_NOTE = (
+    "SUITE ERROR n: the suite's own machinery failed in n checks, which say nothing about the "
+    "implementation; please report them"
+)
 
 
 def cell(outcomes: Iterable[Outcome]) -> str:
@@ -32,6 +39,10 @@ def cell(outcomes: Iterable[Outcome]) -> str:
     lost = sum(o == Outcome.NOT_RUN for o in seen)
     if lost:
         return f"NOT RUN {lost}"
+    # Counted apart from failures: the implementation is neither blamed nor cleared.
+    own = sum(o == Outcome.SUITE_ERROR for o in seen)
+    if own:
+        return f"SUITE ERROR {own}"
     if Outcome.XFAILED in seen:
         return "xfail"
     if Outcome.PASSED in seen or Outcome.XPASSED in seen:
@@ -173,6 +184,8 @@ def notes(records: list[Record], rows: Sequence[Row] = ()) -> list[Note]:
                 "lost",
                 "NOT RUN n: checks collected but never run (their worker died, or the run stopped)",
             )
+        elif record.outcome == Outcome.SUITE_ERROR:
+            key = ("suite", SUITE_ERROR_NOTE)
         elif (
             record.outcome in (Outcome.FAILED, Outcome.ERROR)
             and record.check == "implementation_loads"
@@ -187,7 +200,7 @@ def notes(records: list[Record], rows: Sequence[Row] = ()) -> list[Note]:
     rank = {f"{row.impl} {row.device or NO_DEVICE}": i for i, row in enumerate(rows)}
     for places in found.values():
         places.sort(key=lambda where: rank.get(where, len(rank)))
-    order = {"load": 0, "crash": 1, "lost": 2, "skip": 3}
+    order = {"load": 0, "crash": 1, "lost": 2, "suite": 3, "skip": 4}
 
     def position(item: tuple[tuple[str, str], list[str]]) -> tuple[int, int]:
         (kind, _), places = item

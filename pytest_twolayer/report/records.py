@@ -24,10 +24,12 @@ class Outcome(str, Enum):
     ERROR = "error"
     CRASHED = "crashed"
     NOT_RUN = "not run"  # collected, but no verdict came: its worker died, or the run stopped
+    SUITE_ERROR = "suite error"  # the suite's own machinery failed: no verdict on the impl
 
 
-FAILING = (Outcome.FAILED, Outcome.ERROR, Outcome.CRASHED, Outcome.NOT_RUN)
-"""The outcomes that fail a run (an expected failure does not)."""
+FAILING = (Outcome.FAILED, Outcome.ERROR, Outcome.CRASHED, Outcome.NOT_RUN, Outcome.SUITE_ERROR)
+"""The outcomes that fail a run (an expected failure does not; the suite's own error does, as
+something went wrong that someone must see)."""
 
 
 @dataclass

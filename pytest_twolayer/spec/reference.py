@@ -125,12 +125,22 @@ def kink_distance(params: Mapping[str, np.ndarray], x: np.ndarray, depth: int) -
     Rounding in a lower precision can flip a ReLU whose input is this close to 0, which
     changes a gradient by a whole row's contribution: the suite only compares gradients at
     points where this distance exceeds the dtype's rounding margin.
+
+    A pre-activation that is exactly 0 because its whole input row is 0 (the units below it
+    all dead, no bias) is no kink: every precision computes that 0 exactly, and whichever
+    derivative a ReLU takes there, the gradient it passes down meets only dead units below.
+    Without biases such rows are common at small widths, and counting them made every draw
+    fail.
     """
     fwd = forward(params, x, depth)
+    inputs = [np.asarray(x, dtype=np.float64), *fwd.activations[:-1]]
     distance = np.inf
-    for h in fwd.pre_activations:
+    for h, below in zip(fwd.pre_activations, inputs, strict=True):
         scale = float(np.sqrt(np.mean(h * h))) or 1.0
-        distance = min(distance, float(np.min(np.abs(h))) / scale)
+        exact_zero = (h == 0.0) & ~np.any(below, axis=1, keepdims=True)
+        if exact_zero.all():
+            continue
+        distance = min(distance, float(np.min(np.abs(h[~exact_zero]))) / scale)
     return distance
 
 

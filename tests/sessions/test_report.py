@@ -303,7 +303,8 @@ def test_every_outcome_is_recorded_and_dtypes_split_only_where_they_differ(
     result.stdout.fnmatch_lines(["skip: not on this machine (numpy cpu)"])
     assert report["summary"] == {
         "total": 12, "passed": 3, "failed": 1, "xfailed": 2, "xpassed": 2, "skipped": 2,
-        "error": 2, "crashed": 0, "not run": 0, "verdict": "failed", "run_failures": [],
+        "error": 2, "crashed": 0, "not run": 0, "suite error": 0,
+        "verdict": "failed", "run_failures": [],
     }  # fmt: skip
 
 
@@ -381,6 +382,8 @@ def test_bad_report_options_are_one_line_usage_errors(
         ([Outcome.PASSED, Outcome.XFAILED], "xfail"),
         ([Outcome.XFAILED, Outcome.FAILED, Outcome.ERROR], "FAIL 2"),
         ([Outcome.FAILED, Outcome.CRASHED], "CRASH"),
+        ([Outcome.PASSED, Outcome.SUITE_ERROR, Outcome.SUITE_ERROR], "SUITE ERROR 2"),
+        ([Outcome.SUITE_ERROR, Outcome.FAILED], "FAIL 1"),
     ],
 )
 def test_a_cell_shows_the_worst_outcome(outcomes: list[Outcome], expected: str):
