@@ -44,6 +44,47 @@ def check_params_are_copies(case: Case) -> None:
         judge.fail("writing into params()'s arrays changed forward()")
 
 
+def check_returns_belong_to_caller(case: Case) -> None:
+    """What ``params()``, ``forward`` and ``gradients`` return is the caller's: no later call
+    (another forward, gradients, step, load) changes it."""
+    check = "contract.ownership"
+    judge = case.judge(check)
+    impl = judge.make()
+    rng = judge.rng()
+    d = case.dims
+    x, y = rng.standard_normal((d.N, d.D_in)), rng.standard_normal((d.N, d.D_out))
+    xn = judge.call("to_device(x)", impl.to_device, x)
+    yn = judge.call("to_device(y)", impl.to_device, y)
+    returned: dict[str, np.ndarray] = {}
+    for name, value in judge.params(impl).items():
+        returned[f"params()[{name!r}]"] = value
+    returned["forward(x)"] = judge.call("forward(x)", impl.forward, xn)
+    result = judge.call("gradients(x, y)", impl.gradients, xn, yn)
+    grads = result[1] if isinstance(result, tuple) and len(result) == 2 else {}
+    for name, value in (grads if isinstance(grads, dict) else {}).items():
+        returned[f"gradients(x, y)[1][{name!r}]"] = value
+    # Only arrays can be kept; what else came back is return_types' verdict.
+    kept = {what: np.array(v) for what, v in returned.items() if isinstance(v, np.ndarray)}
+    x2, y2 = x[::-1].copy(), y[::-1].copy()  # other data, so a reused buffer shows
+    x2n = judge.call("to_device(x2)", impl.to_device, x2)
+    y2n = judge.call("to_device(y2)", impl.to_device, y2)
+    later = (
+        ("forward(x2)", lambda: impl.forward(x2n)),
+        ("gradients(x2, y2)", lambda: impl.gradients(x2n, y2n)),
+        ("step(x2, y2)", lambda: impl.step(x2n, y2n)),
+        ("load(params)", lambda: impl.load(judge.params(impl))),
+        ("forward(x2)", lambda: impl.forward(x2n)),
+    )
+    for call, make in later:
+        judge.call(call, make)
+        for what, was in kept.items():
+            if not np.array_equal(returned[what], was, equal_nan=True):
+                judge.fail(
+                    f"the array {what} returned changed during a later {call}: it is a "
+                    "buffer the net writes again, not the caller's"
+                )
+
+
 def check_load_round_trips(case: Case) -> None:
     """``load`` casts float arrays to the working dtype; ``params()`` then returns them exactly,
     and ``forward`` computes with them."""
@@ -207,6 +248,10 @@ def test_params_canonical(twolayer_case: Case) -> None:
 
 def test_params_are_copies(twolayer_case: Case) -> None:
     check_params_are_copies(twolayer_case)
+
+
+def test_returns_belong_to_caller(twolayer_case: Case) -> None:
+    check_returns_belong_to_caller(twolayer_case)
 
 
 def test_load_round_trips(twolayer_case: Case) -> None:

@@ -1,8 +1,11 @@
 """Hygiene: seeds reproduce and differ, instances share no state, inputs are never mutated and
-are read as arrays whatever their memory layout.
+are read as arrays whatever their memory layout, and no call of the contract changes the
+process-global state.
 
-(That a check leaves the process as it found it is hygiene too, but no check of this module:
-the plugin watches every test for it, see ``pytest_twolayer.hygiene.guard``.)"""
+The last is judged by the plugin, which watches every test (``pytest_twolayer.hygiene.guard``,
+or the implementation's host): ``global_state_untouched`` makes the contract's calls, one
+test per call, and fails for the call that changed the state; every other test has the
+state restored after it and keeps its own verdict."""
 
 from __future__ import annotations
 
@@ -13,6 +16,7 @@ import numpy as np
 import pytest
 
 from pytest_twolayer.checking.case import Case
+from pytest_twolayer.checking.contract_calls import CALLS, calls_until
 from pytest_twolayer.checking.judge import Judge
 from pytest_twolayer.checking.layouts import LAYOUTS
 from pytest_twolayer.spec.contract import TwoLayerImplementation
@@ -241,3 +245,21 @@ def test_instances_share_no_state(twolayer_case: Case) -> None:
 
 def test_inputs_not_mutated(twolayer_case: Case) -> None:
     check_inputs_not_mutated(twolayer_case)
+
+
+def check_global_state_untouched(case: Case, call: str = "__init__") -> None:
+    """The contract's calls on a fresh instance, up to ``call``, for the plugin to watch: it
+    fails this test when ``call`` itself changes the process-global state (run it under
+    ``pytest_twolayer.hygiene.state.left_as_found`` without pytest). What a call raises is
+    other checks' verdict: the calls stop there."""
+    check = "hygiene.global_state"
+    judge = case.judge(check)
+    for _, make in calls_until(case, call):
+        if judge.raised(make) is not None:
+            return
+
+
+@TRAINING_DTYPE_ONLY
+@pytest.mark.parametrize("call", CALLS)
+def test_global_state_untouched(twolayer_case: Case, call: str) -> None:
+    check_global_state_untouched(twolayer_case, call)

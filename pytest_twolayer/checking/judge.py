@@ -34,7 +34,8 @@ class Judge:
 
     def fail(self, message: str) -> NoReturn:
         """Raise the label's verdict, naming the case it was reached on:
-        ``[label] impl=... device=... dtype=... seed=...: message``."""
+        ``[label] impl=... device=... dtype=... seed=...: message`` (the report shows the
+        label's fix hint under it: :mod:`pytest_twolayer.checking.hints`)."""
         raise ConformanceFailure(f"[{self.label}] {self.case.where()}: {message}")
 
     def rng(self, *salt: int) -> np.random.Generator:

@@ -74,6 +74,7 @@ CHECKS: tuple[Check, ...] = (
     Check("implementation_loads", "contract", (), per_case=False, plain=False),
     Check("params_canonical", "contract", ("contract.params",)),
     Check("params_are_copies", "contract", ("contract.copies",)),
+    Check("returns_belong_to_caller", "contract", ("contract.ownership",)),
     Check("load_round_trips", "contract", ("contract.load",)),
     Check("load_rejects_bad_params", "contract", ("contract.load_errors",)),
     Check("init_rejects_undeclared", "contract", ("contract.init_errors",)),
@@ -89,6 +90,7 @@ CHECKS: tuple[Check, ...] = (
     Check("different_seeds_differ", "hygiene", ("hygiene.different_seeds",)),
     Check("instances_share_no_state", "hygiene", ("hygiene.isolation",)),
     Check("inputs_not_mutated", "hygiene", ("hygiene.inputs",)),
+    Check("global_state_untouched", "hygiene", ("hygiene.global_state",)),
     Check(
         "benchmark_step",
         "benchmark",
@@ -98,17 +100,20 @@ CHECKS: tuple[Check, ...] = (
 """Every check of the suite, grouped by concern in :data:`CONCERNS` order."""
 
 GLOBAL_STATE_LABEL = "hygiene.global_state"
-"""The verdict of a twolayer test that left process-global state changed (torch's grad mode,
-a default dtype, a global RNG, the working directory, ...; see
-:mod:`pytest_twolayer.hygiene.state`).
+"""The verdict on process-global state left changed (torch's grad mode, a default dtype, a
+global RNG, the working directory, ...; see :mod:`pytest_twolayer.hygiene.state`).
 
-It belongs to the hygiene concern but to no check of its own: the plugin watches every
-twolayer test (each check of every concern, and users' own tests that take the suite's
-fixtures) and fails the one during which the state changed, because that is where the
-culprit is. A check of its own would see only the calls it makes itself, and only after
-every check before it had run in the changed process, blaming whichever neighbours ran
-there; the state is restored after each test instead, so no neighbour ever runs in it.
+One cause, one verdict: the check ``global_state_untouched`` runs once per contract call
+(``test_global_state_untouched[...-step]``) and fails for each call that changes the state,
+naming the change. The plugin also watches every other twolayer test and restores the state
+after it, so no neighbour runs in a changed process; that test keeps its own verdict. Only a
+change that no single call makes alone (a user's own test's code, several calls together),
+or one made while the hygiene check is not in the run, fails the test during which it
+happened, under this label, whatever its own: that is where the culprit is.
 """
+
+GLOBAL_STATE_CHECK = "global_state_untouched"
+"""The check whose tests carry the global-state verdict, one test per contract call."""
 
 SUITE_WIDE_LABELS: tuple[str, ...] = (GLOBAL_STATE_LABEL,)
 """Verdict labels that any check may carry besides its own (see :data:`GLOBAL_STATE_LABEL`)."""

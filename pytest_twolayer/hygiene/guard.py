@@ -8,11 +8,13 @@ back before the next test runs, and the test fails with the ``hygiene.global_sta
 naming each change, before -> after. So a culprit fails its own checks, and its neighbours in
 the worker never run in the state it left: their verdicts do not depend on the order.
 
-Where a change came from a single call into the implementation, the verdict names that call
-(``step() left ...``): the guard calls the contract's methods once more on a fresh instance,
-watching each. The ``impl`` fixture constructs an instance during setup; that construction is
-watched the same way. A test that uses ``monkeypatch`` is judged after its teardown, once
-monkeypatch has undone what it set.
+To tell which call made a change, the guard calls the contract's methods once more on a fresh
+instance, watching each. A change that one call makes alone is one verdict, that of the
+hygiene check ``global_state_untouched`` for that call (``step() left ...``); every other
+test during which it happened keeps its own verdict (:func:`pytest_twolayer.hygiene.state.
+verdict` has the rule, which an implementation's host applies too). The ``impl`` fixture
+constructs an instance during setup; that construction is watched the same way. A test that
+uses ``monkeypatch`` is judged after its teardown, once monkeypatch has undone what it set.
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ from typing import Any
 
 import pytest
 
-from pytest_twolayer.checking.suite import GLOBAL_STATE_LABEL
+from pytest_twolayer.checking.contract_calls import label
+from pytest_twolayer.checking.suite import GLOBAL_STATE_CHECK, GLOBAL_STATE_LABEL
 from pytest_twolayer.hygiene import state
 from pytest_twolayer.hygiene.state import Snapshot
 from pytest_twolayer.run.collection import CollectedCase, collected_case
@@ -35,6 +38,7 @@ UNDOES_AT_TEARDOWN = ("monkeypatch",)
 ``monkeypatch.chdir``): a test that takes one is judged after its teardown."""
 
 _PENDING = pytest.StashKey[Snapshot]()
+_JUDGED_APART = pytest.StashKey[frozenset[str]]()
 
 
 class StateGuard:
@@ -84,9 +88,9 @@ class StateGuard:
         try:
             value = yield
         except BaseException as failure:
-            judge(item, collected, before, failure, who="__init__() (the impl fixture)")
+            judge(item, collected, before, failure, who=label("__init__"))
             raise
-        judge(item, collected, before, None, who="__init__() (the impl fixture)")
+        judge(item, collected, before, None, who=label("__init__"))
         return value
 
 
@@ -114,5 +118,38 @@ def judge(
             f"changed: {state.describe(found)}"
         )
     culprits = [who] if who else state.calls_that_change_state(case)
-    culprit = " and ".join(culprits) if culprits else test
-    raise state.state_left_changed(case, culprit, found, failure) from failure
+    verdict = state.verdict(
+        case,
+        test,
+        found,
+        culprits,
+        failure,
+        watching=watched_call(item),
+        judged_apart=judged_apart(item, collected.impl),
+    )
+    if verdict is not None:
+        raise verdict from failure
+
+
+def watched_call(item: pytest.Item) -> str | None:
+    """The contract call whose global-state verdict this test carries (``step``), if it is a
+    test of the hygiene check ``global_state_untouched``."""
+    collected = collected_case(item)
+    if collected is None or not collected.in_suite or collected.check != GLOBAL_STATE_CHECK:
+        return None
+    callspec = getattr(item, "callspec", None)
+    call = callspec.params.get("call") if callspec is not None else None
+    return str(call) if call is not None else None
+
+
+def judged_apart(item: pytest.Item, impl: str) -> bool:
+    """Whether this run has the hygiene check ``global_state_untouched`` for ``impl``: then
+    that check carries the verdict of a change one call makes, and no other test does."""
+    session = item.session
+    if _JUDGED_APART not in session.stash:
+        session.stash[_JUDGED_APART] = frozenset(
+            case.impl
+            for case in map(collected_case, session.items)
+            if case is not None and case.in_suite and case.check == GLOBAL_STATE_CHECK
+        )
+    return impl in session.stash[_JUDGED_APART]

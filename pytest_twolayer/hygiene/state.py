@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from pytest_twolayer.checking.case import Case, ConformanceFailure
+from pytest_twolayer.checking.contract_calls import contract_calls, label
 from pytest_twolayer.checking.suite import GLOBAL_STATE_LABEL
 from pytest_twolayer.hygiene.watched import (
     ENVIRONMENT,
@@ -32,7 +33,6 @@ from pytest_twolayer.hygiene.watched import (
     WatchedSetting,
     ignored,
 )
-from pytest_twolayer.spec.contract import TwoLayerImplementation
 
 T = TypeVar("T")
 
@@ -47,9 +47,11 @@ class Change:
     after: str
     restored: bool = True
     problem: str = ""  # why it could not be set back
+    plainly: str = ""  # what happened in words, where the values say little (an RNG's state)
 
     def __str__(self) -> str:
-        text = f"{self.what} {self.before} -> {self.after}"
+        # A generator's state before and after is two fingerprints: the words say more.
+        text = self.plainly or f"{self.what} {self.before} -> {self.after}"
         return text if self.restored else f"{text} (could not be restored: {self.problem})"
 
 
@@ -92,8 +94,19 @@ def changes(before: Snapshot, after: Snapshot) -> list[Change]:
         elif name == RANDOM and imported:
             continue
         elif not setting.equal(old, new):
-            found.append(Change(name, name, _shown(setting, old), _shown(setting, new)))
+            found.append(
+                Change(
+                    name, name, _shown(setting, old), _shown(setting, new),
+                    plainly=_plainly(setting, old, new),
+                )
+            )  # fmt: skip
     return found
+
+
+def _plainly(setting: WatchedSetting, old: Any, new: Any) -> str:
+    if setting.explain is None or isinstance(old, Unreadable) or isinstance(new, Unreadable):
+        return ""
+    return setting.explain(old, new)
 
 
 def _shown(setting: WatchedSetting, value: Any) -> str:
@@ -155,7 +168,8 @@ def restore(before: Snapshot, found: list[Change]) -> list[Change]:
         else:
             problem = problems.get(change.setting, "it reads back changed")
             result.append(Change(change.setting, change.what, change.before, change.after,
-                                 restored=False, problem=problem))  # fmt: skip
+                                 restored=False, problem=problem,
+                                 plainly=change.plainly))  # fmt: skip
     for name, target in targets.items():
         setting = _BY_NAME[name]
         if name in {c.setting for c in found} or setting.equal(target, now.values.get(name)):
@@ -222,6 +236,34 @@ def state_left_changed(
         return StateLeftChanged(str(failure_))
 
 
+def verdict(
+    case: Case,
+    test: str,
+    found: list[Change] | str,
+    culprits: list[str],
+    failure: BaseException | None,
+    *,
+    watching: str | None,
+    judged_apart: bool,
+) -> StateLeftChanged | None:
+    """The one rule for a test during which the state changed (``found``), in one process and
+    in an implementation's host alike, so both give the same verdict.
+
+    A change one contract call makes alone (``culprits``) is one verdict, the hygiene check's
+    for that call (``watching`` in the test of that call; None in any other test); every
+    other test keeps its own verdict (the state was restored after it). Where nothing judges
+    it apart (that check is not in the run, ``judged_apart`` False) or no single call makes
+    it (a user's own test, a change that needs several calls), the test that made it fails.
+    """
+    if watching is not None:
+        if label(watching) in culprits:
+            return state_left_changed(case, label(watching), found, failure)
+        return None if culprits else state_left_changed(case, test, found, failure)
+    if culprits and judged_apart:
+        return None
+    return state_left_changed(case, " and ".join(culprits) or test, found, failure)
+
+
 def first_line(case: Case, failure: BaseException) -> str:
     """A failure in one line, without the case it names again (``[update.rule] step() ...``)."""
     text = (str(failure).strip().splitlines() or [""])[0]
@@ -232,39 +274,15 @@ def first_line(case: Case, failure: BaseException) -> str:
 
 
 def calls_that_change_state(case: Case) -> list[str]:
-    """The calls that, made once more on a fresh instance in the order the contract lists the
-    methods, leave the state changed (each call's change is undone before the next); empty when
-    none does alone (the test's own code, or a change that needs more calls)."""
-    d = case.dims
-    rng = case.rng(GLOBAL_STATE_LABEL)
-    x, y = rng.standard_normal((d.N, d.D_in)), rng.standard_normal((d.N, d.D_out))
-    made: dict[str, Any] = {}
-
-    def construct() -> None:
-        made["impl"] = case.cls(d, device=case.device, dtype=case.dtype, seed=case.seed)
-
-    def impl() -> TwoLayerImplementation:
-        instance: TwoLayerImplementation = made["impl"]
-        return instance
-
-    def native() -> None:
-        made["x"], made["y"] = impl().to_device(x), impl().to_device(y)
-
-    calls: list[tuple[str, Callable[[], object]]] = [
-        ("__init__()", construct),
-        ("to_device()", native),
-        ("params()", lambda: impl().params()),
-        ("load()", lambda: impl().load(impl().params())),
-        ("forward()", lambda: impl().forward(made["x"])),
-        ("gradients()", lambda: impl().gradients(made["x"], made["y"])),
-        ("step()", lambda: impl().step(made["x"], made["y"])),
-        ("step()", lambda: impl().step(made["x"], made["y"])),  # a change of the 2nd step on
-    ]
+    """The calls (``__init__()``, ``step()``) that, made once more on a fresh instance in the
+    order the contract lists the methods (:func:`pytest_twolayer.checking.contract_calls`),
+    leave the state changed (each call's change is undone before the next); empty when none
+    does alone (the test's own code, or a change that needs more calls)."""
     culprits: list[str] = []
-    for label, call in calls:
+    for call, make in contract_calls(case):
         before = snapshot()
         try:
-            call()
+            make()
         except Exception:
             failed = True
         else:
@@ -272,8 +290,8 @@ def calls_that_change_state(case: Case) -> list[str]:
         found = changes(before, snapshot())
         if found:
             restore(before, found)
-            if label not in culprits:
-                culprits.append(label)
+            if label(call) not in culprits:
+                culprits.append(label(call))
         if failed:
             break
     return culprits

@@ -84,6 +84,9 @@ class WatchedSetting:
     same: Callable[[Any, Any], bool] = operator.eq
     show: Callable[[Any], str] = repr
     available: Callable[[], bool] = lambda: True
+    explain: Callable[[Any, Any], str] | None = None
+    """What happened, in words, from the value before and after: a random generator's state
+    shown as two fingerprints says nothing a user can act on; "reseeded" does."""
 
     def value(self) -> Any:
         try:
@@ -163,6 +166,18 @@ def _torch_rng_show(state: Any) -> str:
     return f"<{_fingerprint(bytes(state.numpy().tobytes()))}>"
 
 
+def _torch_rng_explain(before: Any, after: Any) -> str:
+    # The CPU generator's state starts with its initial seed (a little-endian uint64), which
+    # only torch.manual_seed (or torch.seed) changes; a draw moves the rest.
+    seed_before, seed_after = (bytes(s.numpy().tobytes()[:8]) for s in (before, after))
+    if seed_before != seed_after:
+        seed = int.from_bytes(seed_after, "little")
+        return f"torch's global RNG was reseeded (torch.manual_seed({seed}) or torch.seed())"
+    return (
+        "torch's global RNG was drawn from (a torch.rand*, or a layer built, without a Generator)"
+    )
+
+
 def _torch_rng_same(a: Any, b: Any) -> bool:
     return bool(_torch().equal(a, b))
 
@@ -201,6 +216,23 @@ def _numpy_rng_same(a: tuple[Any, ...], b: tuple[Any, ...]) -> bool:
 
 def _numpy_rng_show(state: tuple[Any, ...]) -> str:
     return f"<{state[0]} pos {state[2]} {_fingerprint(np.asarray(state[1]).tobytes())}>"
+
+
+# Mersenne Twister states hold their position in the pool last: a fresh seed leaves it at 624
+# (nothing drawn yet), a draw moves it (a draw that lands on 624 again reads as a reseed).
+_MT_POOL = 624
+
+
+def _numpy_rng_explain(before: tuple[Any, ...], after: tuple[Any, ...]) -> str:
+    if after[2] == _MT_POOL and not np.array_equal(before[1], after[1]):
+        return "numpy's global RNG was reseeded (np.random.seed)"
+    return "numpy's global RNG was drawn from or reseeded (np.random.*, np.random.seed)"
+
+
+def _python_rng_explain(before: tuple[Any, ...], after: tuple[Any, ...]) -> str:
+    if after[1][-1] == _MT_POOL and before[1][:-1] != after[1][:-1]:
+        return "Python's global random was reseeded (random.seed)"
+    return "Python's global random was drawn from or reseeded (random.*, random.seed)"
 
 
 def _python_rng_show(state: tuple[Any, ...]) -> str:
@@ -317,6 +349,7 @@ WATCHED_SETTINGS: tuple[WatchedSetting, ...] = (
         lambda v: _torch().set_rng_state(v),
         same=_torch_rng_same,
         show=_torch_rng_show,
+        explain=_torch_rng_explain,
     ),
     WatchedSetting(
         "torch CUDA RNG states",
@@ -345,6 +378,7 @@ WATCHED_SETTINGS: tuple[WatchedSetting, ...] = (
         np.random.set_state,
         same=_numpy_rng_same,
         show=_numpy_rng_show,
+        explain=_numpy_rng_explain,
     ),
     # TensorFlow
     WatchedSetting(
@@ -386,7 +420,14 @@ WATCHED_SETTINGS: tuple[WatchedSetting, ...] = (
         lambda v: _tf().config.run_functions_eagerly(v),
     ),
     # Python
-    WatchedSetting(RANDOM, None, random.getstate, random.setstate, show=_python_rng_show),
+    WatchedSetting(
+        RANDOM,
+        None,
+        random.getstate,
+        random.setstate,
+        show=_python_rng_show,
+        explain=_python_rng_explain,
+    ),
     WatchedSetting("Python garbage collection enabled", None, gc.isenabled, _set_gc),
     WatchedSetting("working directory", None, os.getcwd, os.chdir),
     WatchedSetting(

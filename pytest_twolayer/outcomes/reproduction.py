@@ -71,7 +71,7 @@ class Reproduction:
             return  # a check of the class alone: its verdict is the error it raised
         suite_check = check(collected.check) if collected.in_suite else None
         function = check_function(suite_check) if suite_check is not None else None
-        arguments = self.arguments(case, function)
+        arguments = self.arguments(case, function) | parametrized(item, function)
         lines = [f"  {PYTEST_HEADER} {self.command(item, collected, case, arguments)}"]
         # The plugin judged the state around the check: the snippet judges it the same way.
         watched = call.excinfo.errisinstance(StateLeftChanged)
@@ -125,6 +125,16 @@ class Reproduction:
             words.append(os.path.relpath(item.path, item.config.invocation_params.dir))
         words += ["-k", item.name]  # exactly this test: the -k grammar takes its whole name
         return shlex.join(words)
+
+
+def parametrized(item: pytest.Item, function: Callable[..., Any] | None) -> dict[str, Any]:
+    """The test's own parameters that the check's plain function takes (the hygiene check's
+    ``call``): the snippet passes them as the test did."""
+    callspec = getattr(item, "callspec", None)
+    if function is None or callspec is None:
+        return {}
+    parameters = inspect.signature(function).parameters
+    return {name: value for name, value in callspec.params.items() if name in parameters}
 
 
 def _number(value: float) -> str:

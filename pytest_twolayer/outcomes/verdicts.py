@@ -1,6 +1,7 @@
 """What a twolayer test's reports carry: the suite's verdict as it wrote it, a snippet that
 reproduces it, the case's labels for ``--junitxml``, and the test's message on the channel
-of :mod:`pytest_twolayer.checking.published`; an exception from a check's own code is
+of :mod:`pytest_twolayer.checking.published`, the verdict's fix hint under it
+(:mod:`pytest_twolayer.checking.hints`); an exception from a check's own code is
 reported as the suite's error (:mod:`pytest_twolayer.checking.suite_errors`), never as the
 implementation's failure."""
 
@@ -12,6 +13,7 @@ import pytest
 
 from pytest_twolayer.checking import suite_errors
 from pytest_twolayer.checking.case import ConformanceFailure
+from pytest_twolayer.checking.hints import with_hint
 from pytest_twolayer.checking.published import attach, junit_properties
 from pytest_twolayer.outcomes.reproduction import Reproduction
 from pytest_twolayer.run.collection import CollectedCase, collected_case
@@ -45,7 +47,7 @@ class Verdicts:
             return report
         # A conformance verdict is a complete message; a traceback into the suite hides it.
         if call.excinfo is not None and call.excinfo.errisinstance(ConformanceFailure):
-            report.longrepr = str(call.excinfo.value)
+            report.longrepr = with_hint(str(call.excinfo.value))
             self.reproduction.annotate(item, case, call, report)
         elif report.failed and call.when == "call" and case.in_suite and _own_exception(call):
             assert call.excinfo is not None

@@ -14,6 +14,7 @@ from collections.abc import Generator
 import pytest
 
 from pytest_twolayer.hygiene import state
+from pytest_twolayer.hygiene.guard import judged_apart, watched_call
 from pytest_twolayer.run.collection import CollectedCase, collected_case
 from pytest_twolayer.run.registry import Spec
 from pytest_twolayer.run.selection import Declared, Loaded
@@ -134,8 +135,17 @@ class Sealing:
         }
         culprits = host.request(request, what="finding which call changed it").get("culprits")
         test = str(getattr(item, "originalname", item.name))
-        who = " and ".join(str(c) for c in culprits or []) or test
-        raise state.state_left_changed(case, who, "; ".join(changes), failure) from failure
+        verdict = state.verdict(  # the guard's rule, so both isolation modes read the same
+            case,
+            test,
+            "; ".join(changes),
+            [str(c) for c in culprits or []],
+            failure,
+            watching=watched_call(item),
+            judged_apart=judged_apart(item, collected.impl),
+        )
+        if verdict is not None:
+            raise verdict from failure
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self) -> None:

@@ -100,7 +100,9 @@ class ZooRun:
 
 
 CASE_ID = re.compile(r"^(?P<check>test_\w+)\[(?P<param>.+)\]$")
-PARAM_ID = re.compile(r"^(?P<impl>.+)-cpu-(?P<dtype>float32|float64)$")
+PARAM_ID = re.compile(
+    r"^(?P<impl>.+)-cpu-(?P<dtype>float32|float64)(?:-\w+)?$"
+)  # -call: the hygiene check of one contract call
 
 
 def parse_junit(path: Path) -> tuple[dict[str, list[CheckResult]], list[str]]:

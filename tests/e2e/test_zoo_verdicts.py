@@ -17,6 +17,7 @@ import re
 
 import pytest
 
+from pytest_twolayer.checking.hints import hint_for
 from pytest_twolayer.checking.suite import CHECKS as SUITE_CHECKS
 from pytest_twolayer.checking.suite import SUITE_WIDE_LABELS
 from pytest_twolayer.zoo.runner import TIME_LIMIT_S, CheckResult, ZooRun, exhibits, run_zoo
@@ -115,16 +116,19 @@ def test_zoo_covers_every_kind_of_bug_the_plugin_watches() -> None:
 
 @pytest.mark.parametrize("name", list(GLOBAL_STATE))
 def test_global_state_verdicts_name_the_change(zoo_run: ZooRun, name: str) -> None:
-    """Each check that fails for such an exhibit fails with the hygiene verdict naming a
-    changed setting, before -> after; together they name every one the exhibit changes."""
+    """One cause, one verdict: the hygiene check fails for the call that changed the state,
+    naming the change in words; together its failures name every one the exhibit changes."""
     failures = [o for o in zoo_run.outcomes.get(name, []) if o.status == "failure"]
-    assert failures, f"{name} was not rejected"
+    own = [o for o in failures if o.check == "test_global_state_untouched"]
+    assert own, f"{name} was not rejected by the hygiene check"
     named = set()
-    for outcome in failures:
+    for outcome in own:
         first = outcome.message.splitlines()[0]
         assert first.startswith("[hygiene.global_state] "), first
-        found = {s for s in GLOBAL_STATE[name] if re.search(rf"{re.escape(s)}\S* .+ -> ", first)}
+        assert re.search(r": \w+\(\) left process-global state changed: ", first), first
+        found = {s for s in GLOBAL_STATE[name] if s in first}
         assert found, (GLOBAL_STATE[name], first)
+        assert " <#" not in first, first  # no fingerprints where words say it
         named |= found
     assert named == set(GLOBAL_STATE[name])
 
@@ -178,14 +182,19 @@ def test_failures_are_verdicts(zoo_run: ZooRun, name: str) -> None:
             f"{where}: expected {heads[0]!r}..., got:\n{message}"
         )
         lines = message.strip().splitlines()
-        assert len(lines) in (2, 4), (
-            f"{where}: expected a verdict, a reproduce line and maybe a snippet:\n{message}"
+        assert len(lines) in (3, 5), (
+            f"{where}: expected a verdict, its hint, a reproduce line and maybe a snippet:\n"
+            f"{message}"
         )
-        test = f"{outcome.check}[{name}-cpu-{outcome.dtype}]"
-        assert lines[1] == (
+        label = lines[0][1 : lines[0].index("]")]
+        assert lines[1] == f"  hint: {hint_for(label, lines[0])}", lines[1]
+        test = f"{outcome.check}[{name}-cpu-{outcome.dtype}"
+        reproduce = (
             f"  reproduce: pytest -p twolayer --impl {name} --device cpu --twolayer-seed {SEED} "
-            f"--twolayer-timeout {TIME_LIMIT_S} -k '{test}'"
-        ), lines[1]
-        if len(lines) == 4:  # the check without pytest (tests/e2e/test_reproduction.py runs one)
-            assert lines[2] == "  reproduce without pytest:", lines[2]
-            assert lines[3].startswith('    python -c "from pytest_twolayer import Case'), lines[3]
+            f"--twolayer-timeout {TIME_LIMIT_S} -k '{test}"
+        )
+        # the hygiene check's test id ends in the call it watches: ...-float64-step]
+        assert re.fullmatch(re.escape(reproduce) + r"(-\w+)?\]'", lines[2]), lines[2]
+        if len(lines) == 5:  # the check without pytest (tests/e2e/test_reproduction.py runs one)
+            assert lines[3] == "  reproduce without pytest:", lines[3]
+            assert lines[4].startswith('    python -c "from pytest_twolayer import Case'), lines[4]

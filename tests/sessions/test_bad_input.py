@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 
+from pytest_twolayer.checking.hints import hint_for
 from pytest_twolayer.outcomes.timeouts import TimeLimitExceeded, alarm
 from pytest_twolayer.run.registry import ENTRY_POINT_GROUP
 from tests.support.readme import example_files, suite_check_count
@@ -361,7 +362,10 @@ BAD_VALUES = {
 def test_bad_value_is_a_verdict(pytester: pytest.Pytester, bad: BadValue):
     register(pytester, "class Broken(MyNet):\n" + textwrap.indent(bad.body, "    "))
     result = run(pytester, f"implementation_loads or {bad.check}")
-    result.stdout.fnmatch_lines([exact(bad.verdict), exact(reproduce(bad.check))], consecutive=True)
+    hint = exact(f"  hint: {hint_for(bad.verdict[1 : bad.verdict.index(']')], bad.verdict)}")
+    result.stdout.fnmatch_lines(
+        [exact(bad.verdict), hint, exact(reproduce(bad.check))], consecutive=True
+    )
     assert_only_broken_failed(result, {bad.check}, {"test_implementation_loads", bad.check})
 
 
@@ -402,6 +406,7 @@ def test_hung_implementation_fails_within_its_limit(
                 f"[update.rule] {WHERE}: exceeded the per-check time limit of 2 s "
                 "(--twolayer-timeout)"
             ),
+            "  hint: a call did not return in time: *",
             exact(reproduce("test_update_follows_rule", "--twolayer-timeout 2")),
         ]
     )

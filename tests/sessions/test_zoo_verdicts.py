@@ -51,12 +51,13 @@ def test_pytester_shows_the_update_verdict(pytester: pytest.Pytester) -> None:
     name = "zoo-lr-off-by-half-percent"
     _register(pytester, name, "numpy_bugs", "LrOffByHalfPercent")
     result = _run(pytester, name, "-k", "contract or update")
-    result.assert_outcomes(passed=7, failed=1)
+    result.assert_outcomes(passed=8, failed=1)
     result.stdout.fnmatch_lines(
         [
             f"[[]update.rule[]] impl={name} device=cpu dtype=float64 seed=0: after step #1 w? "
             "moved wrongly for SGD(lr=1e-06, momentum=0.0): displacement off by 0.005 of its "
             "reference norm (allowed 1e-08)*",
+            "  hint: step with exactly the declared optimizer (its lr, momentum, betas, eps)*",
             f"  reproduce: pytest -p twolayer --impl {name} --device cpu --twolayer-seed 0 "
             f"-k 'test_update_follows_rule[[]{name}-cpu-float64[]]'",
             f"FAILED *test_update.py::test_update_follows_rule[[]{name}-cpu-float64[]]*",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from pytest_twolayer.checking.contract_calls import CALLS
 from pytest_twolayer.checking.suite import CHECKS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -30,5 +31,6 @@ def example_files() -> dict[str, str]:
 
 def suite_check_count() -> int:
     """How many tests the shipped suite runs for a cpu-only, single-dtype implementation: one
-    per check of the suite (each runs once per implementation x device x dtype)."""
-    return len(CHECKS)
+    per check of the suite (each runs once per implementation x device x dtype), and one
+    per contract call for the hygiene check of process-global state."""
+    return len(CHECKS) - 1 + len(CALLS)
