@@ -83,6 +83,7 @@ class CheckResult:
     dtype: str | None  # None for test_implementation_loads
     status: str  # passed, failure, error or skipped
     message: str
+    call: str | None = None  # the contract call a test of global_state_untouched watches
 
 
 @dataclass(frozen=True)
@@ -100,9 +101,8 @@ class ZooRun:
 
 
 CASE_ID = re.compile(r"^(?P<check>test_\w+)\[(?P<param>.+)\]$")
-PARAM_ID = re.compile(
-    r"^(?P<impl>.+)-cpu-(?P<dtype>float32|float64)(?:-\w+)?$"
-)  # -call: the hygiene check of one contract call
+PARAM_ID = re.compile(r"^(?P<impl>.+)-cpu-(?P<dtype>float32|float64)(?:-(?P<call>\w+))?$")
+"""A case's test id; global_state_untouched's ends in the contract call it watches."""
 
 
 def parse_junit(path: Path) -> tuple[dict[str, list[CheckResult]], list[str]]:
@@ -117,6 +117,7 @@ def parse_junit(path: Path) -> tuple[dict[str, list[CheckResult]], list[str]]:
             continue
         param = PARAM_ID.match(match["param"])
         impl, dtype = (param["impl"], param["dtype"]) if param else (match["param"], None)
+        call = param["call"] if param else None
         status, message = "passed", ""
         for kind in ("failure", "error", "skipped"):
             element = testcase.find(kind)
@@ -126,7 +127,8 @@ def parse_junit(path: Path) -> tuple[dict[str, list[CheckResult]], list[str]]:
         if status == "error" and "crashed while running" in message:
             # xdist files a dead worker's test as an error; for the zoo it is the verdict
             status, message = "failure", message.removeprefix("failed on setup with ").strip('"')
-        outcomes.setdefault(impl, []).append(CheckResult(match["check"], dtype, status, message))
+        result = CheckResult(match["check"], dtype, status, message, call)
+        outcomes.setdefault(impl, []).append(result)
     return outcomes, unparsed
 
 
