@@ -4,12 +4,14 @@ concern that is wrong and nothing else, each failure with its hint."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.sessions.test_report import terminal_matrix
 
+README = Path(__file__).resolve().parents[2] / "README.md"
 FIRST = "tests.support.first_torch:FirstTorchNet"
 FROM_NUMPY = "tests.support.first_torch:FirstTorchNetFromNumpy"
 
@@ -17,7 +19,7 @@ FROM_NUMPY = "tests.support.first_torch:FirstTorchNetFromNumpy"
 def run_both(pytester: pytest.Pytester) -> tuple[pytest.RunResult, dict[str, Any]]:
     pytest.importorskip("torch")
     result = pytester.runpytest(
-        "-p", "twolayer", "--impl", f"first={FIRST},fromnumpy={FROM_NUMPY}", "-n", "0",
+        "-p", "twolayer", "--impl", f"mine={FIRST},fromnumpy={FROM_NUMPY}", "-n", "0",
         "--twolayer-benchmark-steps", "20", "--twolayer-report-json", "report.json",
     )  # fmt: skip
     report = json.loads((pytester.path / "report.json").read_text(encoding="utf-8"))
@@ -42,18 +44,21 @@ def test_one_cause_fails_one_concern_and_each_failure_has_its_hint(
     monkeypatch.delenv("PYTEST_ADDOPTS", raising=False)
     monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
     result, report = run_both(pytester)
-    found = failures(report, "first")
-    assert list(found) == ["test_global_state_untouched[first-cpu-float32-__init__]"]
-    message = found["test_global_state_untouched[first-cpu-float32-__init__]"]
+    found = failures(report, "mine")
+    assert list(found) == ["test_global_state_untouched[mine-cpu-float32-__init__]"]
+    message = found["test_global_state_untouched[mine-cpu-float32-__init__]"]
     first, hint = message.splitlines()[:2]
     assert first.endswith(
         "__init__() left process-global state changed: torch's global RNG was reseeded "
         "(torch.manual_seed(0) or torch.seed())"
     ), first
     assert hint.startswith("  hint: draw from a generator of your own, torch.Generator()")
+    readme = README.read_text(encoding="utf-8").splitlines()
+    assert first in readme, "the README's failing check is no longer what the suite prints"
+    assert readme[readme.index(first) + 1] == hint
     rows = {row[0]: row for row in terminal_matrix(result)}
     header = rows["impl"]
-    cells = dict(zip(header, rows["first"], strict=True))
+    cells = dict(zip(header, rows["mine"], strict=True))
     assert cells["hygiene"] == "FAIL 1"
     assert {cells[c] for c in header[2:] if c != "hygiene"} == {"pass"}, cells
 
