@@ -89,8 +89,10 @@ def outcomes(result: pytest.RunResult) -> dict[str, dict[str, str]]:
     for line in result.outlines:
         match = SUMMARY.match(line)
         if match:
-            impl = match["param"].removesuffix("-cpu-float64")
-            table.setdefault(impl, {})[match["check"]] = match["outcome"]
+            # global_state_untouched's ids end in the call it watches: -cpu-float64-step
+            impl, _, call = match["param"].partition("-cpu-float64")
+            check = match["check"] + (f"[{call.removeprefix('-')}]" if call else "")
+            table.setdefault(impl, {})[check] = match["outcome"]
     return table
 
 
@@ -496,6 +498,8 @@ STEPPING_CHECKS = {
     "test_instances_share_no_state",
     "test_inputs_not_mutated",
     "test_benchmark_step",
+    "test_global_state_untouched[step]",
+    "test_returns_belong_to_caller",
 }
 
 
@@ -512,9 +516,10 @@ def test_crash_under_xdist_fails_only_its_checks(
         "-p", "twolayer", "--impl", "mine,broken", "-n", "2", "-rA", "-p", "no:cacheprovider"
     )
     for check in sorted(STEPPING_CHECKS):
-        result.stdout.fnmatch_lines(
-            [f"worker 'gw*' crashed while running '*::{check}[[]broken-cpu-float64[]]'"]
-        )
+        name, _, call = check.partition("[")
+        suffix = f"-{call.rstrip(']')}" if call else ""
+        test = f"{name}[[]broken-cpu-float64{suffix}[]]"
+        result.stdout.fnmatch_lines([f"worker 'gw*' crashed while running '*::{test}'"])
     table = outcomes(result)
     assert len(table["mine"]) == SUITE_CHECKS
     assert set(table["mine"].values()) == {"PASSED"}, table["mine"]

@@ -36,6 +36,7 @@ def test_a_point_search_that_gives_up_is_a_suite_error(pytester: pytest.Pytester
     header = rows["impl"]
     assert rows["numpy"][header.index("gradients")] == "SUITE ERROR 2"
     assert "FAIL" not in " ".join(rows["numpy"])
+    result.stdout.fnmatch_lines(["suite: SUITE ERROR n: the suite's own machinery *please report*"])
     report = valid_report(pytester.path / "report.json")
     assert report["summary"]["suite error"] == 2
     assert report["summary"]["failed"] == 0
