@@ -9,15 +9,42 @@ import pytest
 
 from tests.sessions.test_report import terminal_matrix, valid_report
 
-# The fault: the point search gives up at once, whatever the implementation does.
+# The fault: the point search gives up at once, whatever the implementation does. (Patched
+# where the check's draw_point reads it: pytester's in-process runs import modules anew.)
 FAULT = """
 import pytest
-from pytest_twolayer.checking import points
+from pytest_twolayer.conformance import test_gradients
 
 @pytest.fixture(autouse=True)
 def no_test_point(monkeypatch):
-    monkeypatch.setattr(points, "MAX_ATTEMPTS", 0)
+    monkeypatch.setitem(test_gradients.draw_point.__globals__, "MAX_ATTEMPTS", 0)
 """
+
+
+# Another fault: the reference cannot be computed, an exception in a check's own code.
+REFERENCE_FAULT = """
+import pytest
+from pytest_twolayer.conformance import test_update
+
+@pytest.fixture(autouse=True)
+def no_reference(monkeypatch):
+    def broken(*args, **kwargs):
+        raise FloatingPointError("the reference overflowed")
+
+    monkeypatch.setattr(test_update.reference, "loss_and_gradients", broken)
+"""
+
+
+def test_an_exception_in_a_checks_own_code_is_a_suite_error(pytester: pytest.Pytester) -> None:
+    pytester.makeconftest(REFERENCE_FAULT)
+    result = pytester.runpytest("-p", "twolayer", "--impl", "numpy", "-k", "update_follows_rule")
+    result.assert_outcomes(failed=2)
+    text = result.stdout.str()
+    assert "[suite error] impl=numpy device=cpu dtype=float32 seed=0 (check " in text
+    assert "FloatingPointError: the reference overflowed" in text
+    assert "[update.rule]" not in text
+    rows = {row[0]: row for row in terminal_matrix(result)}
+    assert rows["numpy"][rows["impl"].index("update")] == "SUITE ERROR 2"
 
 
 def test_a_point_search_that_gives_up_is_a_suite_error(pytester: pytest.Pytester) -> None:

@@ -167,3 +167,35 @@ def test_left_as_found_judges_a_check_without_pytest():
     )
     assert "TWOLAYER_TEST_VARIABLE" not in os.environ
     state.left_as_found(check_update_follows_rule, Case("ok", NumpyBase, "cpu", "float64"))
+
+
+# --- the rule: one cause, one verdict ------------------------------------------------------
+
+
+def _case() -> Case:
+    return Case("mine", NumpyBase, "cpu", "float64")
+
+
+@pytest.mark.parametrize(
+    ("watching", "culprits", "judged_apart", "blamed"),
+    [
+        ("__init__", ["__init__()"], True, "__init__()"),  # the hygiene test of that call
+        ("step", ["__init__()"], True, None),  # another call's test: not its cause
+        (None, ["__init__()"], True, None),  # any other test keeps its own verdict
+        (None, ["__init__()"], False, "__init__()"),  # nothing else judges it: this test
+        (None, [], True, "test_mine"),  # no single call made it: the test that did
+        ("step", [], True, "test_mine"),
+    ],
+)
+def test_a_change_is_one_verdict_on_the_call_that_made_it(
+    watching: str | None, culprits: list[str], judged_apart: bool, blamed: str | None
+) -> None:
+    found = "torch grad mode True -> False"
+    verdict = state.verdict(
+        _case(), "test_mine", found, culprits, None, watching=watching, judged_apart=judged_apart
+    )
+    if blamed is None:
+        assert verdict is None
+    else:
+        assert verdict is not None
+        assert f": {blamed} left process-global state changed: {found}" in str(verdict)
