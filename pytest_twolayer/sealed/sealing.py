@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Generator
+from typing import Any
 
 import pytest
 
 from pytest_twolayer.hygiene import state
+from pytest_twolayer.option_table import ISOLATION
 from pytest_twolayer.run.collection import CollectedCase, collected_case
 from pytest_twolayer.run.registry import Spec
 from pytest_twolayer.run.selection import Declared, Loaded
+from pytest_twolayer.sealed.confinement import summary
 from pytest_twolayer.sealed.host import HostBroken, HostEnded, ImplementationHost
 from pytest_twolayer.sealed.proxy import hosted_class
 
@@ -32,6 +35,11 @@ class Sealing:
     def __init__(self, live: int = LIVE_HOSTS) -> None:
         self.hosts: dict[str, ImplementationHost] = {}  # least recently used first
         self.live = live
+        self.protections: dict[str, str] = {}  # what the first host's confinement achieved
+
+    def described(self) -> dict[str, Any]:
+        """The run's isolation for the JSON report (see :func:`isolation_of`)."""
+        return {"mode": "process", "protections": dict(self.protections)}
 
     def load(self, spec: Spec) -> Loaded:
         """``spec`` imported and described in a new host; a failure is kept as the error, in
@@ -49,6 +57,8 @@ class Sealing:
             return Loaded(
                 spec, None, f"implementation {spec.name!r} ({spec.source} {spec.target}): {exc}"
             )
+        if not self.protections:  # every host of a run is confined alike
+            self.protections = dict(host.protections)
         if "load_error" in loaded:
             host.kill()
             return Loaded(spec, None, str(loaded["load_error"]))
@@ -145,3 +155,23 @@ class Sealing:
 
     def pytest_unconfigure(self) -> None:
         self.close()
+
+
+NOT_SEALED = {"mode": "none", "protections": {}}
+
+
+def isolation_of(sealing: Sealing | None) -> dict[str, Any]:
+    """What the JSON report says of the run's isolation: ``none`` (in this process) or
+    ``process`` with what the operating system allowed (:mod:`.confinement`)."""
+    return dict(NOT_SEALED) if sealing is None else sealing.described()
+
+
+def header_line(sealing: Sealing | None) -> str:
+    """The run's header line on isolation: whether verdicts are sealed, and how."""
+    if sealing is None:
+        return (
+            f"twolayer: isolation none: implementations run in this process, beside the judge "
+            f"({ISOLATION.flag} process seals the verdicts: docs/trust.md)"
+        )
+    found = summary(sealing.protections) if sealing.protections else "no host started yet"
+    return f"twolayer: sealed verdicts: each implementation in a process of its own; {found}"
