@@ -23,7 +23,7 @@ import signal
 import socket
 import sys
 import traceback
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 
@@ -355,21 +355,45 @@ def die_with_the_judge(judge: int) -> None:
 
 
 def enter_the_pid_namespace(channel_fd: int) -> None:
-    """Fork: the child is the first process of the new PID namespace and serves; this process
-    only waits for it and ends as it ended (an exit status, or the same signal), so that the
-    judge reads the implementation's own end."""
-    pid = os.fork()
-    if pid == 0:
-        with contextlib.suppress(OSError, AttributeError):
-            ctypes.CDLL(None).prctl(1, int(signal.SIGKILL))  # dies with this waiting parent
-        return
+    """Start the new PID namespace's first process, which starts the host as its second and
+    returns there; this process and the first only wait. The implementation must not be the
+    first process: a namespace's first process ignores the signals it sends itself (an
+    ``os.kill(os.getpid(), SIGSEGV)`` would return). The first reports how the host ended
+    through a pipe and exits, ending every process left in the namespace; this process then
+    ends as the host ended (the same status or signal), so the judge reads the host's end."""
+    report, told = os.pipe()
+    first = os.fork()
+    if first == 0:
+        os.close(report)
+        _die_with_parent()
+        host = os.fork()
+        if host == 0:
+            os.close(told)
+            _die_with_parent()
+            return
+        os.close(channel_fd)
+        _, status = os.waitpid(host, 0)
+        os.write(told, str(status).encode())
+        os._exit(0)
+    os.close(told)
     os.close(channel_fd)
-    _, status = os.waitpid(pid, 0)
-    code = os.waitstatus_to_exitcode(status)
+    os.waitpid(first, 0)
+    said = os.read(report, 32)
+    end_as(int(said) if said.strip().isdigit() else None)
+
+
+def end_as(status: int | None) -> NoReturn:
+    """Exit as a process that ended with wait ``status`` did (None: killed)."""
+    code = -int(signal.SIGKILL) if status is None else os.waitstatus_to_exitcode(status)
     if code < 0:
         signal.signal(-code, signal.SIG_DFL)
         os.kill(os.getpid(), -code)
     os._exit(code & 0xFF)
+
+
+def _die_with_parent() -> None:
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None).prctl(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG
 
 
 def main(argv: list[str]) -> int:

@@ -32,6 +32,12 @@ REPLACED_BUILTINS = ("SystemExit", "KeyboardInterrupt", "GeneratorExit", "BaseEx
 exceptions of the same name."""
 
 
+ENDING_S = 5.0
+"""How long a host whose channel closed may take to exit on its own before it is killed: its
+status is what the verdict names, and a confined host's exit passes through two waiting
+parents (milliseconds)."""
+
+
 class HostEnded(Exception):
     """The implementation's process ended or stopped answering during a call."""
 
@@ -385,7 +391,13 @@ class ImplementationHost:
         return int(fields[7])  # minflt: the 10th field, the 8th after the name
 
     def ended(self) -> str:
+        """How the process ended, once its end closed the channel: it is given a moment to
+        finish ending on its own (a confined host's waiting parents pass its status on), then
+        killed and reaped."""
         process = self.process
+        if process is not None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(timeout=ENDING_S)
         self.kill()  # reaps it: its exit status is known after
         code = None if process is None else process.returncode
         if code is None:
