@@ -197,8 +197,8 @@ class ImplementationHost:
     def start(self) -> dict[str, Any]:
         """Start a process, load the implementation in it, and return what it declared."""
         parent, child = socket.socketpair()
-        self.remove_folder()
-        self.folder = tempfile.mkdtemp(prefix=f"twolayer-host-{self.name}-")
+        if self.folder is None:  # one per implementation and run: a restart finds it again
+            self.folder = tempfile.mkdtemp(prefix=f"twolayer-host-{self.name}-")
         try:
             self.process = subprocess.Popen(
                 [
@@ -256,12 +256,13 @@ class ImplementationHost:
         except (ProcessLookupError, PermissionError):
             process.kill()
         process.wait()
-        self.remove_folder()
 
     def close(self) -> None:
         """The end of the run for this host: killed, not asked to exit, so that none of its
-        code (an ``atexit`` handler, a ``finally``) runs after its last check."""
+        code (an ``atexit`` handler, a ``finally``) runs after its last check; its private
+        folder goes with it."""
         self.kill()
+        self.remove_folder()
 
     def pause(self) -> None:
         """Stop the host's whole process group: between its implementation's checks none of

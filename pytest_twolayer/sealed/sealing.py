@@ -53,18 +53,18 @@ class Sealing:
         try:
             loaded = host.start()
         except (HostEnded, HostBroken) as exc:
-            host.kill()
+            host.close()
             return Loaded(
                 spec, None, f"implementation {spec.name!r} ({spec.source} {spec.target}): {exc}"
             )
         if not self.protections:  # every host of a run is confined alike
             self.protections = dict(host.protections)
         if "load_error" in loaded:
-            host.kill()
+            host.close()
             return Loaded(spec, None, str(loaded["load_error"]))
         previous = self.hosts.pop(spec.name, None)
         if previous is not None:  # loaded again (by a worker that did not describe it)
-            previous.kill()
+            previous.close()
         self.hosts[spec.name] = host
         self.end_the_least_recent(keep=spec.name)
         cls = hosted_class(host, loaded)

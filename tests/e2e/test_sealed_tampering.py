@@ -168,7 +168,8 @@ STEPS_ATTACKS = {
 
 def tamperer_module(name: str) -> str:
     """A module of its own per tamperer (its attack runs when it is imported); the attacks in
-    a call strike once per run (a marker file), so one check meets them."""
+    a call strike once per judging process (a marker file in the host's private folder,
+    which a restarted host finds again), so one check meets them."""
     if name in ATTACKS:
         body = textwrap.dedent(ATTACKS[name])
         return BROKEN_NET + "\n\n" + body + "\n\nclass Tamperer(HalfGradient):\n    pass\n"
@@ -177,7 +178,9 @@ def tamperer_module(name: str) -> str:
     return (
         BROKEN_NET
         + "\n\nimport os, signal\n\n"
-        + f"MARKER = os.path.join(os.path.dirname(os.path.abspath(__file__)), '{name}.struck')\n\n"
+        # In the working folder: the host's private one, kept for the run, the only one it
+        # can write to.
+        + f"MARKER = '{name}.struck'\n\n"
         + strike
         + textwrap.dedent(f"""
 
@@ -218,8 +221,6 @@ def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def run(folder: Path, workers: str) -> tuple[int, dict[str, Any], str]:
-    for marker in folder.glob("*.struck"):
-        marker.unlink()
     report = folder / f"report-{workers}.json"
     impls = ",".join(["twin", "correct", "broken", *(n.replace("_", "-") for n in TAMPERERS)])
     env = {
