@@ -178,6 +178,15 @@ def register_reporting(config: pytest.Config, run: TwoLayerSession, selection: S
         register(ratchet, "twolayer-ratchet")
 
 
+@pytest.hookimpl(trylast=True)  # after the header named the hosts' protections
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """An xdist controller's hosts only described their implementations (the workers check
+    them, each with hosts of its own): ended now, not left idling through the run."""
+    sealing = session.config.pluginmanager.get_plugin(SEALING)
+    if isinstance(sealing, Sealing) and parallel.is_controller(session.config):
+        sealing.close()
+
+
 def pytest_report_header(config: pytest.Config) -> list[str]:
     selection = config.stash.get(SELECTION_KEY, None)
     if selection is None:

@@ -81,7 +81,7 @@ def private_folder(folder: str) -> str:
     land there, not in the user's folder or a report's."""
     sys.path[:] = [os.path.abspath(p) if p else os.getcwd() for p in sys.path]
     os.chdir(folder)
-    for variable in ("TMPDIR", "TEMP", "TMP", "XDG_CACHE_HOME"):
+    for variable in ("TMPDIR", "TEMP", "TMP", "XDG_CACHE_HOME", "MPLCONFIGDIR"):
         os.environ[variable] = folder
     tempfile.tempdir = None  # computed again from TMPDIR on next use
     return "private working and temp folder"

@@ -23,10 +23,12 @@ from pytest_twolayer.sealed.confinement import summary
 from pytest_twolayer.sealed.host import HostBroken, HostEnded, ImplementationHost
 from pytest_twolayer.sealed.proxy import hosted_class
 
-LIVE_HOSTS = 3
-"""Hosts kept running at once in one judging process; the least recently used beyond them
-is ended and starts again when its implementation is next checked. Each host holds its
-frameworks (hundreds of MB with torch), and a run may check hundreds of implementations."""
+LIVE_HOSTS = 8
+"""Hosts kept at once in one judging process (stopped between their implementation's checks);
+the least recently used beyond them is ended and starts again when its implementation is next
+checked. A torch host holds about 280 MB here (its two waiting parents included), and a run
+may check hundreds of implementations; eight keep the nine built-ins in one process from
+starting most of their hosts twice (described first, checked later)."""
 
 
 class Sealing:
