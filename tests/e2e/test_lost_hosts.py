@@ -1,0 +1,197 @@
+"""Hosts fail, the run goes on: a host killed mid-run (as a preempted machine goes) loses no
+verdict, its checks are rerun on the surviving host and the run says so in one line; with
+every host killed, each check left without a verdict is an error naming the lost hosts; a
+worker that will not end its session cannot stall the controller. The hosts are execnet
+socket servers on loopback in private mount namespaces (tests/support/hosts.py)."""
+
+from __future__ import annotations
+
+import json
+import queue
+import re
+import subprocess
+import sys
+import threading
+import time
+import xml.etree.ElementTree as ET
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support.hosts import Host, across, two_hosts
+
+QUICK = ("--twolayer-benchmark-steps", "20", "-p", "no:cacheprovider")
+IMPLS = "numpy,autograd"  # one framework-free, one torch: a host each
+FIRST_VERDICT_ON_H1 = re.compile(r"\[gw0\].* (PASSED|FAILED|SKIPPED|ERROR|XFAIL)")
+"""gw0 is h1's worker (the first --tx): once it has judged a check, h1 is mid-run."""
+RUN_SECONDS = 600
+
+
+@dataclass
+class Finished:
+    ret: int
+    text: str
+    seconds: float
+
+
+def run_killing(
+    pytester: pytest.Pytester, args: list[str], kill: Callable[[str], list[Host]]
+) -> Finished:
+    """Run pytest in a subprocess; each output line is shown to ``kill``, and the hosts it
+    names are killed there and then (each at most once)."""
+    started = time.monotonic()
+    process = pytester.popen(
+        [sys.executable, "-u", "-m", "pytest", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+    )
+    lines: queue.Queue[str | None] = queue.Queue()
+
+    def read() -> None:
+        assert process.stdout is not None
+        for raw in process.stdout:
+            lines.put(raw.decode(errors="replace"))
+        lines.put(None)
+
+    threading.Thread(target=read, daemon=True).start()
+    text: list[str] = []
+    killed: set[str] = set()
+    deadline = started + RUN_SECONDS
+    while True:
+        try:
+            line = lines.get(timeout=max(0.1, deadline - time.monotonic()))
+        except queue.Empty:
+            process.kill()
+            pytest.fail(f"the run did not end within {RUN_SECONDS} s:\n{''.join(text)}")
+        if line is None:
+            break
+        text.append(line)
+        for host in kill(line):
+            if host.name not in killed:
+                killed.add(host.name)
+                host.kill()
+    ret = process.wait()
+    assert process.stdout is not None
+    process.stdout.close()
+    return Finished(ret, "".join(text), time.monotonic() - started)
+
+
+def verdicts(report: dict[str, Any]) -> dict[tuple[Any, ...], str]:
+    return {
+        (c["impl"], c["device"], c["dtype"], c["check"]): c["outcome"] for c in report["checks"]
+    }
+
+
+def collected(text: str) -> int:
+    return int(re.search(r"workers? \[(\d+) items?\]", text)[1])  # type: ignore[index]
+
+
+def junit_results(path: Path) -> dict[str, str]:
+    """Each test case of a junit report and its result: passed, skipped, failure or error.
+    (A check cut off mid-way leaves a nameless ``<testcase>`` of its setup's duration:
+    pytest's junitxml opens a case's element only at its call or teardown.)"""
+    results = {}
+    for case in ET.parse(path).getroot().iter("testcase"):
+        if case.get("name") is None:
+            continue
+        kinds = [child.tag for child in case if child.tag in ("skipped", "failure", "error")]
+        results[f"{case.get('classname')}::{case.get('name')}"] = kinds[0] if kinds else "passed"
+    return results
+
+
+def test_a_host_killed_mid_run_loses_no_verdict(
+    pytester: pytest.Pytester, tmp_path_factory: pytest.TempPathFactory
+):
+    with two_hosts(tmp_path_factory.mktemp("hosts")) as hosts:
+        h1 = hosts[0]
+        run = run_killing(
+            pytester,
+            ["-p", "twolayer", "--impl", IMPLS, "-v", *QUICK, *across(hosts, 1),
+             "--twolayer-report-json", "remote.json", "--junitxml", "remote.xml"],
+            lambda line: [h1] if FIRST_VERDICT_ON_H1.search(line) else [],
+        )  # fmt: skip
+    print(f"killed h1 mid-run; the run took {run.seconds:.0f} s")
+    assert (pytester.path / "remote.json").exists(), run.text[-5000:]
+    report = json.loads((pytester.path / "remote.json").read_text())
+    assert "INTERNALERROR" not in run.text, run.text[-3000:]
+    lost_lines = [line for line in run.text.splitlines() if "host h1 lost" in line]
+    assert len(lost_lines) == 1, run.text[-3000:]  # said once, in one line
+    assert report["summary"]["total"] == collected(run.text)
+    assert report["summary"]["not run"] == 0
+    h1_facts = report["environment"]["hosts"]["h1"]
+    assert h1_facts["lost"] is not None
+    assert h1_facts["lost"]["workers"] == ["gw0"]
+    assert h1_facts["rescheduled"], "h1 was killed with nothing left to run: not mid-run"
+    assert report["environment"]["hosts"]["h2"]["lost"] is None
+    rescheduled = set(h1_facts["rescheduled"])
+    assert {c["host"] for c in report["checks"] if c["nodeid"] in rescheduled} == {"h2"}
+    junit = junit_results(pytester.path / "remote.xml")
+    assert len(junit) == collected(run.text)
+
+    local = pytester.runpytest_subprocess(
+        "-p", "twolayer", "--impl", IMPLS, "-n", "0", *QUICK,
+        "--twolayer-report-json", "local.json", timeout=RUN_SECONDS,
+    )  # fmt: skip
+    assert run.ret == local.ret, run.text[-3000:]
+    assert verdicts(report) == verdicts(json.loads((pytester.path / "local.json").read_text()))
+
+
+def test_every_host_killed_leaves_errors_naming_them(
+    pytester: pytest.Pytester, tmp_path_factory: pytest.TempPathFactory
+):
+    with two_hosts(tmp_path_factory.mktemp("hosts")) as hosts:
+        run = run_killing(
+            pytester,
+            ["-p", "twolayer", "--impl", IMPLS, "-v", *QUICK, *across(hosts, 1),
+             "--twolayer-report-json", "r.json", "--junitxml", "r.xml"],
+            lambda line: hosts if FIRST_VERDICT_ON_H1.search(line) else [],
+        )  # fmt: skip
+    assert run.ret == pytest.ExitCode.TESTS_FAILED, run.text[-3000:]
+    assert "INTERNALERROR" not in run.text, run.text[-3000:]
+    report = json.loads((pytester.path / "r.json").read_text())
+    assert report["summary"]["total"] == collected(run.text)
+    errors = [c for c in report["checks"] if c["outcome"] == "error"]
+    assert errors, "every host was killed, yet every check has a verdict"
+    assert all(re.match(r"hosts? h\d .*lost before this check ran", c["message"]) for c in errors)
+    assert report["summary"]["not run"] == 0  # an error that says why, not a silent gap
+    junit = junit_results(pytester.path / "r.xml")
+    assert len(junit) == collected(run.text)
+    assert list(junit.values()).count("error") == len(errors)
+    # the terminal: each error's section, and in it why
+    assert run.text.count("ERROR at setup of") == len(errors), run.text[-3000:]
+    said = re.findall(r"^E?\s*hosts? h\d .*lost before this check ran", run.text, re.MULTILINE)
+    assert len(said) >= len(errors), run.text[-3000:]
+
+
+STALLS_AT_THE_END = """
+import threading, time
+from pathlib import Path
+
+
+def pytest_sessionfinish(session):
+    config = session.config
+    if getattr(config, "workerinput", {}).get("workerid") == "gw0":
+        Path("stalled-at").write_text(str(time.time()))
+        threading.Event().wait(600)  # a session end that never comes (killed before)
+"""
+
+
+def test_a_worker_that_will_not_end_its_session_cannot_stall_the_run(pytester: pytest.Pytester):
+    pytester.makeconftest(STALLS_AT_THE_END)
+    result = pytester.runpytest_subprocess(
+        "-p", "twolayer", "--impl", "numpy,tensor", "--tx", "2*popen", *QUICK,
+        "-k", "implementation_loads or gradients", "--twolayer-report-json", "r.json",
+        timeout=RUN_SECONDS,
+    )  # fmt: skip
+    ended = time.time()
+    stalled = float((pytester.path / "stalled-at").read_text())
+    print(f"the run ended {ended - stalled:.0f} s after gw0 stalled")
+    assert ended - stalled < 60
+    assert result.ret == 0, result.stdout.str()[-3000:]
+    report = json.loads((pytester.path / "r.json").read_text())
+    assert report["summary"]["not run"] == 0
+    assert report["summary"]["total"] == collected(result.stdout.str())
