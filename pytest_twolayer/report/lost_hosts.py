@@ -3,8 +3,14 @@ and the Markdown summary say the same (and ``merge`` says it of merged shards)."
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
+
+import pytest
+
+from pytest_twolayer.report.run_failures import RunFailures
+
+KIND = "lost host"  # how pytest's summary line counts them: ``1 lost host``
 
 
 def lines(hosts: Mapping[str, Mapping[str, Any]]) -> list[str]:
@@ -25,3 +31,22 @@ def lines(hosts: Mapping[str, Mapping[str, Any]]) -> list[str]:
             f"{rescheduled} check{'' if rescheduled == 1 else 's'} rescheduled"
         )
     return said
+
+
+class LostHostsFail:
+    """``--twolayer-lost-host-fails``: each lost host is a reason the run failed (exit status
+    1), beside its checks' verdicts. ``hosts()`` is the JSON report's ``environment.hosts``."""
+
+    def __init__(
+        self, hosts: Callable[[], Mapping[str, Mapping[str, Any]]], failures: RunFailures
+    ) -> None:
+        self.hosts = hosts
+        self.failures = failures
+
+    @pytest.hookimpl(tryfirst=True)  # before the reports state the run's verdict
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        found = lines(self.hosts())
+        for line in found:
+            self.failures.add(KIND, line)
+        if found and session.exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED

@@ -83,12 +83,19 @@ class Reporting:
                 records,
                 status,
                 self.failures.reasons(),
-                lost_hosts.lines(self.hosts()),
+                self.lost_hosts(),
             )
             self._write("Markdown report", md_path, lambda p: markdown.write(p, text))
         if self.problems and session.config.pluginmanager.get_plugin("terminalreporter") is None:
             for problem in self.problems:
                 print(problem, file=sys.stderr)
+
+    def lost_hosts(self) -> list[str]:
+        """A line per host the run lost, unless the loss failed the run (then it is said as
+        the reason)."""
+        return [
+            line for line in lost_hosts.lines(self.hosts()) if line not in self.failures.reasons()
+        ]
 
     def _write(self, what: str, path: Path, writer: Callable[[Path], object]) -> None:
         try:
@@ -115,7 +122,7 @@ class Reporting:
             terminalreporter.section(SECTION)
             for line in render_text(matrix):
                 terminalreporter.write_line(line)
-        for line in lost_hosts.lines(self.hosts()):
+        for line in self.lost_hosts():
             terminalreporter.write_line(f"twolayer: {line}", yellow=True, bold=True)
         for failure in self.failures.found:
             # Every check may have passed: say the run failed, here and in pytest's summary.

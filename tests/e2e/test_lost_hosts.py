@@ -19,8 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 
+from pytest_twolayer.report.json_report import schema
 from tests.support.hosts import Host, across, two_hosts
 
 QUICK = ("--twolayer-benchmark-steps", "20", "-p", "no:cacheprovider")
@@ -118,6 +120,7 @@ def test_a_host_killed_mid_run_loses_no_verdict(
     assert (pytester.path / "remote.json").exists(), run.text[-5000:]
     report = json.loads((pytester.path / "remote.json").read_text())
     assert "INTERNALERROR" not in run.text, run.text[-3000:]
+    jsonschema.Draft202012Validator(schema()).validate(report)
     lost_lines = [line for line in run.text.splitlines() if "host h1 lost" in line]
     assert len(lost_lines) == 1, run.text[-3000:]  # said once, in one line
     assert report["summary"]["total"] == collected(run.text)
