@@ -198,3 +198,28 @@ def test_a_worker_that_will_not_end_its_session_cannot_stall_the_run(pytester: p
     report = json.loads((pytester.path / "r.json").read_text())
     assert report["summary"]["not run"] == 0
     assert report["summary"]["total"] == collected(result.stdout.str())
+
+
+def test_a_crash_on_a_host_is_still_its_implementations_failure(
+    pytester: pytest.Pytester, tmp_path_factory: pytest.TempPathFactory
+):
+    """A worker that an implementation aborts leaves its host up: the crash is that
+    implementation's failure, its other checks and the other implementations run on, and
+    no host is taken for lost."""
+    aborts = "abort=pytest_twolayer.zoo.numpy_bugs:CrashesOnBatchOfOne"
+    with two_hosts(tmp_path_factory.mktemp("hosts")) as hosts:
+        result = pytester.runpytest_subprocess(
+            "-p", "twolayer", "--impl", f"{aborts},numpy", *QUICK, *across(hosts, 1),
+            "-k", "forward_shapes or implementation_loads or gradients_match",
+            "--twolayer-report-json", "r.json", timeout=RUN_SECONDS,
+        )  # fmt: skip
+    text = result.stdout.str()
+    assert "INTERNALERROR" not in text, text[-3000:]
+    assert "lost" not in " ".join(line for line in text.splitlines() if "host" in line)
+    report = json.loads((pytester.path / "r.json").read_text())
+    assert report["summary"]["total"] == collected(text)
+    outcomes = {(c["impl"], c["check"], c["dtype"]): c["outcome"] for c in report["checks"]}
+    assert outcomes[("abort", "forward_shapes", "float64")] == "crashed"
+    assert {o for (impl, check, _), o in outcomes.items() if impl == "numpy"} == {"passed"}
+    assert outcomes[("abort", "gradients_match_reference", "float64")] == "passed"
+    assert all(facts["lost"] is None for facts in report["environment"]["hosts"].values())
