@@ -40,10 +40,13 @@ class Finished:
 
 
 def run_killing(
-    pytester: pytest.Pytester, args: list[str], kill: Callable[[str], list[Host]]
+    pytester: pytest.Pytester,
+    args: list[str],
+    kill: Callable[[str], list[Host]],
+    how: Callable[[Host], None] = Host.kill,
 ) -> Finished:
     """Run pytest in a subprocess; each output line is shown to ``kill``, and the hosts it
-    names are killed there and then (each at most once)."""
+    names are killed (or whatever ``how`` does to them) there and then, each at most once."""
     started = time.monotonic()
     process = pytester.popen(
         [sys.executable, "-u", "-m", "pytest", *args],
@@ -75,7 +78,7 @@ def run_killing(
         for host in kill(line):
             if host.name not in killed:
                 killed.add(host.name)
-                host.kill()
+                how(host)
     ret = process.wait()
     assert process.stdout is not None
     process.stdout.close()
@@ -168,6 +171,36 @@ def test_every_host_killed_leaves_errors_naming_them(
     assert run.text.count("ERROR at setup of") == len(errors), run.text[-3000:]
     said = re.findall(r"^E?\s*hosts? h\d .*lost before this check ran", run.text, re.MULTILINE)
     assert len(said) >= len(errors), run.text[-3000:]
+
+
+def test_a_frozen_host_is_lost_once_its_worker_falls_silent(
+    pytester: pytest.Pytester, tmp_path_factory: pytest.TempPathFactory
+):
+    """No reset, no refusal: a host that stops answering (SIGSTOP, as a machine whose network
+    is gone) is noticed by its worker's missing heartbeat; with --twolayer-lost-host-fails
+    the loss fails the run though every check got its verdict on the other host."""
+    with two_hosts(tmp_path_factory.mktemp("hosts")) as hosts:
+        h1 = hosts[0]
+        try:
+            run = run_killing(
+                pytester,
+                ["-p", "twolayer", "--impl", IMPLS, "-v", *QUICK, *across(hosts, 1),
+                 "--twolayer-lost-host-fails", "--twolayer-report-json", "r.json"],
+                lambda line: [h1] if FIRST_VERDICT_ON_H1.search(line) else [],
+                how=Host.freeze,
+            )  # fmt: skip
+        finally:
+            h1.kill()  # SIGKILL ends stopped processes too
+    print(f"froze h1 mid-run; the run took {run.seconds:.0f} s")
+    assert run.ret == pytest.ExitCode.TESTS_FAILED, run.text[-3000:]
+    assert re.search(r"run FAILED: host h1 lost .* \(no heartbeat for 60 s\)", run.text)
+    report = json.loads((pytester.path / "r.json").read_text())
+    assert report["summary"]["total"] == collected(run.text)
+    assert report["summary"]["not run"] == 0
+    assert {c["outcome"] for c in report["checks"]} <= {"passed", "skipped"}
+    assert report["summary"]["run_failures"] == [
+        line.removeprefix("run FAILED: ") for line in run.text.splitlines() if "run FAILED" in line
+    ]
 
 
 STALLS_AT_THE_END = """

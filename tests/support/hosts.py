@@ -52,6 +52,12 @@ class Host:
             os.killpg(self.process.pid, signal.SIGKILL)
         self.process.wait()
 
+    def freeze(self) -> None:
+        """Stop the host without a word, as a machine whose network is gone is to its peers:
+        its processes get SIGSTOP (connections stay open, nothing answers on them).
+        :meth:`kill` ends them."""
+        os.killpg(self.process.pid, signal.SIGSTOP)
+
     def tmp_entries(self) -> list[str]:
         """Every path under this host's /tmp but its (empty) working folder and the Python
         environment bound into it (:func:`paths_to_keep`)."""
