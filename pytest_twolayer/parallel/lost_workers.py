@@ -7,7 +7,8 @@ no hook for any of it: its ``worker_errordown`` replaces every worker that goes 
 same gateway spec, so a replacement on a dead host fails inside ``_clone_node`` and ends the
 run with an INTERNALERROR; with no worker left its loop raises; and it waits for a worker's
 ``workerfinished`` without a limit. Checked against pytest-xdist 3.7.0 and 3.8.0 (the
-package's floor and the newest): ``DSession.worker_errordown``, ``worker_workerfinished``,
+package's floor and the newest; their ``dsession.py`` and ``workermanage.py`` are identical),
+and execnet 2.1.0 and 2.1.2 (``Group._gateways``, ``_gateways_to_join``): ``DSession.worker_errordown``, ``worker_workerfinished``,
 ``_clone_node``, ``_active_nodes``, ``queue``, ``sched``, ``nodemanager.group``,
 ``triggershutdown`` and ``report_line``; ``WorkerController.gateway`` and ``shutting_down``.
 Events are posted to ``DSession.queue`` in its own ``(name, kwargs)`` form, so they are handled
