@@ -7,12 +7,13 @@ no hook for any of it: its ``worker_errordown`` replaces every worker that goes 
 same gateway spec, so a replacement on a dead host fails inside ``_clone_node`` and ends the
 run with an INTERNALERROR; with no worker left its loop raises; and it waits for a worker's
 ``workerfinished`` without a limit. Checked against pytest-xdist 3.7.0 and 3.8.0 (the
-package's floor and the newest; their ``dsession.py`` and ``workermanage.py`` are identical),
-and execnet 2.1.0 and 2.1.2 (``Group._gateways``, ``_gateways_to_join``): ``DSession.worker_errordown``, ``worker_workerfinished``,
-``_clone_node``, ``_active_nodes``, ``queue``, ``sched``, ``nodemanager.group``,
-``triggershutdown`` and ``report_line``; ``WorkerController.gateway`` and ``shutting_down``.
-Events are posted to ``DSession.queue`` in its own ``(name, kwargs)`` form, so they are handled
-on its loop's thread, in order with the workers' own.
+package's floor and the newest; their ``dsession.py`` and ``workermanage.py`` are
+identical): ``DSession.worker_errordown``, ``worker_workerfinished``, ``_clone_node``,
+``_active_nodes``, ``queue``, ``sched``, ``shuttingdown``, ``nodemanager`` (its ``group``
+and ``teardown_nodes``) and ``triggershutdown``; ``WorkerController.gateway`` and
+``shutting_down``; and against execnet 2.1.0 and 2.1.2 (``Group._gateways`` and
+``_gateways_to_join``). Events are posted to ``DSession.queue`` in its own ``(name, kwargs)``
+form, so they are handled on its loop's thread, in order with the workers' own.
 """
 
 from __future__ import annotations
@@ -170,7 +171,10 @@ class LostWorkers:
                 teardown()
 
             nodemanager.teardown_nodes = teardown_nodes
-        self.gone += [g for g in (node.gateway, self._proxy_of(node)) if g is not None]
+        remote = not (node.gateway.spec.popen and not node.gateway.spec.via)
+        # (a silent worker on this machine is a process of ours: xdist's teardown kills it)
+        if remote:
+            self.gone += [g for g in (node.gateway, self._proxy_of(node)) if g is not None]
         self.gone += self._via_lost_proxies(nodemanager.group)
 
     def _via_lost_proxies(self, group: Any) -> list[Any]:
