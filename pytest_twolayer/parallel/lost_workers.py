@@ -121,6 +121,7 @@ class LostWorkers:
             return self._clone(node)
         except Exception as exc:  # execnet raises OSError, EOFError and its own errors
             self.losses.lose(host, f"a replacement worker could not start there: {exc!r:.200}")
+            self._forget_gateways(node)  # and the one half made for the replacement
             return None
 
     # -- internals ----------------------------------------------------------------------
@@ -168,7 +169,12 @@ class LostWorkers:
 
             def teardown_nodes() -> None:
                 self._purge(nodemanager.group)
-                teardown()
+                try:
+                    teardown()
+                except OSError:  # one more gateway of a lost host that could not be told
+                    self._purge(nodemanager.group)
+                    with contextlib.suppress(OSError):
+                        teardown()
 
             nodemanager.teardown_nodes = teardown_nodes
         remote = not (node.gateway.spec.popen and not node.gateway.spec.via)

@@ -120,6 +120,7 @@ def test_a_host_killed_mid_run_loses_no_verdict(
             lambda line: [h1] if FIRST_VERDICT_ON_H1.search(line) else [],
         )  # fmt: skip
     print(f"killed h1 mid-run; the run took {run.seconds:.0f} s")
+    (pytester.path / "run.log").write_text(run.text)  # the whole run, for a failure's reader
     assert (pytester.path / "remote.json").exists(), run.text[-5000:]
     report = json.loads((pytester.path / "remote.json").read_text())
     assert "INTERNALERROR" not in run.text, run.text[-3000:]
