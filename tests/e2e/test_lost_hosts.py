@@ -204,34 +204,42 @@ def test_a_frozen_host_is_lost_once_its_worker_falls_silent(
     ]
 
 
-STALLS_AT_THE_END = """
-import threading, time
+ENDS_BADLY = """
+import os, threading, time
 from pathlib import Path
 
 
 def pytest_sessionfinish(session):
     config = session.config
     if getattr(config, "workerinput", {}).get("workerid") == "gw0":
-        Path("stalled-at").write_text(str(time.time()))
-        threading.Event().wait(600)  # a session end that never comes (killed before)
+        Path("went-wrong-at").write_text(str(time.time()))
+        if os.environ["TWOLAYER_TEST_END"] == "hangs":
+            threading.Event().wait(600)  # a session end that never comes (killed before)
+        os._exit(3)  # the worker goes down after its last check
 """
 
 
-def test_a_worker_that_will_not_end_its_session_cannot_stall_the_run(pytester: pytest.Pytester):
-    pytester.makeconftest(STALLS_AT_THE_END)
+@pytest.mark.parametrize("end", ["hangs", "goes down"])
+def test_a_worker_that_fails_at_its_sessions_end_cannot_stall_the_run(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, end: str
+):
+    pytester.makeconftest(ENDS_BADLY)
+    monkeypatch.setenv("TWOLAYER_TEST_END", end)
     result = pytester.runpytest_subprocess(
         "-p", "twolayer", "--impl", "numpy,tensor", "--tx", "2*popen", *QUICK,
         "-k", "implementation_loads or gradients", "--twolayer-report-json", "r.json",
         timeout=RUN_SECONDS,
     )  # fmt: skip
     ended = time.time()
-    stalled = float((pytester.path / "stalled-at").read_text())
-    print(f"the run ended {ended - stalled:.0f} s after gw0 stalled")
-    assert ended - stalled < 60
-    assert result.ret == 0, result.stdout.str()[-3000:]
+    went_wrong = float((pytester.path / "went-wrong-at").read_text())
+    print(f"the run ended {ended - went_wrong:.0f} s after gw0's session end {end}")
+    assert ended - went_wrong < 60
+    text = result.stdout.str()
+    assert result.ret == 0, text[-3000:]
+    assert "replacing crashed worker" not in text  # nothing was left for a replacement
     report = json.loads((pytester.path / "r.json").read_text())
     assert report["summary"]["not run"] == 0
-    assert report["summary"]["total"] == collected(result.stdout.str())
+    assert report["summary"]["total"] == collected(text)
 
 
 def test_a_crash_on_a_host_is_still_its_implementations_failure(
