@@ -15,8 +15,10 @@ import pytest
 from pytest_twolayer.merge import merged_host
 from pytest_twolayer.parallel.losses import Losses
 from pytest_twolayer.parallel.reachability import address_of, answers, why_gone
+from pytest_twolayer.report import markdown
 from pytest_twolayer.report.json_report import schema
 from pytest_twolayer.report.lost_hosts import LostHostsFail, lines
+from pytest_twolayer.report.matrix import build
 from pytest_twolayer.report.run_failures import RunFailures
 
 CUT_OFF = "test_update.py::test_update_follows_rule[numpy-cpu-float64]"
@@ -111,3 +113,10 @@ def test_a_proxied_worker_whose_proxy_has_ended_lost_its_host() -> None:
     ended = SimpleNamespace(hasreceiver=lambda: False)
     assert why_gone(spec, None, ended) == "connection lost"
     assert why_gone(execnet.XSpec("popen"), None, None) is None  # a local worker: a crash
+
+
+def test_the_markdown_summary_says_the_terminals_line() -> None:
+    said = lines({"h1": lost_h1().facts("h1")})
+    text = markdown.render(build([], ["numpy"], ["cpu"]), [], 0, [], said)
+    assert f"- **{said[0]}**" in text
+    assert "host h1 lost" not in markdown.render(build([], ["numpy"], ["cpu"]), [], 0, [], [])
