@@ -23,13 +23,18 @@ import jsonschema
 import pytest
 
 from pytest_twolayer.report.json_report import schema
-from tests.support.hosts import Host, across, two_hosts
+from tests.support.hosts import Host, across, namespaces_available, two_hosts
 
 QUICK = ("--twolayer-benchmark-steps", "20", "-p", "no:cacheprovider")
 IMPLS = "numpy,autograd"  # one framework-free, one torch: a host each
 FIRST_VERDICT_ON_H1 = re.compile(r"\[gw0\].* (PASSED|FAILED|SKIPPED|ERROR|XFAIL)")
 """gw0 is h1's worker (the first --tx): once it has judged a check, h1 is mid-run."""
 RUN_SECONDS = 600
+PRIVATE_HOSTS = pytest.mark.skipif(
+    not namespaces_available(),
+    reason="hosts that share nothing need private mount namespaces (root with util-linux's "
+    "unshare and nsenter), which this machine does not give",
+)
 
 
 @dataclass
@@ -108,6 +113,7 @@ def junit_results(path: Path) -> dict[str, str]:
     return results
 
 
+@PRIVATE_HOSTS
 def test_a_host_killed_mid_run_loses_no_verdict(
     pytester: pytest.Pytester, tmp_path_factory: pytest.TempPathFactory
 ):
@@ -147,6 +153,7 @@ def test_a_host_killed_mid_run_loses_no_verdict(
     assert verdicts(report) == verdicts(json.loads((pytester.path / "local.json").read_text()))
 
 
+@PRIVATE_HOSTS
 def test_every_host_killed_leaves_errors_naming_them(
     pytester: pytest.Pytester, tmp_path_factory: pytest.TempPathFactory
 ):
@@ -174,6 +181,7 @@ def test_every_host_killed_leaves_errors_naming_them(
     assert len(said) >= len(errors), run.text[-3000:]
 
 
+@PRIVATE_HOSTS
 def test_a_frozen_host_is_lost_once_its_worker_falls_silent(
     pytester: pytest.Pytester, tmp_path_factory: pytest.TempPathFactory
 ):
@@ -242,6 +250,7 @@ def test_a_worker_that_fails_at_its_sessions_end_cannot_stall_the_run(
     assert report["summary"]["total"] == collected(text)
 
 
+@PRIVATE_HOSTS
 def test_a_crash_on_a_host_is_still_its_implementations_failure(
     pytester: pytest.Pytester, tmp_path_factory: pytest.TempPathFactory
 ):
