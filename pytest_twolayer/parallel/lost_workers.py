@@ -59,6 +59,7 @@ class LostWorkers:
         self.posted: set[Node] = set()
         self.finished: list[Node] = []  # workers that ended their sessions cleanly
         self.gone: list[Any] = []  # the gateways of lost hosts (workers' and proxies')
+        self.guarded = False  # whether xdist's teardown leaves them out (_forget_gateways)
         self.proxies = {  # proxy id -> its spec (``--px``), known when its gateway is not
             str(spec.id): spec for spec in map(execnet.XSpec, config.getoption("px") or [])
         }
@@ -100,8 +101,9 @@ class LostWorkers:
         elif self.nothing_held(node) and not ds.sched.has_pending:
             self._drop(node, error)  # down after its last check: nothing for a replacement
         else:
-            self._errordown(node, error)  # a crash: xdist reports it and replaces the worker
-            return
+            # A crash: xdist reports it and replaces the worker, unless its host went meanwhile
+            # (see clone_node) or the restarts are used up; either may leave no worker.
+            self._errordown(node, error)
         self._keep_going()
 
     def worker_workerfinished(self, node: Node) -> None:
@@ -148,7 +150,7 @@ class LostWorkers:
         worker that ended cleanly, on a host still up. With no worker left at all, end."""
         ds = self.dsession
         queued = bool(getattr(ds.sched, "queue", None))
-        takers = [n for n in ds.sched.nodes if not n.shutting_down]
+        takers = [n for n in ds._active_nodes if not n.shutting_down]  # starting ones too
         if queued and not takers and not ds.shuttingdown:
             for finished in reversed(self.finished):
                 if self.losses.is_lost(self.host_of(str(finished.gateway.id))):
@@ -164,7 +166,8 @@ class LostWorkers:
         gateway's process to end through the proxy, which raises there, after the last
         verdict and before the reports are written."""
         nodemanager = self.dsession.nodemanager
-        if not self.gone:
+        if not self.guarded:
+            self.guarded = True
             teardown = nodemanager.teardown_nodes
 
             def teardown_nodes() -> None:
@@ -184,7 +187,7 @@ class LostWorkers:
         self.gone += self._via_lost_proxies(nodemanager.group)
 
     def _via_lost_proxies(self, group: Any) -> list[Any]:
-        lost = {p for p, spec in self.proxies.items() if self.losses.is_lost(p)}
+        lost = {proxy for proxy in self.proxies if self.losses.is_lost(proxy)}
         members = [*group, *group._gateways_to_join]
         return [g for g in members if g.id in lost or getattr(g.spec, "via", None) in lost]
 
