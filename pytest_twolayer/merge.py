@@ -153,6 +153,7 @@ def merged_report(shards: list[ShardReport]) -> tuple[dict[str, Any], list[Recor
             "devices": list(devices.values()),
             "implementations": sorted(implementations, key=lambda i: selected.index(i["name"])),
             "shard": None,
+            "isolation": merged_isolation([s.report["run"] for s in shards]),
         },
         "environment": environment,
         "matrix": matrix.to_json(),
@@ -166,6 +167,16 @@ def merged_report(shards: list[ShardReport]) -> tuple[dict[str, Any], list[Recor
         },
     }
     return report, records
+
+
+def merged_isolation(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The shards' isolation when they agree; ``mixed`` (no protections claimed) when they do
+    not, so that a merged verdict never claims more than its weakest shard had. A shard
+    written before the field existed ran in one process."""
+    found = [run.get("isolation") or {"mode": "none", "protections": {}} for run in runs]
+    if all(isolation == found[0] for isolation in found):
+        return dict(found[0])
+    return {"mode": "mixed", "protections": {}}
 
 
 def main(argv: list[str] | None = None) -> int:

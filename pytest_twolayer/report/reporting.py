@@ -39,6 +39,7 @@ class Reporting:
         workers: int = 0,
         hosts: Callable[[], dict[str, dict[str, Any]]] = dict,
         shard: dict[str, Any] | None = None,
+        isolation: Callable[[], dict[str, Any]] | None = None,
     ) -> None:
         self.selection = selection
         self.settings = settings
@@ -46,6 +47,7 @@ class Reporting:
         self.workers = workers
         self.hosts = hosts
         self.shard = shard
+        self.isolation = isolation
         self.failures = failures
         self.started = datetime.now(timezone.utc)
         self.matrix: Matrix | None = None
@@ -74,6 +76,7 @@ class Reporting:
                 workers=self.workers,
                 hosts=self.hosts(),
                 shard=self.shard,
+                isolation=None if self.isolation is None else self.isolation(),
             )
             report = json_report.build(run, records, self.matrix, self.failures)
             self._write("JSON report", json_path, lambda p: json_report.write(p, report))

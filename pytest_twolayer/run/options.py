@@ -139,8 +139,11 @@ def read(config: pytest.Config) -> Settings:
                 raise pytest.UsageError(f"{option.flag} needs {IMPL.flag} (which implementations?)")
         if config.getoption(RATCHET_UPDATE.dest):
             raise pytest.UsageError(f"{RATCHET_UPDATE.flag} needs {RATCHET.flag} PATH")
-        # Inert: nothing else is read, so a stray ini key cannot fail a plain pytest run.
-        return Settings((), (), 0, 0.0, bool(config.getoption(LIST.dest)), False, False, 0)
+        # Inert: nothing else is read, so a stray ini key cannot fail a plain pytest run;
+        # the list reads the isolation too (a sealed run's list is described by hosts).
+        listing = bool(config.getoption(LIST.dest))
+        isolation = parse_isolation(config) if listing else "none"
+        return Settings((), (), 0, 0.0, listing, False, False, 0, isolation=isolation)
     try:
         devices = tuple(parse_devices(config.getoption(DEVICE.dest)))
         timeout_s = parse_timeout(_value(config, TIMEOUT))
