@@ -29,6 +29,7 @@ from pytest_twolayer.parallel.benchmarks import WorkerBenchmarks
 from pytest_twolayer.parallel.controller import Distribution, allow_worker_restarts
 from pytest_twolayer.plotting.writer import Plots, ensure_writable, load_matplotlib
 from pytest_twolayer.report.collector import Collector
+from pytest_twolayer.report.lost_hosts import LostHostsFail
 from pytest_twolayer.report.pytest_benchmark import MergedBenchmarks
 from pytest_twolayer.report.reporting import Reporting
 from pytest_twolayer.report.run_failures import RunFailures
@@ -165,6 +166,8 @@ def register_reporting(config: pytest.Config, run: TwoLayerSession, selection: S
         isolation=lambda: isolation_of(config.pluginmanager.get_plugin(SEALING)),
     )
     register(reporting, "twolayer-report")
+    if where is not None and settings.lost_host_fails:
+        register(LostHostsFail(where.host_facts, failures), "twolayer-lost-hosts-fail")
     if parallel.is_controller(config):
         register(MergedBenchmarks(config, collector), "twolayer-merged-benchmarks")
     if settings.plots is not None:

@@ -25,6 +25,7 @@ from pytest_twolayer.option_table import (
     ISOLATION,
     ISOLATION_VALUES,
     LIST,
+    LOST_HOST_FAILS,
     MATRIX,
     MAX_MEMORY_GROWTH,
     MAX_RATIO,
@@ -108,6 +109,7 @@ class Settings:
     ratchet_update: bool = False
     shard: Shard | None = None
     shard_durations: Destination | None = None
+    lost_host_fails: bool = False  # a lost host fails the run, whatever its checks say
     isolation: str = "none"  # "process": every implementation in a host of its own
 
     @property
@@ -186,6 +188,7 @@ def read(config: pytest.Config) -> Settings:
         ratchet_update=bool(config.getoption(RATCHET_UPDATE.dest)),
         shard=shard,
         shard_durations=destination(config, SHARD_DURATIONS),
+        lost_host_fails=bool(config.getoption(LOST_HOST_FAILS.dest)),
         isolation=parse_isolation(config),
     )
 
