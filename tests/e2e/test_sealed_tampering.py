@@ -281,23 +281,28 @@ def test_a_tamperer_gets_its_honest_twins_verdict(
     assert failed(report, name.replace("_", "-")) == honest, output[-3000:]
 
 
-def median_step(report: dict[str, Any], impl: str) -> float:
+def fastest_step(report: dict[str, Any], impl: str) -> float:
+    """The fastest timed step of ``impl``'s benchmark: on a busy shared machine the medians
+    of one run drift several-fold between implementations, the fastest of 500 steps far
+    less; a faked clock reads 0 in any case."""
     [figures] = [b for b in report["benchmarks"] if b["impl"] == impl]
-    return float(figures["median_s"])
+    return float(figures["min_s"])
 
 
 @pytest.mark.parametrize("name", ["patches_the_clock", "burns_cpu", "hogs_memory"])
 def test_the_figures_are_the_judging_sides(outcome: tuple[int, dict[str, Any], str], name: str):
-    """A patched clock, a CPU burner's threads or a hoard of memory change no figure but,
-    at most, the attacker's own time: the neighbours' steps take what the twin's take (the
-    same net), within the noise of a shared machine, and so does the clock patcher's."""
+    """A patched clock, a CPU burner's threads or a hoard of memory change no neighbour's
+    figure (the correct neighbour is the twin's net, honest) and not the clock patcher's own;
+    each figure of a host's step is timed across the boundary, the crossing left out."""
     _, report, _ = outcome
-    twin = median_step(report, "twin")
-    assert 0.33 < median_step(report, "correct") / twin < 3
-    if name == "patches_the_clock":
-        assert 0.33 < median_step(report, "patches-the-clock") / twin < 3
-    [hog] = [b for b in report["benchmarks"] if b["impl"] == name.replace("_", "-")]
-    assert hog["crossing_s"] > 0  # timed across the boundary, the crossing left out
+    twin = fastest_step(report, "twin")
+    assert 1 / 3 < fastest_step(report, "correct") / twin < 3
+    impl = name.replace("_", "-")
+    if name == "burns_cpu":
+        return  # its own steps share the cores with its threads: its own pace, as in one process
+    assert 1 / 3 < fastest_step(report, impl) / twin < 3
+    [figures] = [b for b in report["benchmarks"] if b["impl"] == impl]
+    assert figures["crossing_s"] > 0
 
 
 @pytest.mark.parametrize(
