@@ -396,16 +396,37 @@ def _die_with_parent() -> None:
         ctypes.CDLL(None).prctl(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG
 
 
+def serve_confined(sock: socket.socket, folder: str | None) -> None:
+    """Confine this process (before anything of the implementation is imported), then serve
+    the judge on ``sock`` until it closes."""
+    protections: dict[str, str] = {}
+    if folder is not None:
+        protections, forks = confine(folder)
+        if forks:
+            enter_the_pid_namespace(sock.fileno())
+    Host(Channel(sock), protections).serve()
+
+
+def forked_main(sock: socket.socket, folder: str) -> NoReturn:
+    """A host forked by the fork server (:mod:`.fork_server`): a session of its own (the
+    judge stops and kills it by its process group), dead with the server, which dies with the
+    judge; it never returns into the server's code."""
+    os.setsid()
+    server = os.getppid()
+    _die_with_parent()
+    if os.getppid() != server:  # the server died before the request took effect
+        os._exit(1)
+    try:
+        serve_confined(sock, folder)
+    finally:
+        os._exit(0)
+
+
 def main(argv: list[str]) -> int:
     if len(argv) > 2:
         die_with_the_judge(int(argv[2]))
-    protections: dict[str, str] = {}
-    if len(argv) > 3:  # confined before anything of the implementation is imported
-        protections, forks = confine(argv[3])
-        if forks:
-            enter_the_pid_namespace(int(argv[1]))
     sock = socket.socket(fileno=int(argv[1]))
-    Host(Channel(sock), protections).serve()
+    serve_confined(sock, argv[3] if len(argv) > 3 else None)
     return 0
 
 

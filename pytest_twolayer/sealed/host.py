@@ -15,7 +15,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import weakref
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from pytest_twolayer.sealed import forking
 from pytest_twolayer.sealed.channel import Channel, ChannelClosed
 from pytest_twolayer.sealed.values import DecodeError, Decoder, Encoder, Native
 from pytest_twolayer.spec.dims import Dims
@@ -183,7 +183,7 @@ class ImplementationHost:
     def __init__(self, name: str, load: dict[str, Any]) -> None:
         self.name = name
         self.load_request = load  # what the host is told to import
-        self.process: subprocess.Popen[bytes] | None = None
+        self.process: forking.HostProcess | None = None
         self.channel: Channel | None = None
         self.generation = 0
         self.loaded: dict[str, Any] | None = None
@@ -200,19 +200,7 @@ class ImplementationHost:
         if self.folder is None:  # one per implementation and run: a restart finds it again
             self.folder = tempfile.mkdtemp(prefix=f"twolayer-host-{self.name}-")
         try:
-            self.process = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "pytest_twolayer.sealed.child",
-                    str(child.fileno()),
-                    str(os.getpid()),
-                    self.folder,
-                ],
-                pass_fds=(child.fileno(),),
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,  # the judge's Ctrl-C is not the host's
-            )
+            self.process = forking.start(child, self.folder)
         finally:
             child.close()
         self.channel = Channel(parent)
@@ -253,8 +241,9 @@ class ImplementationHost:
         try:
             os.killpg(process.pid, signal.SIGKILL)
             os.killpg(process.pid, signal.SIGCONT)  # a stopped group dies only once resumed
-        except (ProcessLookupError, PermissionError):
-            process.kill()
+        except (ProcessLookupError, PermissionError):  # not yet in a session of its own
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(process.pid, signal.SIGKILL)
         process.wait()
 
     def close(self) -> None:
