@@ -1,16 +1,18 @@
-"""Wall time of the conformance run, as run by default and in one process, against its
-floor, in one run.
+"""Wall time of the conformance run, as run by default and in one process, sealed and not,
+against its floor, in one run.
 
 The floor is what any check of the nine implementations must pay: starting Python,
 importing numpy, torch and TensorFlow, and training each implementation once for the
 tutorial's 500 steps. The suite is ``pytest -p twolayer --impl all --device cpu`` as a user
-runs it (parallel on this machine's cores by default, see ``pytest_twolayer/parallel.py``)
-and with ``-n 0`` (one process); each also with ``--benchmark-skip`` (without the
-benchmark concern). Every variant runs as a fresh subprocess from an empty folder, the
-variants alternate within each repeat, and medians are compared: absolute times drift
-between runs on a shared machine, ratios measured side by side hold.
+runs it (parallel on this machine's cores by default, see ``pytest_twolayer/parallel/``)
+and with ``-n 0`` (one process), each with ``--twolayer-isolation none`` (every
+implementation in the judging processes) and ``process`` (sealed verdicts: each in a host
+of its own, docs/trust.md); ``--without-benchmark`` adds the same without the benchmark
+concern. Every variant runs as a fresh subprocess from an empty folder, the variants
+alternate within each repeat, and medians are compared: absolute times drift between runs
+on a shared machine, ratios measured side by side hold.
 
-    python benchmarks/suite_speed.py [--repeats 3]
+    python benchmarks/suite_speed.py [--repeats 3] [--without-benchmark]
 """
 
 from __future__ import annotations
@@ -69,14 +71,20 @@ def default_workers() -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument(
+        "--without-benchmark", action="store_true", help="also time each with --benchmark-skip"
+    )
     args = parser.parse_args()
-    variants = {
-        "floor": [sys.executable, "-c", FLOOR],
-        "suite (default)": [*SUITE, *QUIET],
-        "suite -n 0": [*SUITE, *QUIET, "-n", "0"],
-        "suite --benchmark-skip": [*SUITE, *QUIET, "--benchmark-skip"],
-        "suite -n 0 --benchmark-skip": [*SUITE, *QUIET, "-n", "0", "--benchmark-skip"],
-    }
+    variants = {"floor": [sys.executable, "-c", FLOOR]}
+    for isolation in ("none", "process"):
+        for workers, extra in (("default", []), ("-n 0", ["-n", "0"])):
+            command = [*SUITE, *QUIET, *extra, "--twolayer-isolation", isolation]
+            variants[f"{isolation:7} {workers}"] = command
+            if args.without_benchmark:
+                variants[f"{isolation:7} {workers} --benchmark-skip"] = [
+                    *command,
+                    "--benchmark-skip",
+                ]
     times: dict[str, list[tuple[float, float]]] = {label: [] for label in variants}
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     with tempfile.TemporaryDirectory() as empty:  # an unrelated folder, as a user would run it
@@ -91,6 +99,11 @@ def main() -> None:
     for label, wall in medians.items():
         print(f"  {label:32} {wall:6.1f} s   {wall / floor:5.2f}x floor")
     print(f"  (default: {default_workers()} on this machine)")
+    print("sealed (process) over in-process (none), same workers:")
+    for label, wall in medians.items():
+        if label.startswith("process"):
+            twin = label.replace("process", "none   ", 1)
+            print(f"  {label[8:]:32} {wall / medians[twin]:5.2f}x")
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from pytest_twolayer.benchmarking.gates import (
+    RATIO_PAIRS,
     BenchmarkPlan,
     check_budget,
     check_memory_growth,
@@ -80,7 +81,11 @@ def ratio_figures(case: Case, reference: Case, ceiling: float) -> dict[str, Any]
     for _ in range(5):  # both warm before the first pair
         mine.step()
         theirs.step()
-    mine_s, theirs_s, ratio = interleaved_ratio(mine.step, theirs.step)
+    for _ in range(RATIO_PAIRS):  # the round trips to their hosts, if sealed
+        mine.sample_crossing()
+        theirs.sample_crossing()
+    crossings = (mine.crossing_s(), theirs.crossing_s())
+    mine_s, theirs_s, ratio = interleaved_ratio(mine.step, theirs.step, crossings)
     return {
         "reference": reference.name,
         "ratio": ratio,

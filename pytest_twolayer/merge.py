@@ -23,7 +23,7 @@ import pytest
 from pytest_twolayer.option_table import SHARD
 from pytest_twolayer.plotting.data import Collected
 from pytest_twolayer.plotting.writer import figure_modules, load_matplotlib
-from pytest_twolayer.report import json_report, markdown
+from pytest_twolayer.report import json_report, lost_hosts, markdown
 from pytest_twolayer.report.matrix import build, render_text
 from pytest_twolayer.report.records import Record, count, record_from_json
 from pytest_twolayer.report.run_failures import RunFailures
@@ -95,6 +95,18 @@ def check_complete(shards: list[ShardReport]) -> list[ShardReport]:
     return [by_index[i] for i in sorted(by_index)]
 
 
+def merged_host(known: dict[str, Any] | None, facts: dict[str, Any]) -> dict[str, Any]:
+    """A host two shards ran on (a shared runner, ``localhost``): its workers, a loss
+    either shard saw and the checks either rescheduled all stay."""
+    if known is None:
+        return dict(facts)
+    merged = {**known, **facts}
+    merged["workers"] = {**known.get("workers", {}), **facts.get("workers", {})}
+    merged["lost"] = known.get("lost") or facts.get("lost")
+    merged["rescheduled"] = [*known.get("rescheduled", []), *facts.get("rescheduled", [])]
+    return merged
+
+
 def merged_report(shards: list[ShardReport]) -> tuple[dict[str, Any], list[Record]]:
     """One report from the shards' (and the records behind it), as one run's would be."""
     selected = list(shards[0].shard["selected"])
@@ -110,7 +122,8 @@ def merged_report(shards: list[ShardReport]) -> tuple[dict[str, Any], list[Recor
     hosts: dict[str, Any] = {}
     for shard in shards:
         environment = shard.report["environment"]
-        hosts.update(environment.get("hosts") or {})
+        for name, facts in (environment.get("hosts") or {}).items():
+            hosts[name] = merged_host(hosts.get(name), facts)
         if not environment.get("hosts"):  # the shard ran in one process: its runner is a host
             hosts[f"shard {shard.shard['index']}/{shard.shard['count']}"] = {
                 "platform": environment.get("platform", ""),
@@ -140,6 +153,7 @@ def merged_report(shards: list[ShardReport]) -> tuple[dict[str, Any], list[Recor
             "devices": list(devices.values()),
             "implementations": sorted(implementations, key=lambda i: selected.index(i["name"])),
             "shard": None,
+            "isolation": merged_isolation([s.report["run"] for s in shards]),
         },
         "environment": environment,
         "matrix": matrix.to_json(),
@@ -153,6 +167,16 @@ def merged_report(shards: list[ShardReport]) -> tuple[dict[str, Any], list[Recor
         },
     }
     return report, records
+
+
+def merged_isolation(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The shards' isolation when they agree; ``mixed`` (no protections claimed) when they do
+    not, so that a merged verdict never claims more than its weakest shard had. A shard
+    written before the field existed ran in one process."""
+    found = [run.get("isolation") or {"mode": "none", "protections": {}} for run in runs]
+    if all(isolation == found[0] for isolation in found):
+        return dict(found[0])
+    return {"mode": "mixed", "protections": {}}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -177,13 +201,17 @@ def main(argv: list[str] | None = None) -> int:
         print(line)
     for reason in report["summary"]["run_failures"]:
         print(f"run FAILED: {reason}")
+    lost = lost_hosts.lines(report["environment"]["hosts"])
+    for line in lost:
+        print(f"twolayer: {line}")
     exit_status = int(report["run"]["exit_status"])
     if args.json:
         json_report.write(args.json, report)
         print(f"merged JSON report: {args.json}")
     if args.md:
         run_failures = report["summary"]["run_failures"]
-        markdown.write(args.md, markdown.render(matrix, records, exit_status, run_failures))
+        text = markdown.render(matrix, records, exit_status, run_failures, lost)
+        markdown.write(args.md, text)
         print(f"merged Markdown summary: {args.md}")
     if args.plots:
         try:

@@ -196,6 +196,12 @@ SHARD_DURATIONS = Option(
     ini_default="",
     path=True,
 )
+LOST_HOST_FAILS = Option(
+    "--twolayer-lost-host-fails",
+    "a host lost during the run (killed, unreachable, silent) fails it with exit status 1, "
+    "even when every check it held got its verdict on another host; without it the loss "
+    "is reported and the checks' verdicts decide",
+)
 
 ISOLATION_VALUES = ("process", "none")
 ISOLATION = Option(
@@ -227,6 +233,7 @@ OPTIONS: tuple[Option, ...] = (
     DRY_RUN,
     SHARD,
     SHARD_DURATIONS,
+    LOST_HOST_FAILS,
     ISOLATION,
 )
 """Every option, in the order ``--help`` lists them."""

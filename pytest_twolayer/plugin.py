@@ -29,6 +29,7 @@ from pytest_twolayer.parallel.benchmarks import WorkerBenchmarks
 from pytest_twolayer.parallel.controller import Distribution, allow_worker_restarts
 from pytest_twolayer.plotting.writer import Plots, ensure_writable, load_matplotlib
 from pytest_twolayer.report.collector import Collector
+from pytest_twolayer.report.lost_hosts import LostHostsFail
 from pytest_twolayer.report.pytest_benchmark import MergedBenchmarks
 from pytest_twolayer.report.reporting import Reporting
 from pytest_twolayer.report.run_failures import RunFailures
@@ -36,10 +37,11 @@ from pytest_twolayer.run import dryrun, listing, options
 from pytest_twolayer.run.collection import DTYPES_MARKER_HELP, Collection, add_suite_to_args
 from pytest_twolayer.run.selection import Loaded, Selection
 from pytest_twolayer.run.session import TwoLayerSession, session_of
-from pytest_twolayer.sealed.sealing import Sealing
+from pytest_twolayer.sealed.sealing import Sealing, header_line, isolation_of
 
 SELECTION_KEY = pytest.StashKey[Selection]()
 DISTRIBUTION = "twolayer-distribution"
+SEALING = "twolayer-sealing"
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
@@ -65,7 +67,15 @@ def pytest_cmdline_main(config: pytest.Config) -> int | None:
         config.pluginmanager.register(WorkingFolder.before_configure(config), "twolayer-folder")
     if not run.settings.listing:
         return None
-    for line in listing.registered(run.registry):
+    if run.settings.isolation == "process":  # each described by a host of its own
+        sealing = Sealing()
+        try:
+            lines = listing.registered(run.registry, sealing.load)
+        finally:
+            sealing.close()
+    else:
+        lines = listing.registered(run.registry)
+    for line in lines:
         print(line)
     return 0
 
@@ -82,7 +92,7 @@ def pytest_configure(config: pytest.Config) -> None:
         dryrun.keep_in_process(config)
     if run.settings.isolation == "process":  # before anything is loaded: nothing is imported here
         sealing = Sealing()
-        config.pluginmanager.register(sealing, "twolayer-sealing")
+        config.pluginmanager.register(sealing, SEALING)
         run.load = sealing.load
     selection = select(config, run)
     if run.load is not Loaded.load:  # described by another process: loaded in a host too
@@ -153,8 +163,11 @@ def register_reporting(config: pytest.Config, run: TwoLayerSession, selection: S
         workers=len(where.specs) if where else 0,
         hosts=where.host_facts if where else dict,
         shard=run.shard_info(),
+        isolation=lambda: isolation_of(config.pluginmanager.get_plugin(SEALING)),
     )
     register(reporting, "twolayer-report")
+    if where is not None and settings.lost_host_fails:
+        register(LostHostsFail(where.host_facts, failures), "twolayer-lost-hosts-fail")
     if parallel.is_controller(config):
         register(MergedBenchmarks(config, collector), "twolayer-merged-benchmarks")
     if settings.plots is not None:
@@ -168,11 +181,21 @@ def register_reporting(config: pytest.Config, run: TwoLayerSession, selection: S
         register(ratchet, "twolayer-ratchet")
 
 
+@pytest.hookimpl(trylast=True)  # after the header named the hosts' protections
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """An xdist controller's hosts only described their implementations (the workers check
+    them, each with hosts of its own): ended now, not left idling through the run."""
+    sealing = session.config.pluginmanager.get_plugin(SEALING)
+    if isinstance(sealing, Sealing) and parallel.is_controller(session.config):
+        sealing.close()
+
+
 def pytest_report_header(config: pytest.Config) -> list[str]:
     selection = config.stash.get(SELECTION_KEY, None)
     if selection is None:
         return []
     lines = listing.header(selection)
+    lines.append(header_line(config.pluginmanager.get_plugin(SEALING)))
     shard = session_of(config).shard_info()
     if shard is not None:
         lines.append(

@@ -8,19 +8,25 @@ and steps), so its loss curve is recorded for the training check to judge
 (:mod:`pytest_twolayer.checking.tutorial_run`). Around the timing: the FLOPs of the depths actually
 drawn (:mod:`.depths`: the parameters each step starts from are copied untimed), the in-run
 GEMM peak, threads and cores, page faults, and the memory the allocators hold before every
-step (:mod:`.memory`, sampled untimed between two timed steps).
+step (:mod:`.memory`, sampled untimed between two timed steps). Steps drawn at random are
+audited (:mod:`.audit`): the loss each returned must be the loss of the parameters it started
+from. With sealed verdicts the timer stays here and the host's crossing is measured and
+left out of the figures (:mod:`.crossing`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import gc
+import math
 import resource
 from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 
+from pytest_twolayer.benchmarking.audit import StepAudit
+from pytest_twolayer.benchmarking.crossing import CrossingClock, Remote
 from pytest_twolayer.benchmarking.depths import ParamsTape, depths_drawn
 from pytest_twolayer.benchmarking.memory import MemoryMeter
 from pytest_twolayer.benchmarking.peak import gemm_peak
@@ -53,11 +59,19 @@ class Prepared:
         self.x, self.y = rng.standard_normal((d.N, d.D_in)), rng.standard_normal((d.N, d.D_out))
         self.xn = case.call(check, "to_device(x)", lambda: self.impl.to_device(self.x))
         self.yn = case.call(check, "to_device(y)", lambda: self.impl.to_device(self.y))
+        self.remote = self.impl if isinstance(self.impl, Remote) else None
+        self.crossing = (
+            None if self.remote is None else CrossingClock(self.remote, self.xn, self.yn)
+        )
         self.sync = synchronizer(case.device)
         self.losses: list[float] = []
 
     def step(self) -> None:
+        device, remote = self.case.device, self.remote
+
         def synced() -> object:
+            if remote is not None:  # synced in the host, where the work runs
+                return remote._twolayer_synced_step(device, self.xn, self.yn)
             loss = self.impl.step(self.xn, self.yn)
             self.sync()  # the step's work, not only its launch
             return loss
@@ -69,6 +83,27 @@ class Prepared:
     def params(self) -> dict[str, np.ndarray]:
         params: dict[str, np.ndarray] = self.case.call(self.check, "params()", self.impl.params)
         return params
+
+    def crossing_s(self) -> float:
+        """The median round trip to the host measured so far (0 in one process)."""
+        return 0.0 if self.crossing is None else self.crossing.median()
+
+    def sample_crossing(self) -> None:
+        if self.crossing is not None:
+            self.case.call(self.check, "a round trip to its host", self.crossing.sample)
+
+    def memory_meter(self) -> MemoryMeter:
+        remote, device = self.remote, self.case.device
+        if remote is None:
+            return MemoryMeter(device)
+        return MemoryMeter(device, reading=lambda: remote._twolayer_memory(device))
+
+    def minor_faults(self) -> int:
+        """Minor page faults so far of the process the steps run in (every thread: BLAS pools
+        fault too)."""
+        if self.remote is not None:
+            return self.remote._twolayer_minor_faults()
+        return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
 
 
 def measure_steps(
@@ -87,28 +122,42 @@ def measure_steps(
     gemm_peak(case.device, case.dtype)  # measured before timing: it must not interleave
     net = Prepared(case, "benchmark.steps")
     depths = tuple(case.cls.depths)
-    tape = ParamsTape(net.params(), steps) if len(depths) > 1 else None
-    meter = MemoryMeter(case.device)  # its baseline comes after the tape's allocation
+    start = net.params()
+    tape = ParamsTape(start, steps) if len(depths) > 1 else None
+    audit = StepAudit(case, start, steps, tape)
+    del start
+    meter = net.memory_meter()  # its baseline comes after the tapes' allocation
 
     def before_each_step() -> None:  # pytest-benchmark's untimed setup of each round
         meter.sample()
-        if tape is not None:
-            params = net.params()
-            case.call("benchmark.steps", "copying params()", tape.record, params)
+        if tape is not None or audit.wants(len(net.losses)):
+            copy_params()
+        net.sample_crossing()  # last: the host is as awake as the step will find it
 
-    faults = _minor_faults()
+    def copy_params() -> None:  # returned arrays gone before the step (a host drops them)
+        params = net.params()
+        if tape is not None:
+            case.call("benchmark.steps", "copying params()", tape.record, params)
+        else:
+            case.call("benchmark.steps", "copying params()", audit.record, params)
+
+    faults = net.minor_faults()
     with paused_garbage_collection():
         benchmark.pedantic(net.step, setup=before_each_step, rounds=steps, iterations=1)
         meter.sample()  # after the last step, before anything is collected
-    faults = _minor_faults() - faults
+    faults = net.minor_faults() - faults
     if runs is not None:
         runs.record(case, net.losses)
+    cheated = audit.first_mismatch(net.losses, net.x, net.y, depths)
+    if cheated is not None:
+        case.judge("benchmark.steps").fail(cheated)
     drawn = (
         depths_drawn(tape, net.losses, net.x, net.y, depths)
         if tape is not None
         else [depths[0]] * len(net.losses)
     )
-    return _figures(case, benchmark, drawn, faults / steps) | memory_figures(meter)
+    figures = _figures(case, benchmark, drawn, faults / steps, net.crossing_s())
+    return figures | memory_figures(meter)
 
 
 def memory_figures(meter: MemoryMeter) -> dict[str, Any]:
@@ -127,15 +176,22 @@ def memory_figures(meter: MemoryMeter) -> dict[str, Any]:
 
 
 def _figures(
-    case: Case, benchmark: Any, drawn: list[int], faults_per_step: float
+    case: Case,
+    benchmark: Any,
+    drawn: list[int],
+    faults_per_step: float,
+    crossing_s: float = 0.0,
 ) -> dict[str, Any]:
+    """The published figures of a timed run. ``crossing_s`` (the median round trip to a
+    host; 0 in one process) is taken off every per-step figure: it is the suite's cost, not
+    the implementation's. pytest-benchmark's own statistics keep what its timer read."""
     stats = benchmark.stats.stats
-    median_step = stats.median
+    median_step = max(stats.median - crossing_s, 0.0)
     depth_mean = float(np.mean(drawn))
     flops = float(np.mean([case.dims.matmul_flops_per_step(d) for d in drawn]))
-    gflops = flops / median_step / 1e9
+    gflops = flops / median_step / 1e9 if median_step > 0 else 0.0
     peak = gemm_peak(case.device, case.dtype, at_least=gflops)
-    spread = stats.iqr / median_step
+    spread = stats.iqr / median_step if median_step > 0 else math.inf
     figures: dict[str, Any] = {
         "impl": case.name,
         "device": case.device,
@@ -145,12 +201,13 @@ def _figures(
         "iqr_s": stats.iqr,
         "spread": spread,  # the IQR over the median
         "noisy": spread > NOISY_SPREAD,
-        "min_s": stats.min,
-        "mean_s": stats.mean,
+        "min_s": max(stats.min - crossing_s, 0.0),
+        "mean_s": max(stats.mean - crossing_s, 0.0),
         "stddev_s": stats.stddev,
         "rounds": stats.rounds,
         "steps_per_round": 1,
-        "run_s": stats.total,  # the whole run: every timed step
+        "run_s": max(stats.total - crossing_s * stats.rounds, 0.0),  # every timed step
+        "crossing_s": crossing_s,
         "flops_per_step": flops,
         "gflops": gflops,
         "peak_gflops": peak.gflops,
@@ -178,8 +235,3 @@ def paused_garbage_collection() -> Iterator[None]:
     finally:
         if was_enabled:
             gc.enable()
-
-
-def _minor_faults() -> int:
-    """Minor page faults of this process so far (every thread: BLAS pools fault too)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt

@@ -137,16 +137,28 @@ def growth_per_step(samples: Sequence[int]) -> float | None:
     return float(end - start) / distance if distance > 0 else None
 
 
-class MemoryMeter:
-    """Samples every source of a run; :meth:`figures` summarizes them for the reports."""
+def read_all(device: str) -> list[int]:
+    """One reading of every source for ``device``, in :func:`sources`' order."""
+    return [source.read() for source in sources(device)]
 
-    def __init__(self, device: str) -> None:
+
+class MemoryMeter:
+    """Samples every source of a run; :meth:`figures` summarizes them for the reports.
+
+    ``reading`` reads every source at once elsewhere (in an implementation's host, whose
+    memory it is), in :func:`sources`' order; by default this process's are read."""
+
+    def __init__(self, device: str, reading: Callable[[], list[int]] | None = None) -> None:
         self.sources = sources(device)
         self.samples: list[list[int]] = [[] for _ in self.sources]
+        self.reading = reading if reading is not None else lambda: read_all(device)
 
     def sample(self) -> None:
-        for source, samples in zip(self.sources, self.samples, strict=True):
-            samples.append(source.read())
+        values = self.reading()
+        if len(values) != len(self.sources):
+            raise ValueError(f"{len(values)} memory readings for {len(self.sources)} sources")
+        for value, samples in zip(values, self.samples, strict=True):
+            samples.append(int(value))
 
     def figures(self) -> list[dict[str, Any]]:
         """Per source: start, peak above start, end and growth per step (bytes)."""

@@ -47,6 +47,11 @@ DISTRIBUTIONS: dict[str, tuple[str, ...]] = {
     "torch": ("torch",),
     "tensorflow": ("tensorflow", "tensorflow-cpu", "tensorflow-macos"),
 }
+HEARTBEAT_SECONDS = 5.0
+"""How often a worker tells the controller it is alive, on its probe's channel, whatever its
+main thread is doing: a worker never heard from again has lost its host (see
+pytest_twolayer.parallel.heartbeat)."""
+HEARTBEAT = ("alive",)
 BOX = "_pytest_twolayer_worker_box"
 """The module (in ``sys.modules`` of the worker's process) holding its selection channel."""
 
@@ -195,13 +200,22 @@ def prepare(slot: int, workers_on_host: int) -> dict[str, Any]:
 class Box:
     """What a worker's plugin finds in ``sys.modules[BOX]``: the channel to the controller, an
     inbox of what the controller sent on it (``None`` once the channel closed: the controller
-    is gone), and the worker's private temp dir."""
+    is gone), and the worker's private temp dir. A thread sends the heartbeat meanwhile."""
 
     def __init__(self, channel: Any, temp: str) -> None:
         self.channel = channel
         self.temp = temp
         self.inbox: queue.Queue[Any] = queue.Queue()
+        self.closed = threading.Event()
         threading.Thread(target=self._listen, name="twolayer-inbox", daemon=True).start()
+        threading.Thread(target=self._beat, name="twolayer-heartbeat", daemon=True).start()
+
+    def _beat(self) -> None:
+        while not self.closed.wait(HEARTBEAT_SECONDS):
+            try:
+                self.channel.send(HEARTBEAT)
+            except Exception:  # the channel closed: nobody is listening any more
+                return
 
     def _listen(self) -> None:
         while True:
@@ -209,6 +223,7 @@ class Box:
                 self.inbox.put(self.channel.receive())
             except Exception:  # the channel closed
                 self.inbox.put(None)
+                self.closed.set()
                 return
 
 

@@ -24,6 +24,8 @@ from pytest_twolayer.checking.suite import parse_nodeid
 from pytest_twolayer.host import probe
 from pytest_twolayer.parallel import is_controller
 from pytest_twolayer.parallel.discovery import INPUT, Describing
+from pytest_twolayer.parallel.losses import Losses
+from pytest_twolayer.parallel.lost_workers import LostWorkers
 from pytest_twolayer.parallel.scheduler import GroupScheduling
 from pytest_twolayer.parallel.shares import IMPORT_SECONDS, describing_shares, guess_frameworks
 from pytest_twolayer.parallel.worker import LOCAL_HOST
@@ -83,7 +85,12 @@ class Distribution:
         self.config = config
         self.selection = selection
         self.names = [i.spec.name for i in selection.implementations]
-        self.describing = Describing(selection, requested)
+        self.losses = Losses()
+        self.scheduler: GroupScheduling | None = None
+        self.lost_workers = LostWorkers(
+            config, self.losses, self.host_of_worker, self.holds_nothing
+        )
+        self.describing = Describing(selection, requested, heard=self.lost_workers.heard_from)
         self.specs = [str(spec) for spec in parse_tx_spec_config(config)]
         self.hosts: dict[str, Host] = {}
         for spec in self.specs:
@@ -93,6 +100,24 @@ class Distribution:
         self.worker_hosts: dict[str, str] = {}  # gateway id -> host, every worker of the run
         self.worker_plans: dict[str, dict[str, Any]] = {}  # gateway id -> its share of its host
         self.shares: dict[str, list[str]] = {}  # gateway id -> implementations it describes
+
+    def host_of_worker(self, worker_id: str) -> str:
+        return self.worker_hosts.get(worker_id, LOCAL_HOST)
+
+    def holds_nothing(self, node: Any) -> bool:
+        """Whether ``node`` holds no check of this run's scheduler (under another ``--dist``
+        that is not known, so never assumed)."""
+        return self.scheduler is not None and not self.scheduler.pending.get(node)
+
+    def host_lost(self, node: Any) -> bool:
+        return self.losses.is_lost(self.host_of_worker(str(node.gateway.id)))
+
+    def rescheduled(self, node: Any, nodeids: list[str]) -> None:
+        """A lost host's worker held ``nodeids``: the scheduler queued them again."""
+        keys = [parse_nodeid(nodeid, self.names) for nodeid in nodeids]
+        running = list(dict.fromkeys(key.impl for key in keys if key is not None))
+        worker = str(node.gateway.id)
+        self.losses.worker_lost(self.host_of_worker(worker), worker, running, nodeids)
 
     def all_local(self) -> bool:
         """Whether every worker runs on this machine (plain popen gateways)."""
@@ -139,6 +164,15 @@ class Distribution:
         if place is not None:
             self.hosts[place.host].slots.pop(place.slot, None)
 
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        """Handle workers that go down without finishing (see :mod:`.lost_workers`)."""
+        dsession = self.config.pluginmanager.get_plugin("dsession")
+        if dsession is not None:
+            self.lost_workers.install(dsession)
+
+    def pytest_sessionfinish(self) -> None:
+        self.lost_workers.stop.set()
+
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtestloop(self) -> None:
         """The workers are describing the implementations: wait for their records (and
@@ -159,7 +193,7 @@ class Distribution:
     def pytest_xdist_make_scheduler(self, config: pytest.Config, log: Any) -> Scheduling | None:
         if config.getoption("dist") != "load":  # the user chose a scheduler: respect it
             return None
-        return GroupScheduling(
+        self.scheduler = GroupScheduling(
             len(self.specs),
             self.group_of,
             self.needs,
@@ -167,7 +201,10 @@ class Distribution:
             log.twolayersched,
             self.preloaded,
             self.eligible,
+            self.host_lost,
+            self.rescheduled,
         )
+        return self.scheduler
 
     def _loaded(self, group: str) -> Any:
         return next(
@@ -226,6 +263,8 @@ class Distribution:
             if plan["host"] in facts:
                 share = {k: v for k, v in plan.items() if k != "host"}
                 facts[plan["host"]].setdefault("workers", {})[worker] = share
+        for name in facts:
+            facts[name].update(self.losses.facts(name))
         return facts
 
 

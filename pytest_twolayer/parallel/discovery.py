@@ -29,7 +29,7 @@ import pytest
 
 from pytest_twolayer.host.heap import imports_outside_the_collector
 from pytest_twolayer.host.machine import unavailable_reason
-from pytest_twolayer.host.probe import BOX
+from pytest_twolayer.host.probe import BOX, HEARTBEAT
 from pytest_twolayer.option_table import DEVICE
 from pytest_twolayer.parallel import worker_input
 from pytest_twolayer.run.registry import Registry, Spec
@@ -122,8 +122,14 @@ class Describing:
     holder of it (the scheduler, the reports) sees the declarations afterwards.
     """
 
-    def __init__(self, selection: Selection, requested: list[str]) -> None:
+    def __init__(
+        self,
+        selection: Selection,
+        requested: list[str],
+        heard: Callable[[str], None] = lambda worker_id: None,
+    ) -> None:
         self.selection = selection
+        self.heard = heard  # told of every worker's heartbeat
         self.requested = requested
         self.names = [i.spec.name for i in selection.implementations]
         self.workers: dict[str, Worker] = {}
@@ -136,7 +142,14 @@ class Describing:
     def add(self, worker_id: str, host: str, channel: Any) -> None:
         """A new worker's channel (a replacement's too); messages on it go to one queue."""
         self.workers[worker_id] = Worker(worker_id, host, channel)
-        channel.setcallback(lambda message: self.messages.put((worker_id, message)), endmarker=END)
+
+        def arrived(message: Any) -> None:
+            if message == HEARTBEAT:
+                self.heard(worker_id)
+            else:
+                self.messages.put((worker_id, message))
+
+        channel.setcallback(arrived, endmarker=END)
         worker = self.workers[worker_id]
         if self.shared:  # a replacement for a worker that died: its share is not redone
             worker.described = True

@@ -33,6 +33,11 @@ class GroupScheduling:
     ``eligible(group, node)`` says whether a worker's host can run a group (its frameworks
     are installed there, a GPU for cuda cases): a group goes to an eligible worker, or to
     any worker when none of the live ones is eligible (it then fails there, visibly).
+
+    ``host_lost(node)`` says whether a worker that went down went with its host (the host
+    is gone, see :mod:`.losses`): then nothing it held is its fault, and every test it held,
+    the one it was running included, is queued again, each group whole, for another worker;
+    ``rescheduled(node, nodeids)`` is told which.
     """
 
     def __init__(
@@ -44,6 +49,8 @@ class GroupScheduling:
         log: Any = None,
         preloaded: Callable[[Node], frozenset[str]] = lambda node: frozenset(),
         eligible: Callable[[str, Node], bool] = lambda group, node: True,
+        host_lost: Callable[[Node], bool] = lambda node: False,
+        rescheduled: Callable[[Node, list[str]], None] = lambda node, nodeids: None,
     ) -> None:
         self.numnodes = numnodes
         self.group_of = group_of
@@ -52,6 +59,8 @@ class GroupScheduling:
         self.log = log or (lambda *args: None)
         self.preloaded = preloaded
         self.eligible = eligible
+        self.host_lost = host_lost
+        self.rescheduled = rescheduled
         self.imported: dict[Node, frozenset[str]] = {}  # node -> frameworks it has imported
         self.collection: list[str] | None = None
         self.queue: OrderedDict[str, list[int]] = OrderedDict()  # group -> test indices
@@ -103,21 +112,44 @@ class GroupScheduling:
         raise NotImplementedError("only the worksteal scheduler moves single tests")
 
     def remove_node(self, node: Node) -> str | None:
-        """Forget ``node``; if it died mid-group, return the test it was running (xdist
-        reports that one as crashed) and queue the rest of the group first, to run again."""
+        """Forget ``node``. If it died mid-group, return the test it was running (xdist
+        reports that one as crashed) and queue the rest of the group first, to run again;
+        if its host was lost, queue everything it held and return None (no crash)."""
         pending = self.pending.pop(node, [])  # a worker shut down unused was dropped already
         self.imported.pop(node, None)
         self.collections.pop(node, None)
         if not pending or self.collection is None:
             return None
-        crashed, rest = pending[0], pending[1:]
+        lost = self.host_lost(node)
+        crashed, rest = (None, pending) if lost else (pending[0], pending[1:])
         if rest:
-            # The rest of the group runs next, on whichever worker asks first.
-            self.queue[self.group_of(self.collection[crashed])] = rest
-            self.queue.move_to_end(self.group_of(self.collection[crashed]), last=False)
+            self._requeue_first(rest)
+        if lost:
+            self.rescheduled(node, [self.collection[i] for i in rest])
         for other in self.nodes:
             self._feed(other)
-        return self.collection[crashed]
+        return None if crashed is None else self.collection[crashed]
+
+    def _requeue_first(self, indices: list[int]) -> None:
+        """Queue ``indices`` ahead of everything else, in their order, one entry per group
+        (a worker holds the tail of one group and maybe the next group whole); the first
+        worker to ask takes a group whole."""
+        assert self.collection is not None
+        groups: dict[str, list[int]] = {}
+        for index in indices:
+            groups.setdefault(self.group_of(self.collection[index]), []).append(index)
+        for group in reversed(groups):
+            self.queue[group] = groups[group] + self.queue.pop(group, [])
+            self.queue.move_to_end(group, last=False)
+
+    def unjudged(self) -> list[str]:
+        """The node ids no worker holds any more and none will run: queued, or held by a
+        worker that is gone (the run's end, with no worker left)."""
+        if self.collection is None:
+            return []
+        held = [i for pending in self.pending.values() for i in pending]
+        queued = [i for indices in self.queue.values() for i in indices]
+        return [self.collection[i] for i in sorted(set(held) | set(queued))]
 
     def schedule(self) -> None:
         assert self.collection_is_completed

@@ -44,6 +44,7 @@ class Run:
     workers: int  # pytest-xdist workers; 0 in one process
     hosts: dict[str, dict[str, Any]] = field(default_factory=dict)  # host -> its description
     shard: dict[str, Any] | None = None  # --twolayer-shard: which part of the selection
+    isolation: dict[str, Any] = field(default_factory=dict)  # where implementations ran
 
 
 def run_of(
@@ -55,6 +56,7 @@ def run_of(
     workers: int = 0,
     hosts: dict[str, dict[str, Any]] | None = None,
     shard: dict[str, Any] | None = None,
+    isolation: dict[str, Any] | None = None,
 ) -> Run:
     return Run(
         selection=selection,
@@ -65,6 +67,7 @@ def run_of(
         workers=workers,
         hosts=dict(hosts or {}),
         shard=shard,
+        isolation=dict(isolation or {"mode": "none", "protections": {}}),
     )
 
 
@@ -95,6 +98,7 @@ def build(
                 implementation(loaded, records) for loaded in run.selection.implementations
             ],
             "shard": run.shard,
+            "isolation": run.isolation,
         },
         "environment": environment(run.workers, run.hosts),
         "matrix": matrix.to_json(),

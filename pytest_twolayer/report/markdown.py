@@ -17,11 +17,18 @@ STEP_SUMMARY_ENV = "GITHUB_STEP_SUMMARY"
 
 
 def render(
-    matrix: Matrix, records: list[Record], exit_status: int, run_failures: list[str] | None = None
+    matrix: Matrix,
+    records: list[Record],
+    exit_status: int,
+    run_failures: list[str] | None = None,
+    lost_hosts: list[str] | None = None,
 ) -> str:
+    """``lost_hosts``: one line per host the run lost (:mod:`.lost_hosts`)."""
     lines = [f"## {TITLE}", "", verdict_line(records, exit_status), ""]
     if run_failures:  # every check may have passed: say why the run did not
         lines += [f"- **run FAILED**: {_text(reason)}" for reason in run_failures] + [""]
+    if lost_hosts:  # the verdicts are all there, yet the run was not what was asked for
+        lines += [f"- **{_text(line)}**" for line in lost_hosts] + [""]
     lines += table(matrix.table())
     lines += ["", f"<sub>{_text(LEGEND)}</sub>"]
     failures = [r for r in records if r.outcome in FAILING]

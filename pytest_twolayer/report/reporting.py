@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from pytest_twolayer.report import json_report, markdown, tables
+from pytest_twolayer.report import json_report, lost_hosts, markdown, tables
 from pytest_twolayer.report.collector import Collector
 from pytest_twolayer.report.matrix import Matrix, build, render_text
 from pytest_twolayer.report.run_failures import RunFailures
@@ -39,6 +39,7 @@ class Reporting:
         workers: int = 0,
         hosts: Callable[[], dict[str, dict[str, Any]]] = dict,
         shard: dict[str, Any] | None = None,
+        isolation: Callable[[], dict[str, Any]] | None = None,
     ) -> None:
         self.selection = selection
         self.settings = settings
@@ -46,6 +47,7 @@ class Reporting:
         self.workers = workers
         self.hosts = hosts
         self.shard = shard
+        self.isolation = isolation
         self.failures = failures
         self.started = datetime.now(timezone.utc)
         self.matrix: Matrix | None = None
@@ -74,15 +76,29 @@ class Reporting:
                 workers=self.workers,
                 hosts=self.hosts(),
                 shard=self.shard,
+                isolation=None if self.isolation is None else self.isolation(),
             )
             report = json_report.build(run, records, self.matrix, self.failures)
             self._write("JSON report", json_path, lambda p: json_report.write(p, report))
         if md_path is not None:
-            text = markdown.render(self.matrix, records, status, self.failures.reasons())
+            text = markdown.render(
+                self.matrix,
+                records,
+                status,
+                self.failures.reasons(),
+                self.lost_hosts(),
+            )
             self._write("Markdown report", md_path, lambda p: markdown.write(p, text))
         if self.problems and session.config.pluginmanager.get_plugin("terminalreporter") is None:
             for problem in self.problems:
                 print(problem, file=sys.stderr)
+
+    def lost_hosts(self) -> list[str]:
+        """A line per host the run lost, unless the loss failed the run (then it is said as
+        the reason)."""
+        return [
+            line for line in lost_hosts.lines(self.hosts()) if line not in self.failures.reasons()
+        ]
 
     def _write(self, what: str, path: Path, writer: Callable[[Path], object]) -> None:
         try:
@@ -109,6 +125,8 @@ class Reporting:
             terminalreporter.section(SECTION)
             for line in render_text(matrix):
                 terminalreporter.write_line(line)
+        for line in self.lost_hosts():
+            terminalreporter.write_line(f"twolayer: {line}", yellow=True, bold=True)
         for failure in self.failures.found:
             # Every check may have passed: say the run failed, here and in pytest's summary.
             terminalreporter.write_line(f"run FAILED: {failure.reason}", red=True, bold=True)

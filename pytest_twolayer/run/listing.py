@@ -3,8 +3,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from pytest_twolayer.host.machine import package_version
-from pytest_twolayer.run.registry import RegistrationError, Registry
+from pytest_twolayer.run.registry import Registry, Spec
 from pytest_twolayer.run.selection import Loaded, Selection
 
 LISTED_VERSIONS = ("numpy", "torch", "tensorflow")
@@ -13,27 +15,28 @@ LISTED_VERSIONS = ("numpy", "torch", "tensorflow")
 BROKEN = "FAILED TO LOAD"
 
 
-def registered(registry: Registry) -> list[str]:
-    """``--twolayer-list``: one aligned row per registered implementation, loaded to show its
-    declarations; one that fails to load says so in its row, and why under the table (a
-    one-line error is as long as it needs to be: in a column it would widen every row)."""
+def registered(registry: Registry, load: Callable[[Spec], Loaded] = Loaded.load) -> list[str]:
+    """``--twolayer-list``: one aligned row per registered implementation, loaded by ``load``
+    (here, or in a host of its own when sealed) to show its declarations; one that fails to
+    load says so in its row, and why under the table (a one-line error is as long as it needs
+    to be: in a column it would widen every row)."""
     rows = [("name", "devices", "dtypes", "optimizer", "depths", "source")]
     errors: list[str] = []
     for name in registry.names():
         spec = registry.get(name)
-        try:
-            cls = spec.load()
-        except RegistrationError as exc:
+        loaded = load(spec)
+        declared = loaded.declared
+        if declared is None:
             rows.append((name, "-", "-", BROKEN, "-", f"{spec.source} {spec.target}"))
-            errors.append(f"{name}: {exc}")
+            errors.append(f"{name}: {loaded.error}")
             continue
         rows.append(
             (
                 name,
-                ",".join(cls.devices),
-                ",".join(cls.dtypes),
-                repr(cls.optimizer),
-                ",".join(map(str, cls.depths)),
+                ",".join(declared.devices),
+                ",".join(declared.dtypes),
+                declared.optimizer,
+                ",".join(map(str, declared.depths)),
                 f"{spec.source} {spec.target}",
             )
         )

@@ -25,6 +25,7 @@ from pytest_twolayer.option_table import (
     ISOLATION,
     ISOLATION_VALUES,
     LIST,
+    LOST_HOST_FAILS,
     MATRIX,
     MAX_MEMORY_GROWTH,
     MAX_RATIO,
@@ -108,6 +109,7 @@ class Settings:
     ratchet_update: bool = False
     shard: Shard | None = None
     shard_durations: Destination | None = None
+    lost_host_fails: bool = False  # a lost host fails the run, whatever its checks say
     isolation: str = "none"  # "process": every implementation in a host of its own
 
     @property
@@ -137,8 +139,11 @@ def read(config: pytest.Config) -> Settings:
                 raise pytest.UsageError(f"{option.flag} needs {IMPL.flag} (which implementations?)")
         if config.getoption(RATCHET_UPDATE.dest):
             raise pytest.UsageError(f"{RATCHET_UPDATE.flag} needs {RATCHET.flag} PATH")
-        # Inert: nothing else is read, so a stray ini key cannot fail a plain pytest run.
-        return Settings((), (), 0, 0.0, bool(config.getoption(LIST.dest)), False, False, 0)
+        # Inert: nothing else is read, so a stray ini key cannot fail a plain pytest run;
+        # the list reads the isolation too (a sealed run's list is described by hosts).
+        listing = bool(config.getoption(LIST.dest))
+        isolation = parse_isolation(config) if listing else "none"
+        return Settings((), (), 0, 0.0, listing, False, False, 0, isolation=isolation)
     try:
         devices = tuple(parse_devices(config.getoption(DEVICE.dest)))
         timeout_s = parse_timeout(_value(config, TIMEOUT))
@@ -183,6 +188,7 @@ def read(config: pytest.Config) -> Settings:
         ratchet_update=bool(config.getoption(RATCHET_UPDATE.dest)),
         shard=shard,
         shard_durations=destination(config, SHARD_DURATIONS),
+        lost_host_fails=bool(config.getoption(LOST_HOST_FAILS.dest)),
         isolation=parse_isolation(config),
     )
 

@@ -149,7 +149,11 @@ class TwoLayerSession:
                 )
 
         def load(name: str) -> type[TwoLayerImplementation]:
-            return self.registry.get(name).load()
+            # As every other implementation is loaded: in a host of its own when sealed.
+            loaded = self.load(self.registry.get(name))
+            if loaded.error is not None or loaded.cls is None:
+                raise RegistrationError(loaded.error or f"{name!r} did not load")
+            return loaded.cls
 
         return BenchmarkPlan(
             self.settings.benchmark_steps,

@@ -23,11 +23,14 @@ import signal
 import socket
 import sys
 import traceback
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 
+from pytest_twolayer.benchmarking.memory import read_all
+from pytest_twolayer.benchmarking.sync import synchronizer
 from pytest_twolayer.sealed.channel import Channel, ChannelClosed
+from pytest_twolayer.sealed.confinement import confine
 from pytest_twolayer.sealed.values import Decoder, Encoder
 from pytest_twolayer.spec.dims import Dims
 
@@ -79,8 +82,9 @@ class HostDecoder(Decoder):
 class Host:
     """The objects of one implementation: instances, natives, arrays it returned."""
 
-    def __init__(self, channel: Channel) -> None:
+    def __init__(self, channel: Channel, protections: dict[str, str] | None = None) -> None:
         self.channel = channel
+        self.protections = dict(protections or {})  # as found before the implementation
         self.cls: Any = None
         self.objects: dict[int, Any] = {}
         self.next_ref = 1
@@ -157,6 +161,8 @@ class Host:
                 args = decoder.decode(header["args"])
                 method = str(header["method"])
                 result = getattr(target, method)(*args)
+                if "sync" in header:  # a timed step: its work done, not only launched
+                    synchronizer(str(header["sync"]))()
                 if method == "to_device":  # the native form stays here, whatever it is
                     reply = {"value": {"H": self.keep(result), "type": type(result).__name__}}
                 else:
@@ -169,6 +175,13 @@ class Host:
                 reply = self.state_since_mark()
             elif op == "culprits":
                 reply = self.culprits(header)
+            elif op == "protections":  # asked before the implementation is imported
+                reply = {"protections": self.protections}  # plain JSON, not a value
+            elif op == "echo":  # a timed step's crossing, with nothing called
+                decoder.decode(header["args"])
+                reply = {"value": None}
+            elif op == "memory":
+                reply = {"value": read_all(str(header["device"]))}
             elif op in ("exit", "ping"):
                 reply = {}
             else:
@@ -341,11 +354,79 @@ def die_with_the_judge(judge: int) -> None:
         os._exit(1)
 
 
+def enter_the_pid_namespace(channel_fd: int) -> None:
+    """Start the new PID namespace's first process, which starts the host as its second and
+    returns there; this process and the first only wait. The implementation must not be the
+    first process: a namespace's first process ignores the signals it sends itself (an
+    ``os.kill(os.getpid(), SIGSEGV)`` would return). The first reports how the host ended
+    through a pipe and exits, ending every process left in the namespace; this process then
+    ends as the host ended (the same status or signal), so the judge reads the host's end."""
+    report, told = os.pipe()
+    first = os.fork()
+    if first == 0:
+        os.close(report)
+        _die_with_parent()
+        host = os.fork()
+        if host == 0:
+            os.close(told)
+            _die_with_parent()
+            return
+        os.close(channel_fd)
+        _, status = os.waitpid(host, 0)
+        os.write(told, str(status).encode())
+        os._exit(0)
+    os.close(told)
+    os.close(channel_fd)
+    os.waitpid(first, 0)
+    said = os.read(report, 32)
+    end_as(int(said) if said.strip().isdigit() else None)
+
+
+def end_as(status: int | None) -> NoReturn:
+    """Exit as a process that ended with wait ``status`` did (None: killed)."""
+    code = -int(signal.SIGKILL) if status is None else os.waitstatus_to_exitcode(status)
+    if code < 0:
+        signal.signal(-code, signal.SIG_DFL)
+        os.kill(os.getpid(), -code)
+    os._exit(code & 0xFF)
+
+
+def _die_with_parent() -> None:
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None).prctl(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG
+
+
+def serve_confined(sock: socket.socket, folder: str | None) -> None:
+    """Confine this process (before anything of the implementation is imported), then serve
+    the judge on ``sock`` until it closes."""
+    protections: dict[str, str] = {}
+    if folder is not None:
+        protections, forks = confine(folder)
+        if forks:
+            enter_the_pid_namespace(sock.fileno())
+    Host(Channel(sock), protections).serve()
+
+
+def forked_main(sock: socket.socket, folder: str) -> NoReturn:
+    """A host forked by the fork server (:mod:`.fork_server`): a session of its own (the
+    judge stops and kills it by its process group), dead with the server, which dies with the
+    judge; it never returns into the server's code."""
+    os.setsid()
+    server = os.getppid()
+    _die_with_parent()
+    if os.getppid() != server:  # the server died before the request took effect
+        os._exit(1)
+    try:
+        serve_confined(sock, folder)
+    finally:
+        os._exit(0)
+
+
 def main(argv: list[str]) -> int:
     if len(argv) > 2:
         die_with_the_judge(int(argv[2]))
     sock = socket.socket(fileno=int(argv[1]))
-    Host(Channel(sock)).serve()
+    serve_confined(sock, argv[3] if len(argv) > 3 else None)
     return 0
 
 

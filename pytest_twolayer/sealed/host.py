@@ -11,16 +11,18 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
-import sys
+import tempfile
 import weakref
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from pytest_twolayer.sealed import forking
 from pytest_twolayer.sealed.channel import Channel, ChannelClosed
 from pytest_twolayer.sealed.values import DecodeError, Decoder, Encoder, Native
 from pytest_twolayer.spec.dims import Dims
@@ -28,6 +30,12 @@ from pytest_twolayer.spec.dims import Dims
 REPLACED_BUILTINS = ("SystemExit", "KeyboardInterrupt", "GeneratorExit", "BaseException")
 """What the host's implementation raised that must not unwind the judge: they become plain
 exceptions of the same name."""
+
+
+ENDING_S = 5.0
+"""How long a host whose channel closed may take to exit on its own before it is killed: its
+status is what the verdict names, and a confined host's exit passes through two waiting
+parents (milliseconds)."""
 
 
 class HostEnded(Exception):
@@ -175,39 +183,42 @@ class ImplementationHost:
     def __init__(self, name: str, load: dict[str, Any]) -> None:
         self.name = name
         self.load_request = load  # what the host is told to import
-        self.process: subprocess.Popen[bytes] | None = None
+        self.process: forking.HostProcess | None = None
         self.channel: Channel | None = None
         self.generation = 0
         self.loaded: dict[str, Any] | None = None
         self.tracked: dict[int, Tracked] = {}
         self.released: list[int] = []
         self.paused = False
+        self.folder: str | None = None  # its private working and temp folder
+        self.protections: dict[str, str] = {}  # what its confinement achieved (confinement)
 
     # -- the process
     def start(self) -> dict[str, Any]:
         """Start a process, load the implementation in it, and return what it declared."""
         parent, child = socket.socketpair()
+        if self.folder is None:  # one per implementation and run: a restart finds it again
+            self.folder = tempfile.mkdtemp(prefix=f"twolayer-host-{self.name}-")
         try:
-            self.process = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "pytest_twolayer.sealed.child",
-                    str(child.fileno()),
-                    str(os.getpid()),
-                ],
-                pass_fds=(child.fileno(),),
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,  # the judge's Ctrl-C is not the host's
-            )
+            self.process = forking.start(child, self.folder)
         finally:
             child.close()
         self.channel = Channel(parent)
         self.paused = False
         self.tracked.clear()
         self.released.clear()
+        found = self.request({"op": "protections"}, what="confining it").get("protections")
+        if type(found) is not dict or not all(type(v) is str for v in found.values()):
+            self.kill()
+            raise HostBroken("the implementation's process broke the protocol (protections)")
+        self.protections = {str(k): v for k, v in found.items()}
         self.loaded = self.request({"op": "load", **self.load_request}, what="importing it")
         return self.loaded
+
+    def remove_folder(self) -> None:
+        if self.folder is not None:
+            shutil.rmtree(self.folder, ignore_errors=True)
+            self.folder = None
 
     def running(self) -> bool:
         return self.process is not None and self.process.poll() is None
@@ -230,14 +241,17 @@ class ImplementationHost:
         try:
             os.killpg(process.pid, signal.SIGKILL)
             os.killpg(process.pid, signal.SIGCONT)  # a stopped group dies only once resumed
-        except (ProcessLookupError, PermissionError):
-            process.kill()
+        except (ProcessLookupError, PermissionError):  # not yet in a session of its own
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(process.pid, signal.SIGKILL)
         process.wait()
 
     def close(self) -> None:
         """The end of the run for this host: killed, not asked to exit, so that none of its
-        code (an ``atexit`` handler, a ``finally``) runs after its last check."""
+        code (an ``atexit`` handler, a ``finally``) runs after its last check; its private
+        folder goes with it."""
         self.kill()
+        self.remove_folder()
 
     def pause(self) -> None:
         """Stop the host's whole process group: between its implementation's checks none of
@@ -354,8 +368,26 @@ class ImplementationHost:
             raise HostBroken(str(reply["error"]))
         return reply
 
+    def minor_faults(self) -> int:
+        """The host's minor page faults so far, as the kernel counts them (``/proc``): read
+        here, not asked of the host."""
+        if self.process is None:
+            raise HostEnded("the implementation's process is not running")
+        try:
+            with open(f"/proc/{self.process.pid}/stat", "rb") as stat:
+                fields = stat.read().rsplit(b")", 1)[1].split()
+        except (OSError, IndexError):
+            return 0  # no /proc (macOS): the figure reads 0 faults
+        return int(fields[7])  # minflt: the 10th field, the 8th after the name
+
     def ended(self) -> str:
+        """How the process ended, once its end closed the channel: it is given a moment to
+        finish ending on its own (a confined host's waiting parents pass its status on), then
+        killed and reaped."""
         process = self.process
+        if process is not None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(timeout=ENDING_S)
         self.kill()  # reaps it: its exit status is known after
         code = None if process is None else process.returncode
         if code is None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from pytest_twolayer.benchmarking.crossing import Remote
 from pytest_twolayer.sealed.host import HostBroken, HostEnded, ImplementationHost
 from pytest_twolayer.spec.contract import METHODS
 from pytest_twolayer.spec.optimizers import SGD, Adam
@@ -25,20 +26,41 @@ def rebuild_optimizer(data: dict[str, Any]) -> SGD | Adam:
     raise HostBroken(f"an optimizer the contract does not know: {data!r}")
 
 
-class HostedInstance:
+class HostedInstance(Remote):
     """An instance living in ``host``, named by its reference there."""
 
     _host: ImplementationHost
     _ref: int
     _generation: int
 
-    def _call(self, method: str, *args: Any) -> Any:
+    def _request(self, header: dict[str, Any], what: str, args: list[Any]) -> Any:
         if self._generation != self._host.generation:
             raise HostEnded("this instance's process ended in an earlier call")
-        reply = self._host.request(
-            {"op": "call", "ref": self._ref, "method": method}, what=f"{method}()", args=list(args)
+        return self._host.request({**header, "ref": self._ref}, what=what, args=args)
+
+    def _call(self, method: str, *args: Any) -> Any:
+        reply = self._request({"op": "call", "method": method}, f"{method}()", list(args))
+        return reply["value"]
+
+    # -- what the benchmark needs (benchmarking.crossing.Remote)
+    def _twolayer_round_trip(self, *args: Any) -> None:
+        self._request({"op": "echo"}, "a round trip", list(args))
+
+    def _twolayer_synced_step(self, device: str, *args: Any) -> Any:
+        reply = self._request(
+            {"op": "call", "method": "step", "sync": device}, "step()", list(args)
         )
         return reply["value"]
+
+    def _twolayer_memory(self, device: str) -> list[int]:
+        reply = self._request({"op": "memory", "device": device}, "reading its memory", [])
+        readings = reply.get("value")
+        if type(readings) is not list or not all(type(n) is int for n in readings):
+            raise HostBroken(f"memory readings that are not whole numbers: {readings!r:.80}")
+        return readings
+
+    def _twolayer_minor_faults(self) -> int:
+        return self._host.minor_faults()
 
     def __del__(self) -> None:
         try:

@@ -10,21 +10,26 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Generator
+from typing import Any
 
 import pytest
 
 from pytest_twolayer.hygiene import state
 from pytest_twolayer.hygiene.guard import judged_apart, watched_call
+from pytest_twolayer.option_table import ISOLATION
 from pytest_twolayer.run.collection import CollectedCase, collected_case
 from pytest_twolayer.run.registry import Spec
 from pytest_twolayer.run.selection import Declared, Loaded
+from pytest_twolayer.sealed.confinement import summary
 from pytest_twolayer.sealed.host import HostBroken, HostEnded, ImplementationHost
 from pytest_twolayer.sealed.proxy import hosted_class
 
-LIVE_HOSTS = 3
-"""Hosts kept running at once in one judging process; the least recently used beyond them
-is ended and starts again when its implementation is next checked. Each host holds its
-frameworks (hundreds of MB with torch), and a run may check hundreds of implementations."""
+LIVE_HOSTS = 8
+"""Hosts kept at once in one judging process (stopped between their implementation's checks);
+the least recently used beyond them is ended and starts again when its implementation is next
+checked. A torch host holds about 280 MB here (its two waiting parents included), and a run
+may check hundreds of implementations; eight keep the nine built-ins in one process from
+starting most of their hosts twice (described first, checked later)."""
 
 
 class Sealing:
@@ -33,6 +38,11 @@ class Sealing:
     def __init__(self, live: int = LIVE_HOSTS) -> None:
         self.hosts: dict[str, ImplementationHost] = {}  # least recently used first
         self.live = live
+        self.protections: dict[str, str] = {}  # what the first host's confinement achieved
+
+    def described(self) -> dict[str, Any]:
+        """The run's isolation for the JSON report (see :func:`isolation_of`)."""
+        return {"mode": "process", "protections": dict(self.protections)}
 
     def load(self, spec: Spec) -> Loaded:
         """``spec`` imported and described in a new host; a failure is kept as the error, in
@@ -46,16 +56,18 @@ class Sealing:
         try:
             loaded = host.start()
         except (HostEnded, HostBroken) as exc:
-            host.kill()
+            host.close()
             return Loaded(
                 spec, None, f"implementation {spec.name!r} ({spec.source} {spec.target}): {exc}"
             )
+        if not self.protections:  # every host of a run is confined alike
+            self.protections = dict(host.protections)
         if "load_error" in loaded:
-            host.kill()
+            host.close()
             return Loaded(spec, None, str(loaded["load_error"]))
         previous = self.hosts.pop(spec.name, None)
         if previous is not None:  # loaded again (by a worker that did not describe it)
-            previous.kill()
+            previous.close()
         self.hosts[spec.name] = host
         self.end_the_least_recent(keep=spec.name)
         cls = hosted_class(host, loaded)
@@ -155,3 +167,23 @@ class Sealing:
 
     def pytest_unconfigure(self) -> None:
         self.close()
+
+
+NOT_SEALED = {"mode": "none", "protections": {}}
+
+
+def isolation_of(sealing: Sealing | None) -> dict[str, Any]:
+    """What the JSON report says of the run's isolation: ``none`` (in this process) or
+    ``process`` with what the operating system allowed (:mod:`.confinement`)."""
+    return dict(NOT_SEALED) if sealing is None else sealing.described()
+
+
+def header_line(sealing: Sealing | None) -> str:
+    """The run's header line on isolation: whether verdicts are sealed, and how."""
+    if sealing is None:
+        return (
+            f"twolayer: isolation none: implementations run in this process, beside the judge "
+            f"({ISOLATION.flag} process seals the verdicts: docs/trust.md)"
+        )
+    found = summary(sealing.protections) if sealing.protections else "no host started yet"
+    return f"twolayer: sealed verdicts: each implementation in a process of its own; {found}"

@@ -370,6 +370,23 @@ COMMANDS: dict[str, Run | NotRun] = {
     "pytest -p twolayer --impl mine=mynet:MyNet --twolayer-no-suite test_mine.py": Run(
         "*2 passed*", ("mynet.py", "test_mine.py")
     ),
+    # docs/trust.md
+    "python benchmarks/sealed_medians.py --repeats 3": NotRun(
+        "a measurement, so no test covers it: six runs of the benchmark concern of --impl all "
+        "(minutes); .ci/run prints its figures on every run",
+        (".ci/run",),
+    ),
+    # docs/grading.md
+    (
+        "PYTEST_DISABLE_PLUGIN_AUTOLOAD=1 pytest -p twolayer -p benchmark -p xdist --impl all "
+        "--twolayer-isolation process --twolayer-report-json verdicts.json "
+        "--twolayer-report-md verdicts.md"
+    ): Run(
+        "twolayer: sealed verdicts: each implementation in a process of its own; *",
+        numpy_only=True,
+        creates=("verdicts.json", "verdicts.md"),
+        why=ALL_COSTS,
+    ),
     # docs/parallel.md
     "pytest -p twolayer --impl all -n 0": Run("*passed*", numpy_only=True, why=ALL_COSTS),
     "python benchmarks/suite_speed.py --repeats 3": NotRun(

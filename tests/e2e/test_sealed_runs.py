@@ -1,12 +1,14 @@
 """A run with ``--twolayer-isolation process`` gives the verdicts, word for word, that the same
 run gives in one process: for correct nets, for broken ones, and for nets that change
-process-global state (judged in the host, where they run). The benchmark concern is left out:
-timing in a host is not done yet (docs/trust.md, "Not yet")."""
+process-global state (judged in the host, where they run), the benchmark's (timed across the
+boundary) included. ``--twolayer-list`` and the dry run learn the declarations from hosts too:
+the judging process never imports the module."""
 
 from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,6 +21,7 @@ import os
 import numpy as np
 
 from pytest_twolayer.implementations.numpy_net import NumpyNet
+
 
 
 class Correct(NumpyNet):
@@ -66,22 +69,38 @@ NAMES = {
 
 
 @pytest.fixture(scope="module")
-def reports(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
+def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("sealed-runs")
     (folder / "sealed_runs_exhibits.py").write_text(EXHIBITS)
     registrations = "\n".join(
         f'    registry.add("{name}", "sealed_runs_exhibits:{cls}")' for name, cls in NAMES.items()
     )
     (folder / "conftest.py").write_text(
+        "import atexit, os, sys\n\n\n"
+        "@atexit.register  # whether the judging process imported the module, at its end\n"
+        "def imported():\n"
+        "    if os.environ.get('SEALED_JUDGE'):\n"
+        "        with open(os.environ['SEALED_JUDGE'], 'w') as judge:\n"
+        "            judge.write(str('sealed_runs_exhibits' in sys.modules))\n\n\n"
         f"def pytest_twolayer_register(registry):\n{registrations}\n"
     )
     (folder / "pytest.ini").write_text("[pytest]\n")
-    env = {
+    return folder
+
+
+def environment(folder: Path, **extra: str) -> dict[str, str]:
+    return {
         **os.environ,
         "PYTHONPATH": os.pathsep.join(
             [str(folder), *os.environ.get("PYTHONPATH", "").split(os.pathsep)]
         ).rstrip(os.pathsep),
+        **extra,
     }
+
+
+@pytest.fixture(scope="module")
+def reports(folder: Path) -> dict[str, dict[str, Any]]:
+    env = environment(folder)
     found = {}
     for isolation in ("none", "process"):
         report = folder / f"{isolation}.json"
@@ -89,7 +108,7 @@ def reports(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any
             [
                 "pytest", "-p", "twolayer", "--impl", ",".join(NAMES), "-n", "0",
                 "-p", "no:cacheprovider", "--twolayer-isolation", isolation,
-                "-k", "not test_benchmark_step", "--twolayer-report-json", str(report), "-q",
+                "--twolayer-report-json", str(report), "-q",
             ],
             folder,
             env=env,
@@ -135,3 +154,25 @@ def test_the_correct_net_passes_and_the_matrix_agrees(reports: dict[str, dict[st
     sealed = reports["process"]
     assert not [c for c in sealed["checks"] if c["impl"] == "correct" and c["outcome"] != "passed"]
     assert sealed["matrix"]["rows"] == reports["none"]["matrix"]["rows"]
+
+
+@pytest.mark.parametrize(
+    "command", [["--twolayer-list"], ["--impl", "correct,views", "--twolayer-dry-run"]]
+)
+def test_the_list_and_the_dry_run_learn_the_declarations_from_hosts(
+    folder: Path, command: list[str]
+):
+    judge = folder / "judge.txt"
+    judge.unlink(missing_ok=True)
+    env = environment(folder, SEALED_JUDGE=str(judge))
+    result = run_as_user(
+        ["pytest", "-p", "twolayer", "-p", "no:cacheprovider", "--twolayer-isolation", "process",
+         *command],
+        folder,
+        env=env,
+    )  # fmt: skip
+    output = result.stdout[-3000:] + result.stderr[-3000:]
+    assert result.returncode == 0, output
+    assert "FAILED TO LOAD" not in result.stdout, output
+    assert "SGD(lr=1e-06" in result.stdout, output  # the declarations, as a host described them
+    assert judge.read_text() == "False"  # the judging process never imported the module

@@ -170,3 +170,15 @@ def test_the_dynamic_nets_depth_figure_is_the_mean_of_the_depths_it_drew(tmp_pat
     assert len(set(drawn)) > 1  # a run that draws one depth would test nothing
     assert bench["depth_mean"] == pytest.approx(sum(drawn) / len(drawn), abs=1e-12)
     assert bench["memory_growth_bytes_per_step"] < memory.DEFAULT_MAX_GROWTH
+
+
+def test_a_sealed_runs_table_says_the_crossing_was_left_out():
+    alone = {"impl": "a", "median_s": 0.001, "crossing_s": 0.0}
+    sealed = [
+        {"impl": "b", "median_s": 0.001, "crossing_s": 8.2e-5},
+        {**alone, "crossing_s": 9.1e-5},
+    ]
+    assert tables.notes([alone]) == []
+    [note] = tables.notes(sealed)
+    assert note.startswith("sealed: ")
+    assert "(82-91 us)" in note

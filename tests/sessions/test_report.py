@@ -135,7 +135,7 @@ def test_reports_match_the_terminal_matrix_under_xdist(project: pytest.Pytester)
     assert steps == {("numpy", "step"), ("lr2", "step")}
     assert re.search(
         r"\| numpy \| cpu \| float64 \| step \| \d+\.\d{3} \| \d+\.\d{3}!? \| \d+\.\d \| "
-        r"\d+\.\d% \| \d+\*? \| \d+/\d+ \|",
+        r"\d+\.\d% \| \d+(\\\*)? \| \d+/\d+ \|",  # 27\*: the step outran the GEMM (escaped)
         markdown,
     )
     numpy = next(i for i in report["run"]["implementations"] if i["name"] == "numpy")

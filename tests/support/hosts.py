@@ -15,6 +15,7 @@ import os
 import pwd
 import shlex
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -43,6 +44,19 @@ class Host:
     @property
     def px(self) -> str:
         return f"id={self.name}//socket=127.0.0.1:{self.port}"
+
+    def kill(self) -> None:
+        """Take the host down at once, as a preempted machine goes: its server and every worker
+        it started (one process group: the server leads its own session) get SIGKILL."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait()
+
+    def freeze(self) -> None:
+        """Stop the host without a word, as a machine whose network is gone is to its peers:
+        its processes get SIGSTOP (connections stay open, nothing answers on them).
+        :meth:`kill` ends them."""
+        os.killpg(self.process.pid, signal.SIGSTOP)
 
     def tmp_entries(self) -> list[str]:
         """Every path under this host's /tmp but its (empty) working folder and the Python
@@ -156,7 +170,9 @@ def start_host(name: str, fallback_root: Path) -> Host:
     env["HOME"] = pwd.getpwuid(os.getuid()).pw_dir
     log = fallback_root / f"{name}.log"
     with log.open("wb") as output:
-        process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, env=env)
+        process = subprocess.Popen(
+            command, stdout=output, stderr=subprocess.STDOUT, env=env, start_new_session=True
+        )
     try:
         wait_listening(port, process)
     except RuntimeError as exc:

@@ -202,6 +202,47 @@ def test_a_crash_reports_the_running_test_and_requeues_the_rest_of_its_group() -
     assert running not in replacement.sent + nodes[1].sent  # a crashed test is not rerun
 
 
+def test_a_lost_host_requeues_everything_its_worker_held_and_reports_no_crash() -> None:
+    nodes = [FakeNode("gw0"), FakeNode("gw1")]
+    lost_nodes = {nodes[0]}
+    told: list[tuple[FakeNode, list[str]]] = []
+    sched = GroupScheduling(
+        2,
+        group_of,
+        needs=lambda group: FRAMEWORKS[group],
+        host_lost=lambda node: node in lost_nodes,
+        rescheduled=lambda node, ids: told.append((node, ids)),
+    )
+    for node in nodes:
+        sched.add_node(node)
+    for node in nodes:
+        sched.add_node_collection(node, COLLECTION)
+    sched.schedule()
+    held = list(sched.pending[nodes[0]])
+    assert sched.remove_node(nodes[0]) is None  # nothing is the implementation's fault
+    assert told == [(nodes[0], [COLLECTION[i] for i in held])]
+    survivor_had = len(nodes[1].sent)
+    run_all(sched, [nodes[1]])
+    assert sched.tests_finished
+    rerun = nodes[1].sent[survivor_had:]
+    assert set(held) <= set(rerun)  # the cut-off test too, whole groups on one worker
+    for group in {group_of(COLLECTION[i]) for i in held}:
+        indices = [i for i, nodeid in enumerate(COLLECTION) if group_of(nodeid) == group]
+        assert [i for i in rerun if i in indices] == [i for i in held if i in indices]
+
+
+def test_with_no_worker_left_the_unjudged_tests_are_known() -> None:
+    nodes = [FakeNode("gw0")]
+    sched = GroupScheduling(1, group_of, host_lost=lambda node: True)
+    sched.add_node(nodes[0])
+    sched.add_node_collection(nodes[0], COLLECTION)
+    sched.schedule()
+    sched.mark_test_complete(nodes[0], nodes[0].sent[0])
+    done = nodes[0].sent[0]
+    sched.remove_node(nodes[0])
+    assert sched.unjudged() == [n for i, n in enumerate(COLLECTION) if i != done]
+
+
 def test_a_replacement_with_a_different_collection_gets_no_work() -> None:
     nodes = [FakeNode("gw0")]
     sched = make(nodes)

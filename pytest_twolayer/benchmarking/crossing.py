@@ -1,0 +1,58 @@
+"""What the benchmark needs of an implementation whose calls run in another process.
+
+With sealed verdicts (docs/trust.md) the checks call a stand-in whose every call crosses to
+the implementation's host. The timer stays on the judging side, so a timed step also carries
+one crossing (the request there and the loss back); the benchmark measures that crossing on
+the same clock, between two timed steps, and does not charge it to the implementation. The
+device is synced where the work runs, and the memory and page faults are the host's.
+"""
+
+from __future__ import annotations
+
+import abc
+import statistics
+import time
+from typing import Any
+
+
+class Remote(abc.ABC):
+    """An instance whose contract calls are made in another process.
+
+    The methods are named so that no implementation's own method can be mistaken for them;
+    only the sealed layer's stand-ins derive from this class.
+    """
+
+    @abc.abstractmethod
+    def _twolayer_round_trip(self, *args: Any) -> None:
+        """One crossing carrying ``args`` there and nothing back, calling nothing of the
+        implementation: what a timed step costs beyond the step itself."""
+
+    @abc.abstractmethod
+    def _twolayer_synced_step(self, device: str, *args: Any) -> Any:
+        """``step(*args)`` made there, then ``device`` synced there, then its loss back."""
+
+    @abc.abstractmethod
+    def _twolayer_memory(self, device: str) -> list[int]:
+        """The memory sources of :func:`.memory.sources` read in the other process."""
+
+    @abc.abstractmethod
+    def _twolayer_minor_faults(self) -> int:
+        """The other process's minor page faults so far."""
+
+
+class CrossingClock:
+    """Round trips of one remote instance, timed on this process's clock."""
+
+    def __init__(self, remote: Remote, *args: Any) -> None:
+        self.remote, self.args = remote, args
+        self.samples: list[float] = []
+        # Bound now: a module the judging process imports later cannot swap the clock.
+        self._clock = time.perf_counter
+
+    def sample(self) -> None:
+        start = self._clock()
+        self.remote._twolayer_round_trip(*self.args)
+        self.samples.append(self._clock() - start)
+
+    def median(self) -> float:
+        return statistics.median(self.samples) if self.samples else 0.0
