@@ -108,7 +108,7 @@ def reports(folder: Path) -> dict[str, dict[str, Any]]:
             [
                 "pytest", "-p", "twolayer", "--impl", ",".join(NAMES), "-n", "0",
                 "-p", "no:cacheprovider", "--twolayer-isolation", isolation,
-                "--twolayer-report-json", str(report), "-q",
+                "--twolayer-timeout", "600", "--twolayer-report-json", str(report), "-q",
             ],
             folder,
             env=env,

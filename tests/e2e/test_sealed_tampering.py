@@ -130,8 +130,7 @@ ATTACKS = {
         def burn():
             while True:
                 pass
-        for _ in range(2):
-            threading.Thread(target=burn, daemon=True).start()
+        threading.Thread(target=burn, daemon=True).start()
     """,
     "fakes_when_timed": """
         # A run that grows long is the timed one (no untimed check steps 100 times in a row
