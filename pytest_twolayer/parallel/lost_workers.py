@@ -28,10 +28,13 @@ import execnet
 import pytest
 
 from pytest_twolayer.parallel.losses import SHUTDOWN_SECONDS, SILENT_SECONDS, Losses
-from pytest_twolayer.parallel.reachability import why_gone
+from pytest_twolayer.parallel.reachability import can_be_asked, why_gone
 
 Node = Any  # xdist.workermanage.WorkerController
 TICK_SECONDS = 1.0  # how often the watchdog looks; the limits it keeps are tens of seconds
+SETTLE_SECONDS = 2.0
+"""How long a host whose worker went down must keep answering to be taken for up (a crash)."""
+SETTLE_TICK_SECONDS = 0.05
 
 
 class LostWorkers:
@@ -91,7 +94,7 @@ class LostWorkers:
         if not self.losses.is_lost(host):
             spec = node.gateway.spec
             proxy_spec = self.proxies.get(str(getattr(spec, "via", None) or ""))
-            why = self.silent.get(worker) or why_gone(spec, proxy_spec, self._proxy_of(node))
+            why = self.silent.get(worker) or self._settled_why_gone(node, proxy_spec)
             if why is not None:
                 self.losses.lose(host, why)
         if self.losses.is_lost(host):
@@ -127,6 +130,22 @@ class LostWorkers:
             return None
 
     # -- internals ----------------------------------------------------------------------
+    def _settled_why_gone(self, node: Node, proxy_spec: Any | None) -> str | None:
+        """Why ``node``'s host is gone, asked again for up to :data:`SETTLE_SECONDS` while it
+        still seems up. A killed host's processes do not end at one instant: its worker's
+        connection may drop while its proxy's receiver has not yet seen the end, or while its
+        server's listening socket is still open, and one look then takes the loss for a crash
+        of whatever check was running there (blamed on its implementation). A host whose
+        worker really crashed answers through the whole wait, which only crashes on hosts
+        that can be asked (socket specs, proxied ones) pay."""
+        spec = node.gateway.spec
+        deadline = time.monotonic() + SETTLE_SECONDS
+        while True:
+            why = why_gone(spec, proxy_spec, self._proxy_of(node))
+            if why is not None or not can_be_asked(spec) or time.monotonic() >= deadline:
+                return why
+            time.sleep(SETTLE_TICK_SECONDS)
+
     def _proxy_of(self, node: Node) -> Any | None:
         via = getattr(node.gateway.spec, "via", None)
         if not via:

@@ -113,6 +113,12 @@ def junit_results(path: Path) -> dict[str, str]:
     return results
 
 
+def junit_name(nodeid: str) -> str:
+    """A node id as :func:`junit_results` names its test case: ``dir.file::name``."""
+    path, _, name = nodeid.partition("::")
+    return f"{path.removesuffix('.py').replace('/', '.')}::{name}"
+
+
 @PRIVATE_HOSTS
 def test_a_host_killed_mid_run_loses_no_verdict(
     pytester: pytest.Pytester, tmp_path_factory: pytest.TempPathFactory
@@ -164,6 +170,7 @@ def test_every_host_killed_leaves_errors_naming_them(
              "--twolayer-report-json", "r.json", "--junitxml", "r.xml"],
             lambda line: hosts if FIRST_VERDICT_ON_H1.search(line) else [],
         )  # fmt: skip
+    (pytester.path / "run.log").write_text(run.text)
     assert run.ret == pytest.ExitCode.TESTS_FAILED, run.text[-3000:]
     assert "INTERNALERROR" not in run.text, run.text[-3000:]
     report = json.loads((pytester.path / "r.json").read_text())
@@ -174,7 +181,13 @@ def test_every_host_killed_leaves_errors_naming_them(
     assert report["summary"]["not run"] == 0  # an error that says why, not a silent gap
     junit = junit_results(pytester.path / "r.xml")
     assert len(junit) == collected(run.text)
-    assert list(junit.values()).count("error") == len(errors)
+    junit_errors = {name for name, result in junit.items() if result == "error"}
+    json_errors = {junit_name(c["nodeid"]) for c in errors}
+    outcomes = {junit_name(c["nodeid"]): c["outcome"] for c in report["checks"]}
+    assert junit_errors == json_errors, (
+        {n: outcomes.get(n) for n in junit_errors ^ json_errors},
+        run.text[-3000:],
+    )
     # the terminal: each error's section, and in it why
     assert run.text.count("ERROR at setup of") == len(errors), run.text[-3000:]
     said = re.findall(r"^E?\s*hosts? h\d .*lost before this check ran", run.text, re.MULTILINE)

@@ -13,8 +13,10 @@ import jsonschema
 import pytest
 
 from pytest_twolayer.merge import merged_host
+from pytest_twolayer.parallel import lost_workers
 from pytest_twolayer.parallel.losses import Losses
-from pytest_twolayer.parallel.reachability import address_of, answers, why_gone
+from pytest_twolayer.parallel.lost_workers import LostWorkers
+from pytest_twolayer.parallel.reachability import address_of, answers, can_be_asked, why_gone
 from pytest_twolayer.report import markdown
 from pytest_twolayer.report.json_report import schema
 from pytest_twolayer.report.lost_hosts import LostHostsFail, lines
@@ -113,6 +115,41 @@ def test_a_proxied_worker_whose_proxy_has_ended_lost_its_host() -> None:
     ended = SimpleNamespace(hasreceiver=lambda: False)
     assert why_gone(spec, None, ended) == "connection lost"
     assert why_gone(execnet.XSpec("popen"), None, None) is None  # a local worker: a crash
+
+
+def proxied_worker(receiver_ends_after: int | None) -> tuple[LostWorkers, Any]:
+    """A worker through proxy h1 whose proxy's receiver ends once it has been asked
+    ``receiver_ends_after`` times (None: never, as a host whose worker crashed)."""
+    asked = []
+
+    def hasreceiver() -> bool:
+        asked.append(1)
+        return receiver_ends_after is None or len(asked) <= receiver_ends_after
+
+    proxy = SimpleNamespace(hasreceiver=hasreceiver)
+    config = SimpleNamespace(getoption=lambda name: [])
+    watcher = LostWorkers(config, Losses(), lambda worker: "h1", lambda node: False)  # type: ignore[arg-type]
+    watcher.dsession = SimpleNamespace(nodemanager=SimpleNamespace(group={"h1": proxy}))
+    node = SimpleNamespace(gateway=SimpleNamespace(spec=execnet.XSpec("popen//via=h1")))
+    return watcher, node
+
+
+def test_a_host_is_asked_again_while_its_end_is_still_arriving(monkeypatch) -> None:
+    """A killed host's proxy may still receive for a moment after its worker went down: one
+    look would take the loss for a crash of the check running there."""
+    monkeypatch.setattr(lost_workers, "SETTLE_TICK_SECONDS", 0.0)
+    watcher, node = proxied_worker(receiver_ends_after=3)
+    assert watcher._settled_why_gone(node, None) == "connection lost"
+
+
+def test_a_host_that_keeps_answering_had_a_crash(monkeypatch) -> None:
+    monkeypatch.setattr(lost_workers, "SETTLE_SECONDS", 0.05)
+    monkeypatch.setattr(lost_workers, "SETTLE_TICK_SECONDS", 0.0)
+    watcher, node = proxied_worker(receiver_ends_after=None)
+    monkeypatch.setattr(lost_workers, "why_gone", lambda spec, proxy_spec, proxy: None)
+    assert watcher._settled_why_gone(node, None) is None
+    assert can_be_asked(node.gateway.spec)
+    assert not can_be_asked(execnet.XSpec("popen"))  # a local worker: asked once, no wait
 
 
 def test_the_markdown_summary_says_the_terminals_line() -> None:
