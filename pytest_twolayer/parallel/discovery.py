@@ -144,11 +144,11 @@ class Describing:
         self.workers[worker_id] = Worker(worker_id, host, channel)
 
         def arrived(message: Any) -> None:
-            if message == HEARTBEAT:
-                self.heard(worker_id)
-            else:
+            self.heard(worker_id)  # any message says the worker is alive
+            if message != HEARTBEAT:
                 self.messages.put((worker_id, message))
 
+        self.heard(worker_id)  # it is alive now: its silence is timed from here
         channel.setcallback(arrived, endmarker=END)
         worker = self.workers[worker_id]
         if self.shared:  # a replacement for a worker that died: its share is not redone

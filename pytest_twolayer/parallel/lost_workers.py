@@ -33,7 +33,7 @@ from pytest_twolayer.parallel.reachability import can_be_asked, why_gone
 Node = Any  # xdist.workermanage.WorkerController
 TICK_SECONDS = 1.0  # how often the watchdog looks; the limits it keeps are tens of seconds
 SETTLE_SECONDS = 2.0
-"""How long a host whose worker went down must keep answering to be taken for up (a crash)."""
+"""How long a proxied host whose worker went down must keep its proxy to be taken for up."""
 SETTLE_TICK_SECONDS = 0.05
 
 
@@ -131,20 +131,25 @@ class LostWorkers:
 
     # -- internals ----------------------------------------------------------------------
     def _settled_why_gone(self, node: Node, proxy_spec: Any | None) -> str | None:
-        """Why ``node``'s host is gone, asked again for up to :data:`SETTLE_SECONDS` while it
-        still seems up. A killed host's processes do not end at one instant: its worker's
-        connection may drop while its proxy's receiver has not yet seen the end, or while its
-        server's listening socket is still open, and one look then takes the loss for a crash
-        of whatever check was running there (blamed on its implementation). A host whose
-        worker really crashed answers through the whole wait, which only crashes on hosts
-        that can be asked (socket specs, proxied ones) pay."""
+        """Why ``node``'s host is gone, once its end has had time to arrive. A killed host's
+        processes do not end at one instant: its worker's connection may drop while its
+        proxy's receiver has not yet seen the end and its server still listens, and one look
+        then takes the loss for a crash of the check running there (blamed on its
+        implementation). So a proxied worker's proxy is watched for up to
+        :data:`SETTLE_SECONDS` (its receiver ends with the host), and a socket host is given a
+        moment, before its address is asked once: asking again and again would fill a busy
+        server's backlog with connections it never accepts, and take it for gone."""
         spec = node.gateway.spec
-        deadline = time.monotonic() + SETTLE_SECONDS
-        while True:
-            why = why_gone(spec, proxy_spec, self._proxy_of(node))
-            if why is not None or not can_be_asked(spec) or time.monotonic() >= deadline:
-                return why
+        if getattr(spec, "via", None):
+            deadline = time.monotonic() + SETTLE_SECONDS
+            while time.monotonic() < deadline:
+                proxy = self._proxy_of(node)
+                if proxy is None or not proxy.hasreceiver():
+                    break
+                time.sleep(SETTLE_TICK_SECONDS)
+        elif can_be_asked(spec):
             time.sleep(SETTLE_TICK_SECONDS)
+        return why_gone(spec, proxy_spec, self._proxy_of(node))
 
     def _proxy_of(self, node: Node) -> Any | None:
         via = getattr(node.gateway.spec, "via", None)
@@ -239,30 +244,34 @@ class LostWorkers:
         ds.triggershutdown()  # its loop ends once no worker is active
 
     def _watch(self) -> None:
-        """Let go of a worker that holds nothing but will not end its session, and take a
-        worker's host for lost when the worker has fallen silent."""
         while not self.stop.wait(TICK_SECONDS):
-            ds = self.dsession
-            if ds is None or ds.sched is None:
+            self.look(time.monotonic())
+
+    def look(self, now: float) -> None:
+        """One tick of the watchdog: let go of a worker that holds nothing but will not end
+        its session, and take a worker's host for lost when the worker has fallen silent."""
+        ds = self.dsession
+        if ds is None or ds.sched is None:
+            return
+        try:
+            nodes = list(ds._active_nodes)
+        except RuntimeError:  # changed while copied: look again next tick
+            return
+        for node in nodes:
+            if node in self.posted:
                 continue
-            try:
-                nodes = list(ds._active_nodes)
-            except RuntimeError:  # changed while copied: look again next tick
-                continue
-            now = time.monotonic()
-            for node in nodes:
-                if node in self.posted:
-                    continue
-                worker = str(node.gateway.id)
-                last = self.heard.get(worker)
-                if last is not None and now - last > SILENT_SECONDS:
-                    self.silent[worker] = f"no heartbeat for {SILENT_SECONDS:g} s"
-                    self._post(node, self.silent[worker])
-                elif node.shutting_down and self.nothing_held(node):
-                    since = self.idle_since.setdefault(node, now)
-                    if now - since > SHUTDOWN_SECONDS:
-                        why = f"it did not end its session within {SHUTDOWN_SECONDS:g} s"
-                        self._post(node, why)
+            worker = str(node.gateway.id)
+            # A worker not heard from yet is timed from now: one whose host froze before its
+            # first heartbeat (5 s after it came up) is as silent as any other.
+            last = self.heard.setdefault(worker, now)
+            if now - last > SILENT_SECONDS:
+                self.silent[worker] = f"no heartbeat for {SILENT_SECONDS:g} s"
+                self._post(node, self.silent[worker])
+            elif node.shutting_down and self.nothing_held(node):
+                since = self.idle_since.setdefault(node, now)
+                if now - since > SHUTDOWN_SECONDS:
+                    why = f"it did not end its session within {SHUTDOWN_SECONDS:g} s"
+                    self._post(node, why)
 
     def _post(self, node: Node, why: str) -> None:
         self.posted.add(node)

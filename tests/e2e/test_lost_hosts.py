@@ -194,11 +194,6 @@ def test_every_host_killed_leaves_errors_naming_them(
     assert len(said) >= len(errors), run.text[-3000:]
 
 
-@pytest.mark.skip(
-    reason="known hang: on main since the merge with the sealed-verdict work this run outlasts "
-    "its 600 s limit, alone as in parallel (it passed on its branch); the heartbeat path is "
-    "to be found and fixed (issue 19)"
-)
 @PRIVATE_HOSTS
 def test_a_frozen_host_is_lost_once_its_worker_falls_silent(
     pytester: pytest.Pytester, tmp_path_factory: pytest.TempPathFactory

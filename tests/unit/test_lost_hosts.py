@@ -14,7 +14,7 @@ import pytest
 
 from pytest_twolayer.merge import merged_host
 from pytest_twolayer.parallel import lost_workers
-from pytest_twolayer.parallel.losses import Losses
+from pytest_twolayer.parallel.losses import SILENT_SECONDS, Losses
 from pytest_twolayer.parallel.lost_workers import LostWorkers
 from pytest_twolayer.parallel.reachability import address_of, answers, can_be_asked, why_gone
 from pytest_twolayer.report import markdown
@@ -150,6 +150,42 @@ def test_a_host_that_keeps_answering_had_a_crash(monkeypatch) -> None:
     assert watcher._settled_why_gone(node, None) is None
     assert can_be_asked(node.gateway.spec)
     assert not can_be_asked(execnet.XSpec("popen"))  # a local worker: asked once, no wait
+
+
+def watching(*workers: str) -> tuple[LostWorkers, list[tuple[str, dict[str, Any]]]]:
+    """A watchdog over running workers ``workers``, and what it posts to xdist's queue."""
+    posted: list[tuple[str, dict[str, Any]]] = []
+
+    class Node(SimpleNamespace):
+        __hash__ = object.__hash__  # xdist keeps its nodes in a set
+
+    nodes = {
+        Node(gateway=SimpleNamespace(id=w, spec=execnet.XSpec("popen")), shutting_down=False)
+        for w in workers
+    }
+    config = SimpleNamespace(getoption=lambda name: [])
+    watcher = LostWorkers(config, Losses(), lambda worker: "h1", lambda node: False)  # type: ignore[arg-type]
+    watcher.dsession = SimpleNamespace(
+        sched=object(), _active_nodes=nodes, queue=SimpleNamespace(put=posted.append)
+    )
+    return watcher, posted
+
+
+def test_a_worker_silent_since_it_came_up_is_lost_too() -> None:
+    """A host may freeze before its worker's first heartbeat: silence is timed from when the
+    worker was first seen."""
+    watcher, posted = watching("gw0", "gw1")
+    watcher.heard_from("gw1")
+    start = watcher.heard["gw1"]
+    watcher.look(start)  # gw0 first seen: its silence starts here
+    watcher.look(start + SILENT_SECONDS / 2)
+    assert posted == []
+    watcher.heard["gw1"] = start + SILENT_SECONDS  # gw1 beats on
+    watcher.look(start + SILENT_SECONDS + 1)
+    assert [(event, str(kwargs["node"].gateway.id)) for event, kwargs in posted] == [
+        ("errordown", "gw0")
+    ]
+    assert watcher.silent == {"gw0": f"no heartbeat for {SILENT_SECONDS:g} s"}
 
 
 def test_the_markdown_summary_says_the_terminals_line() -> None:
