@@ -50,11 +50,8 @@ def check_returns_belong_to_caller(case: Case) -> None:
     check = "contract.ownership"
     judge = case.judge(check)
     impl = judge.make()
-    rng = judge.rng()
-    d = case.dims
-    x, y = rng.standard_normal((d.N, d.D_in)), rng.standard_normal((d.N, d.D_out))
-    xn = judge.call("to_device(x)", impl.to_device, x)
-    yn = judge.call("to_device(y)", impl.to_device, y)
+    batch = judge.batch(impl, judge.rng())
+    x, y, xn, yn = batch.x, batch.y, batch.x_dev, batch.y_dev
     returned: dict[str, np.ndarray] = {}
     for name, value in judge.params(impl).items():
         returned[f"params()[{name!r}]"] = value
@@ -187,11 +184,8 @@ def check_return_types(case: Case) -> None:
     check = "contract.return_types"
     judge = case.judge(check)
     impl = judge.make()
-    rng = judge.rng()
-    d = case.dims
-    x, y = rng.standard_normal((d.N, d.D_in)), rng.standard_normal((d.N, d.D_out))
-    xn = judge.call("to_device(x)", impl.to_device, x)
-    yn = judge.call("to_device(y)", impl.to_device, y)
+    batch = judge.batch(impl, judge.rng())
+    xn, yn = batch.x_dev, batch.y_dev
     _arrays(judge, "params()", judge.call("params()", impl.params))
     _array(judge, "forward(x)", judge.call("forward(x)", impl.forward, xn))
     returned = judge.call("gradients(x, y)", impl.gradients, xn, yn)

@@ -55,11 +55,9 @@ def check_training(case: Case, record: list[float] | None = None) -> list[float]
     check = "training.curve"
     judge = case.judge(check)
     impl = judge.make()
-    rng = case.rng(DATA_STREAM)  # the benchmark's timed run draws the same data
-    d = case.dims
-    x, y = rng.standard_normal((d.N, d.D_in)), rng.standard_normal((d.N, d.D_out))
-    xn = judge.call("to_device(x)", impl.to_device, x)
-    yn = judge.call("to_device(y)", impl.to_device, y)
+    # the benchmark's timed run draws the same data
+    batch = judge.batch(impl, case.rng(DATA_STREAM))
+    xn, yn = batch.x_dev, batch.y_dev
     losses = [] if record is None else record
     for t in range(STEPS):
         returned = judge.call(f"step() #{t + 1}", impl.step, xn, yn)

@@ -26,6 +26,18 @@ T = TypeVar("T")
 
 
 @dataclass(frozen=True)
+class Batch:
+    """Inputs and targets as the suite drew them (``x``, ``y``: numpy, the caller's) and as
+    the implementation holds them on its device (``x_dev``, ``y_dev``: whatever
+    ``to_device`` returned)."""
+
+    x: np.ndarray
+    y: np.ndarray
+    x_dev: Any
+    y_dev: Any
+
+
+@dataclass(frozen=True)
 class Judge:
     """``case`` judged under the verdict label ``label`` (``"concern.name"``)."""
 
@@ -66,6 +78,15 @@ class Judge:
         except (Exception, SystemExit) as exc:  # an implementation's sys.exit() is a verdict too
             first_line = (str(exc).strip().splitlines() or ["(no message)"])[0]
             self.fail(f"{what} raised {type(exc).__name__}: {first_line}")
+
+    def batch(self, impl: TwoLayerImplementation, rng: np.random.Generator) -> Batch:
+        """A standard-normal batch at the case's dims drawn from ``rng``, ``x`` then ``y``, and
+        the same batch moved to ``impl``'s device (each ``to_device`` call judged)."""
+        d = self.case.dims
+        x, y = rng.standard_normal((d.N, d.D_in)), rng.standard_normal((d.N, d.D_out))
+        x_dev = self.call("to_device(x)", impl.to_device, x)
+        y_dev = self.call("to_device(y)", impl.to_device, y)
+        return Batch(x, y, x_dev, y_dev)
 
     def raised(self, fn: Callable[..., object], *args: Any, **kwargs: Any) -> Exception | None:
         """The exception ``fn(*args, **kwargs)`` raised, None when it returned: for a check
