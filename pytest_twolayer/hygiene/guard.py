@@ -53,13 +53,7 @@ class StateGuard:
         if any(name in getattr(item, "fixturenames", ()) for name in UNDOES_AT_TEARDOWN):
             item.stash[_PENDING] = before
             return (yield)
-        try:
-            result = yield
-        except BaseException as failure:
-            judge(item, collected, before, failure)
-            raise
-        judge(item, collected, before, None)
-        return result
+        yield from _judged(item, collected, before)
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_teardown(self, item: pytest.Item) -> Generator[None, None, None]:
@@ -68,13 +62,7 @@ class StateGuard:
         if before is None or collected is None:
             return (yield)
         del item.stash[_PENDING]
-        try:
-            result = yield
-        except BaseException as failure:
-            judge(item, collected, before, failure)
-            raise
-        judge(item, collected, before, None)
-        return result
+        yield from _judged(item, collected, before)
 
     @pytest.hookimpl(wrapper=True)
     def pytest_fixture_setup(
@@ -92,6 +80,19 @@ class StateGuard:
             raise
         judge(item, collected, before, None, who=label("__init__"))
         return value
+
+
+def _judged(
+    item: pytest.Item, collected: CollectedCase, before: Snapshot
+) -> Generator[None, None, None]:
+    """The rest of a hook wrapper (its hook returns None): the wrapped call, then
+    :func:`judge` of what changed since ``before`` (its failure judged the same way)."""
+    try:
+        yield
+    except BaseException as failure:
+        judge(item, collected, before, failure)
+        raise
+    judge(item, collected, before, None)
 
 
 def judge(
