@@ -189,6 +189,7 @@ class ImplementationHost:
         self.loaded: dict[str, Any] | None = None
         self.tracked: dict[int, Tracked] = {}
         self.released: list[int] = []
+        self.dead: list[tuple[int, int, object]] = []  # (sync, generation, weakref) let go of
         self.paused = False
         self.folder: str | None = None  # its private working and temp folder
         self.protections: dict[str, str] = {}  # what its confinement achieved (confinement)
@@ -207,6 +208,7 @@ class ImplementationHost:
         self.paused = False
         self.tracked.clear()
         self.released.clear()
+        self.dead.clear()
         found = self.request({"op": "protections"}, what="confining it").get("protections")
         if type(found) is not dict or not all(type(v) is str for v in found.values()):
             self.kill()
@@ -272,15 +274,29 @@ class ImplementationHost:
 
     # -- arrays shared with the caller
     def track(self, sync: int, array: np.ndarray) -> None:
-        def released(_: object, sync: int = sync, generation: int = self.generation) -> None:
-            if generation == self.generation and sync in self.tracked:
+        def released(ref: object, sync: int = sync, generation: int = self.generation) -> None:
+            # Only noted here: a weakref callback runs wherever the array's last reference
+            # goes, the garbage collector's passes included, which can fall inside a loop over
+            # ``tracked`` (and changing it there raised "dictionary changed size").
+            self.dead.append((sync, generation, ref))
+
+        self.prune()
+        self.tracked[sync] = Tracked(weakref.ref(array, released), np.array(array, copy=True))
+
+    def prune(self) -> None:
+        """Forget the tracked arrays the caller let go of, and tell the host with the next
+        request (``release``). An entry is forgotten only if it is still the one that died:
+        a sync tracked again for a new array keeps it."""
+        while self.dead:
+            sync, generation, ref = self.dead.pop()
+            entry = self.tracked.get(sync)
+            if generation == self.generation and entry is not None and entry.array is ref:
                 del self.tracked[sync]
                 self.released.append(sync)
 
-        self.tracked[sync] = Tracked(weakref.ref(array, released), np.array(array, copy=True))
-
     def writes(self, encoder: Encoder) -> list[list[int]]:
         """What the caller wrote into returned arrays since the last sync."""
+        self.prune()
         changed = []
         for sync, tracked in list(self.tracked.items()):
             array = tracked.array()

@@ -78,6 +78,26 @@ class Sealing:
             host.close()
         self.hosts.clear()
 
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_modifyitems(
+        self, config: pytest.Config, items: list[pytest.Item]
+    ) -> None:
+        """In one process (``-n 0``) an implementation's checks run together, in the suite's
+        order, as an xdist worker receives them. The suite's own order takes each check across
+        every implementation in turn: with more implementations than :data:`LIVE_HOSTS`, the
+        least recently used host, ended to make room, was always the next one needed, and
+        nearly every test started a host again (the built-ins' run took 7x as long)."""
+        if hasattr(config, "workerinput") or config.getoption("dist", "no") != "no":
+            return  # a worker runs what the scheduler sends, group by group, in its order
+        first_seen: dict[str | None, int] = {}
+
+        def implementation_order(item: pytest.Item) -> int:
+            collected = collected_case(item)
+            name = collected.impl if collected is not None else None
+            return first_seen.setdefault(name, len(first_seen))
+
+        items[:] = sorted(items, key=implementation_order)
+
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_setup(self, item: pytest.Item) -> None:
         """Only the host of this test's implementation may run during it."""

@@ -133,6 +133,23 @@ def test_every_verdict_and_message_is_the_one_of_a_run_in_one_process(
     assert differ == {}
 
 
+def runs_of(report: dict[str, Any]) -> list[str]:
+    """The implementations in the order their checks ran, one entry per unbroken run."""
+    order = [c["impl"] for c in report["checks"]]
+    return [impl for i, impl in enumerate(order) if i == 0 or order[i - 1] != impl]
+
+
+def test_in_one_process_an_implementations_checks_run_together(
+    reports: dict[str, dict[str, Any]],
+):
+    """Sealed, each implementation's host starts once for its checks (the suite's order took
+    each check across every implementation in turn, restarting hosts beyond the live few);
+    in one process the suite's order is kept."""
+    sealed = runs_of(reports["process"])
+    assert len(sealed) == len(set(sealed)) == len(NAMES), sealed
+    assert len(runs_of(reports["none"])) > len(NAMES)
+
+
 @pytest.mark.parametrize(
     ("impl", "label"),
     [
