@@ -148,7 +148,6 @@ class Describing:
             if message != HEARTBEAT:
                 self.messages.put((worker_id, message))
 
-        self.heard(worker_id)  # it is alive now: its silence is timed from here
         channel.setcallback(arrived, endmarker=END)
         worker = self.workers[worker_id]
         if self.shared:  # a replacement for a worker that died: its share is not redone

@@ -28,7 +28,7 @@ import execnet
 import pytest
 
 from pytest_twolayer.parallel.losses import SHUTDOWN_SECONDS, SILENT_SECONDS, Losses
-from pytest_twolayer.parallel.reachability import can_be_asked, why_gone
+from pytest_twolayer.parallel.reachability import address_of, why_gone
 
 Node = Any  # xdist.workermanage.WorkerController
 TICK_SECONDS = 1.0  # how often the watchdog looks; the limits it keeps are tens of seconds
@@ -147,7 +147,7 @@ class LostWorkers:
                 if proxy is None or not proxy.hasreceiver():
                     break
                 time.sleep(SETTLE_TICK_SECONDS)
-        elif can_be_asked(spec):
+        elif address_of(spec) is not None:
             time.sleep(SETTLE_TICK_SECONDS)
         return why_gone(spec, proxy_spec, self._proxy_of(node))
 

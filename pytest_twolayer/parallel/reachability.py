@@ -34,12 +34,6 @@ def answers(address: tuple[str, int], seconds: float = CONNECT_SECONDS) -> bool:
         return False
 
 
-def can_be_asked(spec: Any) -> bool:
-    """Whether :func:`why_gone` can tell anything of ``spec``'s host: a proxied worker's or a
-    socket server's; popen and ssh gateways are left to xdist."""
-    return bool(getattr(spec, "via", None)) or address_of(spec) is not None
-
-
 def why_gone(spec: Any, proxy_spec: Any | None, proxy: Any | None) -> str | None:
     """Why the host of a worker spec is gone, or None when it still answers (or cannot be
     asked: popen and ssh gateways are left to xdist, whose replacement tells). A worker

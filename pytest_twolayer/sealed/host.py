@@ -280,7 +280,6 @@ class ImplementationHost:
             # ``tracked`` (and changing it there raised "dictionary changed size").
             self.dead.append((sync, generation, ref))
 
-        self.prune()
         self.tracked[sync] = Tracked(weakref.ref(array, released), np.array(array, copy=True))
 
     def prune(self) -> None:
