@@ -16,11 +16,13 @@ FILE_NAME = "loss_curves.png"
 MARK_EVERY = 50  # a marker every 50 of the 500 steps
 MARK_STAGGER = 5  # each implementation starts its markers 5 steps after the previous one's
 MARGIN = 10.0  # the y axis spans the conforming curves and a decade on either side
+LARGEST_SHOWN = 1e250  # a log axis pads its range by 5% of its decades: from 1e-308, 1e278
 
 
 def shown(losses: Sequence[float]) -> list[float]:
-    """The losses a log axis can draw; 0, inf and NaN become gaps, not misleading points."""
-    return [v if math.isfinite(v) and v > 0 else math.nan for v in losses]
+    """The losses a log axis can draw; 0, inf, NaN and values near float64's largest become
+    gaps, not misleading points (or an overflow in matplotlib's autoscaling)."""
+    return [v if 0 < v <= LARGEST_SHOWN else math.nan for v in losses]
 
 
 def y_range(curves: Sequence[Curve]) -> tuple[float, float] | None:
@@ -77,6 +79,7 @@ def figure(curves: Sequence[Curve], seed: int) -> Figure:
     dtypes = [c.dtype for c in curves]
     usual_dtype = max(sorted(set(dtypes)), key=dtypes.count, default="")
     limits = y_range(curves)
+    ax.set_yscale("log")  # before any data: the scale change autoscales to what is drawn
     for curve in curves:
         impl_index = impls.index(curve.impl)
         style = line_style(impl_index, devices.index(curve.device), curve.failed)
@@ -105,7 +108,6 @@ def figure(curves: Sequence[Curve], seed: int) -> Figure:
             label=label(curve, len(devices) > 1, usual_dtype, off),
             zorder=3 if curve.failed else 2,  # a failure is what the reader looks for
         )
-    ax.set_yscale("log")
     if limits:
         ax.set_ylim(*limits)
     ax.set_xlabel("training step")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 import struct
 import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -137,6 +138,21 @@ def test_without_a_conforming_curve_the_axis_spans_everything():
     assert [line.get_label() for line in ax.get_lines()] == ["flip: FAILED"]
 
 
+@pytest.mark.parametrize("conforming", [True, False], ids=["beside-a-conforming-curve", "alone"])
+def test_a_curve_near_the_largest_float_is_drawn_without_overflow(tmp_path: Path, conforming: bool):
+    """A diverging net reaches 1e307 before inf: matplotlib's log-axis margins around it
+    overflowed (a RuntimeWarning, an error under ``-W error``) and the plot was lost."""
+    climbing = tuple(min(3e7 * math.exp(min(1.5 * t, 700)), 1.7e308) for t in range(500))
+    curves = [Curve("flip", "cpu", "float32", climbing, "FAILED")]
+    curves = [curve("numpy"), *curves] if conforming else curves
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        path = loss_curves.write(curves, 0, tmp_path)
+    assert png_size(path)[0] > 600
+    [*_, line] = loss_curves.figure(curves, seed=0).axes[0].get_lines()
+    assert line.get_label().startswith("flip: FAILED")
+
+
 def test_loss_png_is_readme_sized(tmp_path: Path):
     path = loss_curves.write([curve(f"impl{i}") for i in range(9)], 0, tmp_path)
     assert path == tmp_path / "loss_curves.png"
@@ -221,10 +237,10 @@ def test_a_failed_benchmark_is_drawn_as_failed():
     vanished when it failed before its figures; now both show, and say they failed."""
     benches = [
         bench("numpy", gflops=13.8),
-        bench("slow", gflops=5.3, verdict="FAILED", why="[benchmark.budget] impl=slow ...: x"),
+        bench("slow", gflops=5.3, verdict="FAILED", why="[benchmark_step.budget] impl=slow ...: x"),
         StepBenchmark(
             "broken", "cpu", "float32", math.nan, math.nan, math.nan, math.nan, 0,
-            verdict="FAILED", measured=False, why="[benchmark.steps] impl=broken ...: boom",
+            verdict="FAILED", measured=False, why="[benchmark_step.steps] impl=broken ...: boom",
         ),
     ]  # fmt: skip
     fig = benchmarks.figure(benches)
@@ -238,13 +254,13 @@ def test_a_failed_benchmark_is_drawn_as_failed():
     notes = [t.get_text() for t in ax.texts]
     assert notes == [
         "2 ms/step, 6.5% of peak",
-        "FAILED (benchmark.budget): 2 ms/step, 6.5% of peak",
-        "FAILED (benchmark.steps), before its figures",
+        "FAILED (benchmark_step.budget): 2 ms/step, 6.5% of peak",
+        "FAILED (benchmark_step.steps), before its figures",
     ]
 
 
 def test_a_failed_benchmark_check_is_read_with_or_without_figures():
-    budget = "[benchmark.budget] impl=numpy device=cpu dtype=float32 seed=0: too slow"
+    budget = "[benchmark_step.budget] impl=numpy device=cpu dtype=float32 seed=0: too slow"
     collected = Collected.of(
         [
             record(Outcome.FAILED, {"benchmark": STEP}, concern="benchmark", line=budget),
