@@ -74,10 +74,13 @@ def ratio_figures(case: Case, reference: Case, ceiling: float) -> dict[str, Any]
     """Time this implementation and the ratio gate's reference in alternation: the ratio of
     their median steps, the reference and the allowed ceiling."""
     if case.device not in reference.cls.devices:
-        case.judge("benchmark.ratio").fail(
+        case.judge("benchmark_step.ratio").fail(
             f"the ratio gate's reference {reference.name!r} does not declare {case.device}"
         )
-    mine, theirs = Prepared(case, "benchmark.ratio"), Prepared(reference, "benchmark.ratio")
+    mine, theirs = (
+        Prepared(case, "benchmark_step.ratio"),
+        Prepared(reference, "benchmark_step.ratio"),
+    )
     for _ in range(5):  # both warm before the first pair
         mine.step()
         theirs.step()
@@ -96,9 +99,9 @@ def ratio_figures(case: Case, reference: Case, ceiling: float) -> dict[str, Any]
 
 
 def check_ratio(case: Case, figures: dict[str, Any]) -> None:
-    """Fail ``benchmark.ratio`` when the ratio of median steps exceeds the gate's ceiling."""
+    """Fail ``benchmark_step.ratio`` when the ratio of median steps exceeds the gate's ceiling."""
     if figures["ratio"] > figures["max_ratio"]:
-        case.judge("benchmark.ratio").fail(
+        case.judge("benchmark_step.ratio").fail(
             f"median step {figures['ratio_median_s'] * 1e3:.3g} ms is {figures['ratio']:.2f}x "
             f"{figures['reference']}'s {figures['reference_median_s'] * 1e3:.3g} ms (timed "
             f"interleaved), above the allowed {figures['max_ratio']:g}x (--twolayer-max-ratio)"

@@ -18,14 +18,14 @@ from pytest_twolayer.spec.tolerances import rtol
 
 def check_params_canonical(case: Case) -> dict[str, np.ndarray]:
     """``params()`` names a valid set for the declared depths, in canonical shapes and dtype."""
-    check = "contract.params"
+    check = "params_canonical"
     judge = case.judge(check)
     return judge.params(judge.make())
 
 
 def check_params_are_copies(case: Case) -> None:
     """Writing into what ``params()`` returned changes neither the net nor the next ``params()``."""
-    check = "contract.copies"
+    check = "params_are_copies"
     judge = case.judge(check)
     impl = judge.make()
     first = judge.params(impl)
@@ -47,7 +47,7 @@ def check_params_are_copies(case: Case) -> None:
 def check_returns_belong_to_caller(case: Case) -> None:
     """What ``params()``, ``forward`` and ``gradients`` return is the caller's: no later call
     (another forward, gradients, step, load) changes it."""
-    check = "contract.ownership"
+    check = "returns_belong_to_caller"
     judge = case.judge(check)
     impl = judge.make()
     batch = judge.batch(impl, judge.rng())
@@ -85,7 +85,7 @@ def check_returns_belong_to_caller(case: Case) -> None:
 def check_load_round_trips(case: Case) -> None:
     """``load`` casts float arrays to the working dtype; ``params()`` then returns them exactly,
     and ``forward`` computes with them."""
-    check = "contract.load"
+    check = "load_round_trips"
     judge = case.judge(check)
     impl = judge.make()
     names = set(judge.params(impl))
@@ -135,7 +135,7 @@ def _forward_computes_with(
 
 def check_load_rejects_bad_params(case: Case) -> None:
     """``load`` raises ValueError for an unknown name, a missing name and a mis-shaped array."""
-    check = "contract.load_errors"
+    check = "load_rejects_bad_params"
     judge = case.judge(check)
     impl = judge.make()
     good = judge.params(impl)
@@ -157,7 +157,7 @@ def check_load_rejects_bad_params(case: Case) -> None:
 
 def check_init_rejects_undeclared(case: Case) -> None:
     """``__init__`` raises ValueError for a dtype and for a device the class does not declare."""
-    check = "contract.init_errors"
+    check = "init_rejects_undeclared"
     judge = case.judge(check)
     undeclared_device = next(
         (d for d in KNOWN_DEVICES if d not in case.cls.devices),
@@ -181,7 +181,7 @@ def check_return_types(case: Case) -> None:
     ``params()`` and ``gradients()`` give numpy arrays: the contract's types, whatever the
     framework computes with (a 0-d tensor keeps its graph alive; a numpy float32 rounds
     whatever it is added to)."""
-    check = "contract.return_types"
+    check = "return_types"
     judge = case.judge(check)
     impl = judge.make()
     batch = judge.batch(impl, judge.rng())

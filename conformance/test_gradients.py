@@ -144,7 +144,7 @@ class _ReferenceGradients:
 def check_gradients_match_reference(case: Case) -> None:
     """``gradients()`` returns the reference loss and gradients at loaded parameters, at every
     declared depth, and leaves the parameters untouched."""
-    check = "gradients.reference"
+    check = "gradients_match_reference"
     judge = case.judge(check)
     impl = judge.make()
     names = set(judge.params(impl))
@@ -178,7 +178,7 @@ def _params_untouched(
 
 def check_gradients_any_dims(case: Case) -> None:
     """At small random dims (1s included), ``gradients()`` equals the reference."""
-    check = "gradients.any_dims"
+    check = "gradients_any_dims"
     judge = case.judge(check)
     depths = tuple(case.cls.depths)
 
@@ -202,7 +202,7 @@ def check_gradients_any_dims(case: Case) -> None:
 
 def check_depth_draws(case: Case) -> None:
     """``forward`` uses only declared depths, each drawn at a rate consistent with uniform."""
-    check = "gradients.depths"
+    check = "depth_draws"
     judge = case.judge(check)
     impl = judge.make()
     names = set(judge.params(impl))

@@ -52,7 +52,7 @@ def _data(judge: Judge) -> tuple[np.ndarray, np.ndarray]:
 
 def check_same_seed_reproduces(case: Case) -> None:
     """Two instances from one seed start equal and take identical steps (and depth draws)."""
-    check = "hygiene.same_seed"
+    check = "same_seed_reproduces"
     judge = case.judge(check)
     a, b = judge.make(), judge.make()
     pa, pb = judge.params(a), judge.params(b)
@@ -68,7 +68,7 @@ def check_same_seed_reproduces(case: Case) -> None:
 
 def check_different_seeds_differ(case: Case) -> None:
     """Different seeds give different starting parameters."""
-    check = "hygiene.different_seeds"
+    check = "different_seeds_differ"
     judge = case.judge(check)
     a = judge.make()
     b = judge.make(seed=case.seed + 1)
@@ -80,7 +80,7 @@ def check_different_seeds_differ(case: Case) -> None:
 
 def check_instances_share_no_state(case: Case) -> None:
     """Stepping one instance changes neither another's parameters nor its next steps."""
-    check = "hygiene.isolation"
+    check = "instances_share_no_state"
     judge = case.judge(check)
     stepped, bystander, fresh = (judge.make() for _ in range(3))
     initial = judge.params(bystander)
@@ -131,7 +131,7 @@ class _Inputs:
 def check_inputs_not_mutated(case: Case) -> None:
     """No call mutates the numpy arrays passed in, nor the native objects made from them; and
     ``to_device`` reads an array in any layout (:data:`LAYOUTS`) as the same values."""
-    check = "hygiene.inputs"
+    check = "inputs_not_mutated"
     judge = case.judge(check)
     impl = judge.make()
     x, y = _data(judge)
@@ -252,7 +252,7 @@ def check_global_state_untouched(case: Case, call: str = "__init__") -> None:
     fails this test when ``call`` itself changes the process-global state (run it under
     ``pytest_twolayer.hygiene.state.left_as_found`` without pytest). What a call raises is
     other checks' verdict: the calls stop there."""
-    check = "hygiene.global_state"
+    check = "global_state_untouched"
     judge = case.judge(check)
     for _, make in calls_until(case, call):
         if judge.raised(make) is not None:

@@ -73,7 +73,7 @@ def check_forward_shapes(case: Case) -> None:
     equal to the reference at the implementation's own parameters (at one declared depth);
     the standard normal input at :data:`LAYOUT_DIMS` also in every layout of :data:`LAYOUTS`
     (same values)."""
-    check = "shapes.forward"
+    check = "forward_shapes"
     judge = case.judge(check)
     for dims_label, dims in OTHER_DIMS.items():
         net = _Net.made(judge, dims)
@@ -103,7 +103,7 @@ def _judge_forward(net: _Net, x: np.ndarray, where: str) -> None:
 def check_forward_any_dims(case: Case) -> None:
     """At small random dims (1s included), ``forward`` gives ``(N, D_out)`` in the declared
     dtype with the reference's values."""
-    check = "shapes.any_dims"
+    check = "forward_any_dims"
     judge = case.judge(check)
 
     @for_any_dims(case.seed)
@@ -125,7 +125,7 @@ def _judge_forward_at_any_dims(net: _Net, x: np.ndarray, where: str) -> None:
     depth, _ = closest_depth(got, {d: p.y_pred for d, p in passes.items()})
     expected = passes[depth].y_pred
     # A one-unit layer can cancel in its last sum (h @ w2 + b2): judge the error against
-    # the size of that sum's terms too, at the tutorial's K (see gradients.any_dims).
+    # the size of that sum's terms too, at the tutorial's K (see gradients_any_dims).
     terms = np.abs(passes[depth].activations[-1]) @ np.abs(net.params["w2"]) + np.abs(
         net.params.get("b2", 0.0)
     )

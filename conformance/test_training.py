@@ -52,7 +52,7 @@ is ~1e-4; about 2 seeds in 100 end above 1%)."""
 def check_training(case: Case, record: list[float] | None = None) -> list[float]:
     """Train ``STEPS`` steps on standard normal data and judge the loss curve (appended to
     ``record`` as it grows, when given)."""
-    check = "training.curve"
+    check = "training"
     judge = case.judge(check)
     impl = judge.make()
     # the benchmark's timed run draws the same data
@@ -133,7 +133,7 @@ def test_training(twolayer_case: Case, request: pytest.FixtureRequest) -> None:
         if timed is None:
             check_training(twolayer_case, record=losses)
         else:
-            judge_curve(twolayer_case, "training.curve", losses)
+            judge_curve(twolayer_case, "training", losses)
     finally:
         # The curve goes to the reports and plots, a failing one too (that is when it's wanted).
         publish(request.node, "losses", losses)

@@ -44,7 +44,7 @@ class _Kink(Exception):
 
 def check_update_follows_rule(case: Case) -> None:
     """Steps from loaded parameters equal the declared optimizer applied to reference gradients."""
-    check = "update.rule"
+    check = "update_follows_rule"
     judge = case.judge(check)
     impl = judge.make()
     names = set(judge.params(impl))

@@ -59,10 +59,10 @@ def curve_statistics(losses: list[float]) -> dict[str, float]:
 
 def tutorial_run(case: Case) -> tuple[list[float], dict]:
     """The benchmark's run without its timer: its loss curve and its host memory figures."""
-    warm = Prepared(case, "benchmark.steps")
+    warm = Prepared(case, "benchmark_step.steps")
     for _ in range(WARMUP_STEPS):
         warm.step()
-    net = Prepared(case, "benchmark.steps")
+    net = Prepared(case, "benchmark_step.steps")
     meter = MemoryMeter(case.device)
     with paused_garbage_collection():
         for _ in range(STEPS):
@@ -149,7 +149,7 @@ def main() -> None:
             case = Case(name, cls, "cpu", cls.dtypes[0], seed)
             try:
                 losses, memory = tutorial_run(case)
-                training.judge_curve(case, "training.curve", losses)
+                training.judge_curve(case, "training", losses)
             except ConformanceFailure as failure:
                 failures.append(str(failure).splitlines()[0])
                 continue

@@ -102,8 +102,9 @@ def checks_rst() -> list[str]:
     return [
         f"{len(suite.CHECKS)} checks in {len(suite.CONCERNS)} concerns ({concerns}), in the",
         "order the suite lists them. A check's id is what ``expected_failures`` keys and",
-        "``-k`` name; its verdict labels start every failure message it gives",
-        "(``[update.rule] impl=... device=... dtype=... seed=...``). Any check may also fail",
+        "``-k`` name, and it starts every failure message the check gives",
+        "(``[update_follows_rule] impl=... device=... dtype=... seed=...``; a check with",
+        "several gates names the gate after a dot). Any check may also fail",
         f"with a suite-wide label: {wide} (it left process-global state changed).",
         "",
         *list_table(

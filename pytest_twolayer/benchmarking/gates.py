@@ -68,10 +68,10 @@ class BenchmarkPlan:
 
 
 def check_budget(case: Case, median_s: float, budget_s: float) -> None:
-    """Fail ``benchmark.budget`` when the median step exceeds the budget."""
+    """Fail ``benchmark_step.budget`` when the median step exceeds the budget."""
     if median_s > budget_s:
         case.fail(
-            "benchmark.budget",
+            "benchmark_step.budget",
             f"median step {median_s * 1e3:.3g} ms exceeds the budget of {budget_s * 1e3:.3g} ms "
             f"({BUDGET.flag})",
         )
@@ -109,7 +109,7 @@ def growth_limit(source: dict[str, Any], given: float | None) -> float | None:
 
 
 def check_memory_growth(case: Case, memory: list[dict[str, Any]], given: float | None) -> None:
-    """Fail ``benchmark.memory`` when memory grows over the second half of the run by more
+    """Fail ``benchmark_step.memory`` when memory grows over the second half of the run by more
     than the limit per step: it does not level off."""
     for source in memory:
         limit = growth_limit(source, given)
@@ -119,7 +119,7 @@ def check_memory_growth(case: Case, memory: list[dict[str, Any]], given: float |
             continue
         steps = source["steps"]
         case.fail(
-            "benchmark.memory",
+            "benchmark_step.memory",
             f"memory does not level off: {source['source']} grows by {kib(growth)} per step over "
             f"the second half of the run's {steps} steps (from {mib(source['start_bytes'])} to "
             f"{mib(source['end_bytes'])} over the run), above the allowed {kib(limit)} per "

@@ -126,11 +126,11 @@ def measure_steps(
     Each step is one pytest-benchmark round, so the statistics describe the steps of a real
     run, and their sum is the run's time.
     """
-    warm = Prepared(case, "benchmark.steps")
+    warm = Prepared(case, "benchmark_step.steps")
     for _ in range(WARMUP_STEPS):
         warm.step()
     gemm_peak(case.device, case.dtype)  # measured before timing: it must not interleave
-    net = Prepared(case, "benchmark.steps")
+    net = Prepared(case, "benchmark_step.steps")
     depths = tuple(case.cls.depths)
     start = net.params()
     tape = ParamsTape(start, steps) if len(depths) > 1 else None
@@ -147,9 +147,11 @@ def measure_steps(
     def copy_params() -> None:  # returned arrays gone before the step (a host drops them)
         params = net.params()
         if tape is not None:
-            case.call("benchmark.steps", "copying params()", tape.record, params)
+            case.call("benchmark_step.steps", "copying params()", tape.record, params)
         else:
-            case.call("benchmark.steps", "copying params()", audit.record, params, net.untimed())
+            case.call(
+                "benchmark_step.steps", "copying params()", audit.record, params, net.untimed()
+            )
 
     faults = net.minor_faults()
     with paused_garbage_collection():
@@ -160,7 +162,7 @@ def measure_steps(
         runs.record(case, net.losses)
     cheated = audit.verdict(net.losses, net.x_given, net.y_given, depths)
     if cheated is not None:
-        case.judge("benchmark.steps").fail(cheated)
+        case.judge("benchmark_step.steps").fail(cheated)
     drawn = (
         depths_drawn(tape, net.losses, net.x, net.y, depths)
         if tape is not None

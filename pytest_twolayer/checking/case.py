@@ -52,7 +52,7 @@ class Case:
         return f"impl={self.name} device={self.device} dtype={self.dtype} seed={self.seed}"
 
     def judge(self, label: str) -> Judge:
-        """The judge of the check labelled ``label`` (e.g. ``"update.rule"``) on this case:
+        """The judge of the check labelled ``label`` (e.g. ``"update_follows_rule"``) on this case:
         its calls into the implementation, its comparisons and its verdicts."""
         # judge.py builds on this module; importing it changes no process-global state.
         from pytest_twolayer.checking.judge import Judge

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from pytest_twolayer.checking.case import Case
-from pytest_twolayer.checking.suite import GLOBAL_STATE_LABEL
+from pytest_twolayer.checking.suite import GLOBAL_STATE_CHECK
 from pytest_twolayer.spec.contract import TwoLayerImplementation
 
 CALLS: tuple[str, ...] = ("__init__", "to_device", "params", "load", "forward", "gradients", "step")
@@ -30,7 +30,7 @@ def contract_calls(case: Case) -> list[tuple[str, Callable[[], object]]]:
     """``(call, make it)`` for each of :data:`CALLS`, on one fresh instance of ``case``, with
     the suite's own data for the label's stream; each needs the ones before it to have run."""
     d = case.dims
-    rng = case.rng(GLOBAL_STATE_LABEL)
+    rng = case.rng(GLOBAL_STATE_CHECK)
     x, y = rng.standard_normal((d.N, d.D_in)), rng.standard_normal((d.N, d.D_out))
     made: dict[str, Any] = {}
 

@@ -1,6 +1,6 @@
 """The judge of one check on one case: the check's verdict label bound to the case.
 
-A check asks its case for a judge (``judge = case.judge("update.rule")``) and does the rest
+A check asks its case for a judge (``judge = case.judge("update_follows_rule")``) and does the rest
 through it: it makes instances and calls into the implementation (an exception fails the
 label, naming the call), reads the canonical parameters, compares what came back with the
 reference within the dtype's tolerance, draws from the suite's own random stream for the
@@ -39,7 +39,7 @@ class Batch:
 
 @dataclass(frozen=True)
 class Judge:
-    """``case`` judged under the verdict label ``label`` (``"concern.name"``)."""
+    """``case`` judged under the verdict label ``label`` (its check id: ``"training"``)."""
 
     case: Case
     label: str

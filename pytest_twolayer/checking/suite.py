@@ -41,19 +41,30 @@ OTHER_CONCERN = "other"
 class Check:
     """One conformance check: a ``test_<id>`` function in ``test_<concern>.py``.
 
-    ``labels`` are the verdict labels its failures carry (``[update.rule] impl=...``), the
-    first being its own; a check of the class alone (it loads) carries none. Any twolayer test
-    may also fail with a label of :data:`SUITE_WIDE_LABELS` (state it left changed). ``per_case``
-    checks run once per implementation x device x dtype, the others once per
-    implementation. A ``plain`` check wraps a function ``check_<id>(case)`` that runs
-    without pytest (its other parameters, if any, have defaults: the benchmark's gates).
+    The id is the one name users meet: failure messages start with it
+    (``[update_follows_rule] impl=...``), expected failures are declared by it, the JSON
+    report's ``check`` field and the zoo's ``failing_checks`` hold it, and the test's and the
+    plain function's names derive from it. A check with several gates names the gate after
+    a dot (``[benchmark_step.budget]``); those are its :attr:`labels`. A check of the class
+    alone (it loads) raises no labelled verdict. Any twolayer test may also fail with a label
+    of :data:`SUITE_WIDE_LABELS` (state it left changed). ``per_case`` checks run once per
+    implementation x device x dtype, the others once per implementation. A ``plain`` check
+    wraps a function ``check_<id>(case)`` that runs without pytest (its other parameters, if
+    any, have defaults: the benchmark's gates).
     """
 
     id: str
     concern: str
-    labels: tuple[str, ...]
+    gates: tuple[str, ...] = ()
     per_case: bool = True
     plain: bool = True
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        """The verdict labels its failures carry: its id, or ``id.gate`` for each gate."""
+        if not self.per_case:
+            return ()
+        return tuple(f"{self.id}.{gate}" for gate in self.gates) or (self.id,)
 
     @property
     def test_name(self) -> str:
@@ -70,40 +81,42 @@ class Check:
         return f"{SUITE_PACKAGE}.test_{self.concern}"
 
 
+def check_of_label(label: str) -> str:
+    """The check id a verdict label belongs to (``benchmark_step.budget`` -> ``benchmark_step``)."""
+    return label.partition(".")[0]
+
+
 CHECKS: tuple[Check, ...] = (
-    Check("implementation_loads", "contract", (), per_case=False, plain=False),
-    Check("params_canonical", "contract", ("contract.params",)),
-    Check("params_are_copies", "contract", ("contract.copies",)),
-    Check("returns_belong_to_caller", "contract", ("contract.ownership",)),
-    Check("load_round_trips", "contract", ("contract.load",)),
-    Check("load_rejects_bad_params", "contract", ("contract.load_errors",)),
-    Check("init_rejects_undeclared", "contract", ("contract.init_errors",)),
-    Check("return_types", "contract", ("contract.return_types",)),
-    Check("forward_shapes", "shapes", ("shapes.forward",)),
-    Check("forward_any_dims", "shapes", ("shapes.any_dims",)),
-    Check("gradients_match_reference", "gradients", ("gradients.reference",)),
-    Check("gradients_any_dims", "gradients", ("gradients.any_dims",)),
-    Check("depth_draws", "gradients", ("gradients.depths",)),
-    Check("update_follows_rule", "update", ("update.rule",)),
-    Check("training", "training", ("training.curve",)),
-    Check("same_seed_reproduces", "hygiene", ("hygiene.same_seed",)),
-    Check("different_seeds_differ", "hygiene", ("hygiene.different_seeds",)),
-    Check("instances_share_no_state", "hygiene", ("hygiene.isolation",)),
-    Check("inputs_not_mutated", "hygiene", ("hygiene.inputs",)),
-    Check("global_state_untouched", "hygiene", ("hygiene.global_state",)),
-    Check(
-        "benchmark_step",
-        "benchmark",
-        ("benchmark.steps", "benchmark.budget", "benchmark.ratio", "benchmark.memory"),
-    ),
+    Check("implementation_loads", "contract", per_case=False, plain=False),
+    Check("params_canonical", "contract"),
+    Check("params_are_copies", "contract"),
+    Check("returns_belong_to_caller", "contract"),
+    Check("load_round_trips", "contract"),
+    Check("load_rejects_bad_params", "contract"),
+    Check("init_rejects_undeclared", "contract"),
+    Check("return_types", "contract"),
+    Check("forward_shapes", "shapes"),
+    Check("forward_any_dims", "shapes"),
+    Check("gradients_match_reference", "gradients"),
+    Check("gradients_any_dims", "gradients"),
+    Check("depth_draws", "gradients"),
+    Check("update_follows_rule", "update"),
+    Check("training", "training"),
+    Check("same_seed_reproduces", "hygiene"),
+    Check("different_seeds_differ", "hygiene"),
+    Check("instances_share_no_state", "hygiene"),
+    Check("inputs_not_mutated", "hygiene"),
+    Check("global_state_untouched", "hygiene"),
+    Check("benchmark_step", "benchmark", gates=("steps", "budget", "ratio", "memory")),
 )
 """Every check of the suite, grouped by concern in :data:`CONCERNS` order."""
 
-GLOBAL_STATE_LABEL = "hygiene.global_state"
-"""The verdict on process-global state left changed (torch's grad mode, a default dtype, a
-global RNG, the working directory, ...; see :mod:`pytest_twolayer.hygiene.state`).
+GLOBAL_STATE_CHECK = "global_state_untouched"
+"""The check, and its verdict label, on process-global state left changed (torch's grad
+mode, a default dtype, a global RNG, the working directory, ...; see
+:mod:`pytest_twolayer.hygiene.state`).
 
-One cause, one verdict: the check ``global_state_untouched`` runs once per contract call
+One cause, one verdict: this check runs once per contract call
 (``test_global_state_untouched[...-step]``) and fails for each call that changes the state,
 naming the change. The plugin also watches every other twolayer test and restores the state
 after it, so no neighbour runs in a changed process; that test keeps its own verdict. Only a
@@ -112,11 +125,8 @@ or one made while the hygiene check is not in the run, fails the test during whi
 happened, under this label, whatever its own: that is where the culprit is.
 """
 
-GLOBAL_STATE_CHECK = "global_state_untouched"
-"""The check whose tests carry the global-state verdict, one test per contract call."""
-
-SUITE_WIDE_LABELS: tuple[str, ...] = (GLOBAL_STATE_LABEL,)
-"""Verdict labels that any check may carry besides its own (see :data:`GLOBAL_STATE_LABEL`)."""
+SUITE_WIDE_LABELS: tuple[str, ...] = (GLOBAL_STATE_CHECK,)
+"""Verdict labels that any check may carry besides its own (see :data:`GLOBAL_STATE_CHECK`)."""
 
 _BY_ID = {check.id: check for check in CHECKS}
 

@@ -24,7 +24,7 @@ from pytest_twolayer.spec.dims import TUTORIAL_STEPS
 STEPS = TUTORIAL_STEPS
 """The run's length: the tutorial's training loop."""
 
-DATA_STREAM = "training.curve"
+DATA_STREAM = "training"
 """The random stream (see :meth:`Case.rng`) the run's ``x`` and ``y`` are drawn from."""
 
 

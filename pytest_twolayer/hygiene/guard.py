@@ -4,7 +4,7 @@ Registered once implementations are selected, in every process that runs tests. 
 call of each twolayer test (every check of every concern, and a user's own test that takes
 the suite's fixtures) it snapshots the process-global state (see
 :mod:`pytest_twolayer.hygiene.state`) and compares it afterwards; anything changed is written
-back before the next test runs, and the test fails with the ``hygiene.global_state`` verdict
+back before the next test runs, and the test fails with the ``global_state_untouched`` verdict
 naming each change, before -> after. So a culprit fails its own checks, and its neighbours in
 the worker never run in the state it left: their verdicts do not depend on the order.
 
@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 
 from pytest_twolayer.checking.contract_calls import label
-from pytest_twolayer.checking.suite import GLOBAL_STATE_CHECK, GLOBAL_STATE_LABEL
+from pytest_twolayer.checking.suite import GLOBAL_STATE_CHECK
 from pytest_twolayer.hygiene import state
 from pytest_twolayer.hygiene.state import Snapshot
 from pytest_twolayer.run.collection import CollectedCase, collected_case
@@ -115,7 +115,7 @@ def judge(
     test = str(getattr(item, "originalname", item.name))
     if case is None:
         raise state.StateLeftChanged(
-            f"[{GLOBAL_STATE_LABEL}] impl={collected.impl}: {test} left process-global state "
+            f"[{GLOBAL_STATE_CHECK}] impl={collected.impl}: {test} left process-global state "
             f"changed: {state.describe(found)}"
         )
     culprits = [who] if who else state.calls_that_change_state(case)

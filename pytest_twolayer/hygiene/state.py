@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 
 from pytest_twolayer.checking.case import Case, ConformanceFailure
 from pytest_twolayer.checking.contract_calls import contract_calls, label
-from pytest_twolayer.checking.suite import GLOBAL_STATE_LABEL
+from pytest_twolayer.checking.suite import GLOBAL_STATE_CHECK
 from pytest_twolayer.hygiene.watched import (
     ENVIRONMENT,
     RANDOM,
@@ -216,7 +216,7 @@ def describe(found: list[Change]) -> str:
 
 
 class StateLeftChanged(ConformanceFailure):
-    """The ``hygiene.global_state`` verdict: a test left process-global state changed."""
+    """The ``global_state_untouched`` verdict: a test left process-global state changed."""
 
 
 def state_left_changed(
@@ -231,7 +231,7 @@ def state_left_changed(
     if failure is not None:
         message += f" (the test also failed: {first_line(case, failure)})"
     try:
-        case.fail(GLOBAL_STATE_LABEL, message)
+        case.fail(GLOBAL_STATE_CHECK, message)
     except ConformanceFailure as failure_:
         return StateLeftChanged(str(failure_))
 
@@ -265,7 +265,8 @@ def verdict(
 
 
 def first_line(case: Case, failure: BaseException) -> str:
-    """A failure in one line, without the case it names again (``[update.rule] step() ...``)."""
+    """A failure in one line, without the case it names again
+    (``[update_follows_rule] step() ...``)."""
     text = (str(failure).strip().splitlines() or [""])[0]
     if not isinstance(failure, ConformanceFailure):
         return f"{type(failure).__name__}: {text}" if text else type(failure).__name__
@@ -299,7 +300,7 @@ def calls_that_change_state(case: Case) -> list[str]:
 
 def left_as_found(check: Callable[..., T], case: Case, **arguments: Any) -> T:
     """``check(case, **arguments)`` judged as the plugin judges every twolayer test: if it
-    left the process changed, the state is restored and the ``hygiene.global_state`` verdict
+    left the process changed, the state is restored and the ``global_state_untouched`` verdict
     raised (for reproduction snippets, without pytest)."""
     before = snapshot()
     try:

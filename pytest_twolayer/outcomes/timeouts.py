@@ -71,7 +71,7 @@ def alarm(seconds: float) -> Iterator[None]:
 
 
 def check_label(traceback: TracebackType | None) -> str | None:
-    """The label of the check that was running, e.g. ``update.rule``.
+    """The label of the check that was running, e.g. ``update_follows_rule``.
 
     Every check of the suite keeps its label in a local ``check`` beside its ``case`` (or,
     in ``Case`` methods, ``self``); the innermost frame that has both names the check.

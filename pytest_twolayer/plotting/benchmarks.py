@@ -17,7 +17,7 @@ FILE_NAME = "benchmarks.png"
 PEAK_LINESTYLES = ("--", ":", "-.")  # one per dtype
 HEADROOM = 1.05  # the x axis ends just past the widest bar or peak line
 FAILED_HATCH = "///"
-LABEL = re.compile(r"^\[(?P<label>[a-z_.]+)\] ")  # a verdict's label: [benchmark.budget]
+LABEL = re.compile(r"^\[(?P<label>[a-z_.]+)\] ")  # a verdict's label: [benchmark_step.budget]
 
 
 def peak_label(dtype: str, gflops: float) -> str:
@@ -34,7 +34,7 @@ def threads_label(threads: int) -> str:
 
 
 def failure(bench: StepBenchmark) -> str:
-    """``FAILED (benchmark.budget)``: the verdict and the check's label, if it gave one."""
+    """``FAILED (benchmark_step.budget)``: the verdict and the check's label, if it gave one."""
     found = LABEL.match(bench.why)
     return f"{bench.verdict} ({found['label']})" if found else bench.verdict
 

@@ -2,7 +2,7 @@
 
 Every class in a zoo module that declares ``failing_checks`` is an exhibit: a small
 change to a correct implementation (one bug, named in its docstring) and the exact set of
-conformance checks (test function names, see :data:`pytest_twolayer.checking.suite.CHECKS`) that
+conformance checks (check ids, see :data:`pytest_twolayer.checking.suite.CHECKS`) that
 must fail for it on every seed; an optional
 ``incidental_failures`` lists checks the same bug may also fail, depending on the seed (a
 chaotic training curve, a depth that may or may not be drawn). A control lists none and

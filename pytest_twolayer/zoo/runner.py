@@ -80,7 +80,7 @@ class CheckResult:
     """One testcase of a zoo run."""
 
     check: str  # the test function's name
-    dtype: str | None  # None for test_implementation_loads
+    dtype: str | None  # None for implementation_loads
     status: str  # passed, failure, error or skipped
     message: str
     call: str | None = None  # the contract call a test of global_state_untouched watches
@@ -100,7 +100,7 @@ class ZooRun:
         return {o.check for o in self.outcomes.get(name, []) if o.status == "failure"}
 
 
-CASE_ID = re.compile(r"^(?P<check>test_\w+)\[(?P<param>.+)\]$")
+CASE_ID = re.compile(r"^test_(?P<check>\w+)\[(?P<param>.+)\]$")
 PARAM_ID = re.compile(r"^(?P<impl>.+)-cpu-(?P<dtype>float32|float64)(?:-(?P<call>\w+))?$")
 """A case's test id; global_state_untouched's ends in the contract call it watches."""
 

@@ -10,7 +10,7 @@ suite's default seed (0), which is the seed the zoo runs with, with one thread p
 (the training curves of a dynamic net under momentum are chaotic, so their rounding matters).
 
 The training check also fails the *correct* dynamic net on about a third of all seeds (its
-window-median trend rule; seed 0 passes): where a dynamic exhibit lists ``test_training``,
+window-median trend rule; seed 0 passes): where a dynamic exhibit lists ``training``,
 that is what seed 0 gives, not evidence that the training check catches its bug.
 """
 
@@ -44,8 +44,8 @@ class AutogradBase(AutogradNet):
 class NoZeroGrad(AutogradBase):
     """Bug: ``step()`` never zeroes ``w.grad``, so gradients accumulate across steps."""
 
-    failing_checks: F = ("test_update_follows_rule",)
-    incidental_failures: F = ("test_training",)  # the curve is chaotic: seed-dependent
+    failing_checks: F = ("update_follows_rule",)
+    incidental_failures: F = ("training",)  # the curve is chaotic: seed-dependent
 
     def step(self, x: torch.Tensor, y: torch.Tensor) -> float:
         w1, w2 = self.w1, self.w2
@@ -60,7 +60,7 @@ class NoZeroGrad(AutogradBase):
 class GradientsLeaveGrad(AutogradBase):
     """Bug: ``gradients()`` leaves its ``.grad`` behind; the next ``step`` adds to it."""
 
-    failing_checks: F = ("test_update_follows_rule",)
+    failing_checks: F = ("update_follows_rule",)
 
     def gradients(self, x: torch.Tensor, y: torch.Tensor) -> tuple[float, dict[str, np.ndarray]]:
         loss = self._loss(x, y)
@@ -75,10 +75,10 @@ class LeavesGradModeOff(AutogradBase):
     """Bug: ``step()`` ends with ``torch.set_grad_enabled(False)`` (meant for an evaluation that
     follows) and never turns it back on: the next ``backward()`` anywhere in the process fails."""
 
-    changes: F = ("torch grad mode",)  # what the hygiene.global_state verdict names
+    changes: F = ("torch grad mode",)  # what the global_state_untouched verdict names
     # Its own next steps fail too ("element 0 of tensors does not require grad"): the
     # hygiene check names the state, the checks that step twice what failed because of it.
-    failing_checks: F = (*GLOBAL_STATE, *(c for c in STEPPING if c != "test_return_types"))
+    failing_checks: F = (*GLOBAL_STATE, *(c for c in STEPPING if c != "return_types"))
 
     def step(self, x: torch.Tensor, y: torch.Tensor) -> float:
         loss = AutogradNet.step(self, x, y)
@@ -90,7 +90,7 @@ class SetsDefaultDtype(AutogradBase):
     """Bug: ``__init__`` calls ``torch.set_default_dtype(torch.float64)`` (its own tensors name
     their dtype, so it passes alone): every tensor made without a dtype after it is float64."""
 
-    changes: F = ("torch default dtype",)  # what the hygiene.global_state verdict names
+    changes: F = ("torch default dtype",)  # what the global_state_untouched verdict names
     failing_checks: F = GLOBAL_STATE
 
     def __init__(self, dims: tl.Dims, *, device: str, dtype: str, seed: int) -> None:
@@ -102,7 +102,7 @@ class SetsThreadCount(AutogradBase):
     """Bug: ``__init__`` changes torch's intra-op thread count (``torch.set_num_threads``),
     for every implementation timed after it."""
 
-    changes: F = ("torch intra-op threads",)  # what the hygiene.global_state verdict names
+    changes: F = ("torch intra-op threads",)  # what the global_state_untouched verdict names
     failing_checks: F = GLOBAL_STATE
 
     def __init__(self, dims: tl.Dims, *, device: str, dtype: str, seed: int) -> None:
@@ -116,7 +116,7 @@ class AllowsTf32(AutogradBase):
 
     changes: F = (
         "torch.backends.cuda.matmul.allow_tf32",
-    )  # what the hygiene.global_state verdict names
+    )  # what the global_state_untouched verdict names
     failing_checks: F = GLOBAL_STATE
 
     def __init__(self, dims: tl.Dims, *, device: str, dtype: str, seed: int) -> None:
@@ -128,7 +128,9 @@ class DeterministicAlgorithms(AutogradBase):
     """Bug: ``__init__`` calls ``torch.use_deterministic_algorithms(True)``: any later
     implementation whose op has no deterministic kernel raises."""
 
-    changes: F = ("torch deterministic algorithms",)  # what the hygiene.global_state verdict names
+    changes: F = (
+        "torch deterministic algorithms",
+    )  # what the global_state_untouched verdict names
     failing_checks: F = GLOBAL_STATE
 
     def __init__(self, dims: tl.Dims, *, device: str, dtype: str, seed: int) -> None:
@@ -144,7 +146,7 @@ class SeedsEverything(AutogradBase):
         "torch's global RNG was reseeded",
         "numpy's global RNG was",
         "Python's global random was reseeded",
-    )  # what the hygiene.global_state verdict names
+    )  # what the global_state_untouched verdict names
     failing_checks: F = GLOBAL_STATE
 
     def __init__(self, dims: tl.Dims, *, device: str, dtype: str, seed: int) -> None:
@@ -162,11 +164,11 @@ class StepReturnsTensor(AutogradBase):
     ``loss.item()``."""
 
     failing_checks: F = (
-        "test_return_types",
-        "test_update_follows_rule",
-        "test_training",
-        "test_same_seed_reproduces",
-        "test_instances_share_no_state",
+        "return_types",
+        "update_follows_rule",
+        "training",
+        "same_seed_reproduces",
+        "instances_share_no_state",
     )
 
     def step(self, x: torch.Tensor, y: torch.Tensor) -> float:
@@ -186,7 +188,7 @@ class KeepsOutputsWithGraph(AutogradBase):
     the instance (for a plot later): memory grows every step and never levels off."""
 
     benchmarked = True  # the benchmark concern measures memory
-    failing_checks: F = ("test_benchmark_step",)
+    failing_checks: F = ("benchmark_step",)
 
     def __init__(self, dims: tl.Dims, *, device: str, dtype: str, seed: int) -> None:
         super().__init__(dims, device=device, dtype=dtype, seed=seed)
@@ -212,7 +214,7 @@ class WrongAdamBetas(OptimBase):
     """Bug: declares Adam's default betas (0.9, 0.999) but runs ``torch.optim.Adam`` with
     ``betas=(0.8, 0.999)``."""
 
-    failing_checks: F = ("test_update_follows_rule",)
+    failing_checks: F = ("update_follows_rule",)
 
     def _make_optimizer(self) -> torch.optim.Adam:
         return torch.optim.Adam(self.model.parameters(), lr=self.optimizer.lr, betas=(0.8, 0.999))
@@ -221,7 +223,7 @@ class WrongAdamBetas(OptimBase):
 class AdamStateSurvivesLoad(OptimBase):
     """Bug: ``load()`` keeps the old Adam (its moments and step counts) instead of a fresh one."""
 
-    failing_checks: F = ("test_update_follows_rule",)
+    failing_checks: F = ("update_follows_rule",)
 
     def load(self, params: dict[str, np.ndarray]) -> None:
         kept = self.opt
@@ -276,17 +278,17 @@ class DepthsZeroToFour(DynamicBase):
     """Bug: draws depths 0..4 (``randint(0, 4)``) while declaring (0, 1, 2, 3)."""
 
     module_class = _DepthsZeroToFourNet
-    failing_checks: F = ("test_depth_draws",)
+    failing_checks: F = ("depth_draws",)
     # whether the other checks' few calls draw a 4, and whether training diverges, depends on
-    # the seed: the 400 draws of test_depth_draws are what guard this bug
+    # the seed: the 400 draws of depth_draws are what guard this bug
     incidental_failures: F = (
-        "test_load_round_trips",
-        "test_forward_shapes",
-        "test_forward_any_dims",
-        "test_gradients_any_dims",
-        "test_gradients_match_reference",
-        "test_update_follows_rule",
-        "test_training",
+        "load_round_trips",
+        "forward_shapes",
+        "forward_any_dims",
+        "gradients_any_dims",
+        "gradients_match_reference",
+        "update_follows_rule",
+        "training",
     )
 
 
@@ -299,8 +301,8 @@ class ShallowBiasedDepths(DynamicBase):
     """Bug: draws depth 0 half the time (1, 2, 3 a sixth each) instead of uniformly."""
 
     module_class = _ShallowBiasedNet
-    failing_checks: F = ("test_depth_draws",)
-    incidental_failures: F = ("test_training",)  # the curve is chaotic: seed-dependent
+    failing_checks: F = ("depth_draws",)
+    incidental_failures: F = ("training",)  # the curve is chaotic: seed-dependent
 
 
 class _UnsharedMiddleNet(DynamicNet):
@@ -323,16 +325,16 @@ class UnsharedMiddle(DynamicBase):
     see only the first."""
 
     module_class = _UnsharedMiddleNet
-    # The gradients check calls until every depth was drawn and test_depth_draws makes 400
+    # The gradients check calls until every depth was drawn and depth_draws makes 400
     # calls: both meet depth 2 or 3, where the bug shows. The others see it only if their few
     # calls happen to draw such a depth.
-    failing_checks: F = ("test_gradients_match_reference", "test_depth_draws")
+    failing_checks: F = ("gradients_match_reference", "depth_draws")
     incidental_failures: F = (
-        "test_load_round_trips",
-        "test_forward_shapes",
-        "test_forward_any_dims",
-        "test_gradients_any_dims",
-        "test_update_follows_rule",
+        "load_round_trips",
+        "forward_shapes",
+        "forward_any_dims",
+        "gradients_any_dims",
+        "update_follows_rule",
     )
 
 
@@ -342,7 +344,7 @@ _SHARED_DEPTHS = random.Random(0)
 class SharedDepthGenerator(DynamicBase):
     """Bug: every instance draws its depths from one module-level ``random.Random``."""
 
-    failing_checks: F = ("test_same_seed_reproduces", "test_instances_share_no_state")
+    failing_checks: F = ("same_seed_reproduces", "instances_share_no_state")
 
     def __init__(self, dims: tl.Dims, *, device: str, dtype: str, seed: int) -> None:
         super().__init__(dims, device=device, dtype=dtype, seed=seed)
@@ -353,8 +355,8 @@ class MomentumOnZeroGradients(DynamicBase):
     """Bug: ``step()`` gives every parameter a gradient (zeros for the middle layer at depth 0),
     so SGD never skips the unused ``wm``/``bm``: their momentum keeps moving and decaying."""
 
-    failing_checks: F = ("test_update_follows_rule",)
-    incidental_failures: F = ("test_training",)  # the curve is chaotic: seed-dependent
+    failing_checks: F = ("update_follows_rule",)
+    incidental_failures: F = ("training",)  # the curve is chaotic: seed-dependent
 
     def step(self, x: torch.Tensor, y: torch.Tensor) -> float:
         loss = self.loss_fn(self.model(x), y)
@@ -372,8 +374,8 @@ class MomentumOnZeroedGradients(DynamicBase):
     deeper step the unused ``wm``/``bm`` keep a zero ``.grad`` at depth 0 and SGD moves them
     by their decaying momentum instead of skipping them."""
 
-    failing_checks: F = ("test_update_follows_rule",)
-    incidental_failures: F = ("test_training",)  # the curve is chaotic: seed-dependent
+    failing_checks: F = ("update_follows_rule",)
+    incidental_failures: F = ("training",)  # the curve is chaotic: seed-dependent
 
     def step(self, x: torch.Tensor, y: torch.Tensor) -> float:
         loss = self.loss_fn(self.model(x), y)

@@ -270,12 +270,12 @@ COMMANDS: dict[str, Run | NotRun] = {
     "pytest -p twolayer --impl mine,numpy --twolayer-max-ratio mine:numpy=2": Run(
         "*mine *cpu *float64*",
         MINE,
-        gate="[[]benchmark.ratio[]] impl=mine device=cpu dtype=float64 seed=0: median step *",
+        gate="[[]benchmark_step.ratio[]] impl=mine device=cpu dtype=float64 seed=0: median step *",
     ),
     "pytest -p twolayer --impl mine --twolayer-budget mine=5": Run(
         "*passed*",
         MINE,
-        gate="[[]benchmark.budget[]] impl=mine device=cpu dtype=float64 seed=0: median step *",
+        gate="[[]benchmark_step.budget[]] impl=mine device=cpu dtype=float64 seed=0: median step *",
     ),
     "pytest -p twolayer --impl mine --benchmark-save baseline": Run(
         "Saved benchmark data in: *", MINE, creates=(".benchmarks",)

@@ -107,9 +107,9 @@ def test_neighbours_keep_every_verdict_and_polluters_fail_naming_the_state(
     named: dict[str, set[str]] = {polluter: set() for polluter in POLLUTERS}
     zoo = catalog()
     for (impl, check, dtype), (status, line) in table.items():
-        own = check.startswith("test_global_state_untouched[")
+        own = check.startswith("global_state_untouched[")
         if impl in POLLUTERS and own and status == "failure":
-            assert line.startswith("[hygiene.global_state] "), line
+            assert line.startswith("[global_state_untouched] "), line
             found = {s for s in POLLUTERS[impl] if s in line}
             assert found, (POLLUTERS[impl], line)
             named[impl] |= found
@@ -187,11 +187,11 @@ def test_own_tests_are_judged_and_monkeypatch_is_no_culprit(pytester: pytest.Pyt
     result.assert_outcomes(passed=2, failed=2, errors=4)
     result.stdout.fnmatch_lines(
         [
-            f"[[]hygiene.global_state[]] impl=dirty {WHERE}: __init__() left "
+            f"[[]global_state_untouched[]] impl=dirty {WHERE}: __init__() left "
             "process-global state changed: environment variable TWOLAYER_DIRTY unset -> '1'",
-            f"[[]hygiene.global_state[]] impl=mine {WHERE}: test_sets_a_variable left "
+            f"[[]global_state_untouched[]] impl=mine {WHERE}: test_sets_a_variable left "
             "process-global state changed: environment variable TWOLAYER_OWN unset -> '1'",
-            f"[[]hygiene.global_state[]] impl=mine {WHERE}: test_changes_numpy_errors left "
+            f"[[]global_state_untouched[]] impl=mine {WHERE}: test_changes_numpy_errors left "
             "process-global state changed: numpy error state (np.seterr) * over=warn * -> "
             "* over=raise *",
         ]
@@ -209,9 +209,9 @@ def test_the_snippet_of_a_verdict_on_state_reproduces_it(pytester: pytest.Pytest
     )
     result.assert_outcomes(failed=1)
     lines = result.outlines
-    verdict = next(line for line in lines if line.startswith("[hygiene.global_state]"))
+    verdict = next(line for line in lines if line.startswith("[global_state_untouched]"))
     assert verdict == (
-        f"[hygiene.global_state] impl={name} device=cpu dtype=float64 seed=0: __init__() left "
+        f"[global_state_untouched] impl={name} device=cpu dtype=float64 seed=0: __init__() left "
         f"process-global state changed: working directory '{pytester.path}' -> "
         f"'{Path(os.environ.get('TMPDIR', '/tmp')).resolve()}'"
     )

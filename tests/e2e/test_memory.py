@@ -54,7 +54,8 @@ def test_a_leaking_net_is_rejected_with_its_figure_and_the_reports_show_memory(
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(
         [
-            "[[]benchmark.memory[]] impl=leaky device=cpu dtype=float64 seed=0: memory does not "
+            "[[]benchmark_step.memory[]] impl=leaky device=cpu dtype=float64 seed=0: "
+            "memory does not "
             "level off: host malloc grows by 5.* KiB per step over the second half of the run's "
             "200 steps (from * MiB to * MiB over the run), above the allowed 1 KiB per step "
             "(--twolayer-max-memory-growth): does the net keep something of every step?",

@@ -181,7 +181,10 @@ def test_budget_gate_fails_only_the_implementation_over_it(slow_pair: pytest.Pyt
     result = slow_pair.runpytest_subprocess(*benchmark_args("--twolayer-budget", "mine=0.001"))
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(
-        ["*[[]benchmark.budget[]] impl=mine *: median step * ms exceeds the budget of 0.001 ms *"]
+        [
+            "*[[]benchmark_step.budget[]] impl=mine *: "
+            "median step * ms exceeds the budget of 0.001 ms *"
+        ]
     )
 
 
@@ -223,7 +226,8 @@ def test_a_step_that_fails_midway_fails_the_benchmark_with_a_verdict(
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(
         [
-            "*[[]benchmark.steps[]] impl=flaky device=cpu dtype=float64 seed=0: step() #* raised "
+            "*[[]benchmark_step.steps[]] impl=flaky device=cpu dtype=float64 seed=0: "
+            "step() #* raised "
             "FloatingPointError: overflow in the update"
         ]
     )

@@ -42,7 +42,10 @@ def pytest_twolayer_register(registry):
     registry.add("local", Local)
 """
 
-VERDICT = "[[]update.rule[]] impl={name} device=cpu dtype=float64 seed=3: after step #1 w1 moved *"
+VERDICT = (
+    "[[]update_follows_rule[]] impl={name} device=cpu dtype=float64 seed=3: "
+    "after step #1 w1 moved *"
+)
 
 
 def run(pytester: pytest.Pytester, impl: str) -> pytest.RunResult:
@@ -195,18 +198,18 @@ class Slow(NumpyNet):
 @pytest.mark.parametrize(
     ("steps", "gate", "label", "argument"),
     [
-        (20, ["--twolayer-budget", "slow=0.001"], "benchmark.budget", "budget_s=1e-06"),
+        (20, ["--twolayer-budget", "slow=0.001"], "benchmark_step.budget", "budget_s=1e-06"),
         (
             20,
             ["--twolayer-max-ratio", "slow:numpy=1.01"],
-            "benchmark.ratio",
+            "benchmark_step.ratio",
             "reference=Case('numpy', Reference, 'cpu', 'float64', seed=0, dims=",
         ),
         # Memory is judged over runs of 100 steps or more.
         (
             120,
             ["--twolayer-max-memory-growth", "slow=2"],
-            "benchmark.memory",
+            "benchmark_step.memory",
             "max_memory_growth=2048.0",
         ),
     ],

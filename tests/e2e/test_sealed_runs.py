@@ -153,11 +153,11 @@ def test_in_one_process_an_implementations_checks_run_together(
 @pytest.mark.parametrize(
     ("impl", "label"),
     [
-        ("silences", "[hygiene.global_state]"),
-        ("setsenv", "[hygiene.global_state]"),
-        ("upcasts", "[shapes.forward]"),
-        ("views", "[contract.copies]"),
-        ("mutates", "[hygiene.inputs]"),
+        ("silences", "[global_state_untouched]"),
+        ("setsenv", "[global_state_untouched]"),
+        ("upcasts", "[forward_shapes]"),
+        ("views", "[params_are_copies]"),
+        ("mutates", "[inputs_not_mutated]"),
     ],
 )
 def test_each_broken_net_is_caught_in_its_own_process(

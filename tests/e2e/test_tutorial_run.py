@@ -104,7 +104,7 @@ def test_a_bad_curve_from_the_timed_run_fails_the_training_concern(
         consecutive=False,
     )
     assert (
-        "[training.curve] impl=restarts device=cpu dtype=float64 seed=0: plain gradient descent"
+        "[training] impl=restarts device=cpu dtype=float64 seed=0: plain gradient descent"
         " raised the loss at step 250" in result.stdout.str()
     )
 
@@ -133,4 +133,4 @@ def test_the_zoo_training_bugs_fail_when_the_benchmark_ran_first(pytester: pytes
     )
     for name in ("zoo-mean-loss", "zoo-sign-flipped-update"):
         assert f"FAILED test_training.py::test_training[{name}-cpu-float64]" in output, output
-        assert f"[training.curve] impl={name} device=cpu" in output
+        assert f"[training] impl={name} device=cpu" in output

@@ -4,7 +4,7 @@ One pytest run, in a subprocess shared by the whole module, checks every exhibit
 by a generated ``conftest.py``, as a user registers an implementation) on the cpu at the
 default seed, and writes a JUnit XML report. Each exhibit's set of failing checks must then
 equal its ``failing_checks`` (a control: none), and every failure must be the suite's
-verdict: ``[concern.check] impl=... device=cpu dtype=... seed=0: ...`` and how to reproduce
+verdict: ``[check_id] impl=... device=cpu dtype=... seed=0: ...`` and how to reproduce
 it. tests/sessions/test_zoo_verdicts.py checks what a user sees on the terminal.
 
 Exhibits the suite misjudges today are marked ``xfail(strict=True)`` with the reason: they
@@ -22,9 +22,9 @@ from pytest_twolayer.checking.suite import CHECKS as SUITE_CHECKS
 from pytest_twolayer.checking.suite import SUITE_WIDE_LABELS
 from pytest_twolayer.zoo.runner import TIME_LIMIT_S, CheckResult, ZooRun, exhibits, run_zoo
 
-LABELS = {c.test_name: (*c.labels, *SUITE_WIDE_LABELS) for c in SUITE_CHECKS}
+LABELS = {c.id: (*c.labels, *SUITE_WIDE_LABELS) for c in SUITE_CHECKS}
 """Every check with the verdict labels its failures may carry."""
-BENCHMARK = "test_benchmark_step"
+BENCHMARK = "benchmark_step"
 CHECKS = {name: labels for name, labels in LABELS.items() if name != BENCHMARK}
 """Every check the zoo runs for every exhibit: all but the benchmark, which only the exhibits
 it must catch run (see the runner)."""
@@ -73,8 +73,8 @@ def with_marks(names: list[str], reasons: dict[str, str]) -> list[object]:
 
 def checks_run(cls: type) -> set[str]:
     """The checks the zoo runs for an exhibit."""
-    if "test_implementation_loads" in cls.failing_checks:
-        return {"test_implementation_loads"}
+    if "implementation_loads" in cls.failing_checks:
+        return {"implementation_loads"}
     return set(CHECKS) | ({BENCHMARK} if getattr(cls, "benchmarked", False) else set())
 
 
@@ -119,12 +119,12 @@ def test_global_state_verdicts_name_the_change(zoo_run: ZooRun, name: str) -> No
     """One cause, one verdict: the hygiene check fails for the call that changed the state,
     naming the change in words; together its failures name every one the exhibit changes."""
     failures = [o for o in zoo_run.outcomes.get(name, []) if o.status == "failure"]
-    own = [o for o in failures if o.check == "test_global_state_untouched"]
+    own = [o for o in failures if o.check == "global_state_untouched"]
     assert own, f"{name} was not rejected by the hygiene check"
     named = set()
     for outcome in own:
         first = outcome.message.splitlines()[0]
-        assert first.startswith("[hygiene.global_state] "), first
+        assert first.startswith("[global_state_untouched] "), first
         assert re.search(r": \w+\(\) left process-global state changed: ", first), first
         found = {s for s in GLOBAL_STATE[name] if s in first}
         assert found, (GLOBAL_STATE[name], first)
@@ -167,7 +167,7 @@ def test_failures_are_verdicts(zoo_run: ZooRun, name: str) -> None:
     failures = [o for o in zoo_run.outcomes.get(name, []) if o.status == "failure"]
     for outcome in failures:
         message = outcome.message
-        if outcome.check == "test_implementation_loads":
+        if outcome.check == "implementation_loads":
             assert f"implementation {name!r}" in message, message
             assert "\n" not in message.strip(), f"not one line: {message!r}"
             continue
@@ -188,7 +188,7 @@ def test_failures_are_verdicts(zoo_run: ZooRun, name: str) -> None:
         )
         label = lines[0][1 : lines[0].index("]")]
         assert lines[1] == f"  hint: {hint_for(label, lines[0])}", lines[1]
-        test = f"{outcome.check}[{name}-cpu-{outcome.dtype}"
+        test = f"test_{outcome.check}[{name}-cpu-{outcome.dtype}"
         reproduce = (
             f"  reproduce: pytest -p twolayer --impl {name} --device cpu --twolayer-seed {SEED} "
             f"--twolayer-timeout {TIME_LIMIT_S} -k '{test}"

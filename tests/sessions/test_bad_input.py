@@ -272,90 +272,92 @@ BAD_VALUES = {
     "forward-returns-list": BadValue(
         forward_returning("y_pred.tolist()"),
         "test_forward_shapes",
-        f"[shapes.forward] {WHERE}: forward(x) at {TUTORIAL} returned list, "
+        f"[forward_shapes] {WHERE}: forward(x) at {TUTORIAL} returned list, "
         "expected a numpy.ndarray",
     ),
     "forward-wrong-shape": BadValue(
         forward_returning("y_pred.T"),
         "test_forward_shapes",
-        f"[shapes.forward] {WHERE}: forward(x) at {TUTORIAL} has shape (10, 64), expected (64, 10)",
+        f"[forward_shapes] {WHERE}: forward(x) at {TUTORIAL} has shape (10, 64), expected (64, 10)",
     ),
     "forward-wrong-dtype": BadValue(
         forward_returning("y_pred.astype(np.float32)"),
         "test_forward_shapes",
-        f"[shapes.forward] {WHERE}: forward(x) at {TUTORIAL} has dtype float32, expected float64",
+        f"[forward_shapes] {WHERE}: forward(x) at {TUTORIAL} has dtype float32, expected float64",
     ),
     "forward-nan": BadValue(
         forward_returning("y_pred * np.nan"),
         "test_forward_shapes",
-        f"[shapes.forward] {WHERE}: forward(x) at {TUTORIAL} has 640 NaN or inf of 640 values",
+        f"[forward_shapes] {WHERE}: forward(x) at {TUTORIAL} has 640 NaN or inf of 640 values",
     ),
     "forward-inf": BadValue(
         forward_returning("np.where(np.arange(10) == 3, np.inf, y_pred)"),
         "test_forward_shapes",
-        f"[shapes.forward] {WHERE}: forward(x) at {TUTORIAL} has 64 NaN or inf of 640 values",
+        f"[forward_shapes] {WHERE}: forward(x) at {TUTORIAL} has 64 NaN or inf of 640 values",
     ),
     "gradients-missing-key": BadValue(
         gradients_with('del grads["b2"]'),
         "test_gradients_match_reference",
-        f"[gradients.reference] {WHERE}: gradients() keys ['b1', 'w1', 'w2'] differ from "
+        f"[gradients_match_reference] {WHERE}: gradients() keys ['b1', 'w1', 'w2'] differ from "
         "params() names ['b1', 'b2', 'w1', 'w2']",
     ),
     "gradients-extra-key": BadValue(
         gradients_with('grads["w3"] = np.zeros((2, 2))'),
         "test_gradients_match_reference",
-        f"[gradients.reference] {WHERE}: gradients() keys ['b1', 'b2', 'w1', 'w2', 'w3'] "
+        f"[gradients_match_reference] {WHERE}: gradients() keys ['b1', 'b2', 'w1', 'w2', 'w3'] "
         "differ from params() names ['b1', 'b2', 'w1', 'w2']",
     ),
     "gradients-mis-shaped": BadValue(
         gradients_with('grads["w1"] = grads["w1"].T'),
         "test_gradients_match_reference",
-        f"[gradients.reference] {WHERE}: gradient w1 has shape (100, 1000), expected (1000, 100)",
+        f"[gradients_match_reference] {WHERE}: "
+        "gradient w1 has shape (100, 1000), expected (1000, 100)",
     ),
     "step-returns-array": BadValue(
         step_returning("np.zeros(2)"),
         "test_update_follows_rule",
-        f"[update.rule] {WHERE}: step() #1 returned ndarray array([0., 0.]), expected a float",
+        f"[update_follows_rule] {WHERE}: "
+        "step() #1 returned ndarray array([0., 0.]), expected a float",
     ),
     "step-returns-string": BadValue(
         step_returning('"low"'),
         "test_update_follows_rule",
-        f"[update.rule] {WHERE}: step() #1 returned str 'low', expected a float",
+        f"[update_follows_rule] {WHERE}: step() #1 returned str 'low', expected a float",
     ),
     "init-raises": BadValue(
         raising_in("__init__(self, dims, *, device, dtype, seed)"),
         "test_params_canonical",
-        f"[contract.params] {WHERE}: __init__ {RAISED}",
+        f"[params_canonical] {WHERE}: __init__ {RAISED}",
     ),
     "params-raises": BadValue(
         raising_in("params(self)"),
         "test_params_canonical",
-        f"[contract.params] {WHERE}: params() {RAISED}",
+        f"[params_canonical] {WHERE}: params() {RAISED}",
     ),
     "load-raises": BadValue(
         raising_in("load(self, params)"),
         "test_load_round_trips",
-        f"[contract.load] {WHERE}: load(params) {RAISED}",
+        f"[load_round_trips] {WHERE}: load(params) {RAISED}",
     ),
     "to-device-raises": BadValue(
         raising_in("to_device(self, a)"),
         "test_same_seed_reproduces",
-        f"[hygiene.same_seed] {WHERE}: to_device(x) {RAISED}",
+        f"[same_seed_reproduces] {WHERE}: to_device(x) {RAISED}",
     ),
     "forward-raises": BadValue(
         raising_in("forward(self, x)"),
         "test_forward_shapes",
-        f"[shapes.forward] {WHERE}: forward(x) at {TUTORIAL} {RAISED}",
+        f"[forward_shapes] {WHERE}: forward(x) at {TUTORIAL} {RAISED}",
     ),
     "gradients-raises": BadValue(
         raising_in("gradients(self, x, y)"),
         "test_gradients_match_reference",
-        f"[gradients.reference] {WHERE}: gradients(x, y) {RAISED}",
+        f"[gradients_match_reference] {WHERE}: gradients(x, y) {RAISED}",
     ),
     "step-raises": BadValue(
         raising_in("step(self, x, y)"),
         "test_update_follows_rule",
-        f"[update.rule] {WHERE}: step() before load() {RAISED}",
+        f"[update_follows_rule] {WHERE}: step() before load() {RAISED}",
     ),
 }
 
@@ -405,7 +407,7 @@ def test_hung_implementation_fails_within_its_limit(
         [
             "twolayer: per-check time limit: 2 s (--twolayer-timeout)",
             exact(
-                f"[update.rule] {WHERE}: exceeded the per-check time limit of 2 s "
+                f"[update_follows_rule] {WHERE}: exceeded the per-check time limit of 2 s "
                 "(--twolayer-timeout)"
             ),
             "  hint: a call did not return in time: *",

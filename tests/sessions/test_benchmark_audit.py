@@ -74,7 +74,10 @@ def test_a_step_that_fakes_its_loss_when_timed_fails_the_benchmark(pytester: pyt
     )  # fmt: skip
     result.assert_outcomes(passed=3, failed=1)
     result.stdout.fnmatch_lines(
-        ["*test_benchmark_step[[]fakes-cpu-float64[]]*", "*[[]benchmark.steps[]]*timed step() #*"]
+        [
+            "*test_benchmark_step[[]fakes-cpu-float64[]]*",
+            "*[[]benchmark_step.steps[]]*timed step() #*",
+        ]
     )
     result.stdout.fnmatch_lines(["FAILED *test_benchmark_step[[]fakes-cpu-float64[]]*"])
 
@@ -82,7 +85,7 @@ def test_a_step_that_fakes_its_loss_when_timed_fails_the_benchmark(pytester: pyt
 def test_an_honest_float32_run_is_within_the_audits_tolerance_to_its_end():
     """Every step of a correct float32 run of the tutorial's 500 steps, audited."""
     case = Case("control", NumpyControl, "cpu", "float32", seed=7)
-    net = case.make(check="benchmark.steps")
+    net = case.make(check="benchmark_step.steps")
     rng = np.random.default_rng(0)
     dims = case.dims
     x = rng.standard_normal((dims.N, dims.D_in)).astype(np.float32)

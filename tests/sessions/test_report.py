@@ -121,7 +121,9 @@ def test_reports_match_the_terminal_matrix_under_xdist(project: pytest.Pytester)
     assert [(c["impl"], c["check"], c["outcome"]) for c in failed] == [
         ("lr2", "update_follows_rule", "failed")
     ]
-    assert failed[0]["line"].startswith("[update.rule] impl=lr2 device=cpu dtype=float64 seed=0")
+    assert failed[0]["line"].startswith(
+        "[update_follows_rule] impl=lr2 device=cpu dtype=float64 seed=0"
+    )
     assert f"`{failed[0]['nodeid']}`: `{failed[0]['line']}`" in markdown
     assert report["summary"]["passed"] == counts(result)["passed"]
     assert report["summary"]["total"] == sum(counts(result).values())

@@ -42,7 +42,7 @@ def test_an_exception_in_a_checks_own_code_is_a_suite_error(pytester: pytest.Pyt
     text = result.stdout.str()
     assert "[suite error] impl=numpy device=cpu dtype=float32 seed=0 (check " in text
     assert "FloatingPointError: the reference overflowed" in text
-    assert "[update.rule]" not in text
+    assert "[update_follows_rule]" not in text
     rows = {row[0]: row for row in terminal_matrix(result)}
     assert rows["numpy"][rows["impl"].index("update")] == "SUITE ERROR 2"
 
@@ -58,7 +58,7 @@ def test_a_point_search_that_gives_up_is_a_suite_error(pytester: pytest.Pytester
     assert "[suite error] impl=numpy device=cpu dtype=float64 seed=0" in text
     assert "NoTestPoint: no kink-free test point" in text
     assert "please report it" in text
-    assert "[gradients.reference]" not in text  # no verdict on the implementation
+    assert "[gradients_match_reference]" not in text  # no verdict on the implementation
     rows = {row[0]: row for row in terminal_matrix(result)}
     header = rows["impl"]
     assert rows["numpy"][header.index("gradients")] == "SUITE ERROR 2"

@@ -54,7 +54,8 @@ def test_pytester_shows_the_update_verdict(pytester: pytest.Pytester) -> None:
     result.assert_outcomes(passed=8, failed=1)
     result.stdout.fnmatch_lines(
         [
-            f"[[]update.rule[]] impl={name} device=cpu dtype=float64 seed=0: after step #1 w? "
+            f"[[]update_follows_rule[]] impl={name} device=cpu dtype=float64 seed=0: "
+            "after step #1 w? "
             "moved wrongly for SGD(lr=1e-06, momentum=0.0): displacement off by 0.005 of its "
             "reference norm (allowed 1e-08)*",
             "  hint: step with exactly the declared optimizer (its lr, momentum, betas, eps)*",

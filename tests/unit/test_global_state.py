@@ -161,7 +161,7 @@ def test_left_as_found_judges_a_check_without_pytest():
     with pytest.raises(StateLeftChanged) as verdict:
         state.left_as_found(check_update_follows_rule, case)
     assert str(verdict.value).splitlines()[0] == (
-        "[hygiene.global_state] impl=polluter device=cpu dtype=float64 seed=0: "
+        "[global_state_untouched] impl=polluter device=cpu dtype=float64 seed=0: "
         "step() left process-global state changed: environment variable "
         "TWOLAYER_TEST_VARIABLE unset -> 'step'"
     )

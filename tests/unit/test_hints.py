@@ -39,12 +39,12 @@ def test_docs_list_every_hint_and_nothing_else() -> None:
 @pytest.mark.parametrize(
     ("label", "message", "expected"),
     [
-        ("shapes.forward", "to_device(x) raised ValueError: At least one stride", "ascontiguous"),
-        ("shapes.forward", "forward(x) has shape (10, 64), expected (64, 10)", "(N, D_out)"),
-        ("hygiene.global_state", "torch's global RNG was reseeded", "torch.Generator"),
-        ("hygiene.global_state", "torch grad mode True -> False", "torch.no_grad"),
-        ("update.rule", "(that is the loss after the update: ...)", "before the update"),
-        ("training.curve", "exceeded the per-check time limit of 30 s", "did not return in time"),
+        ("forward_shapes", "to_device(x) raised ValueError: At least one stride", "ascontiguous"),
+        ("forward_shapes", "forward(x) has shape (10, 64), expected (64, 10)", "(N, D_out)"),
+        ("global_state_untouched", "torch's global RNG was reseeded", "torch.Generator"),
+        ("global_state_untouched", "torch grad mode True -> False", "torch.no_grad"),
+        ("update_follows_rule", "(that is the loss after the update: ...)", "before the update"),
+        ("training", "exceeded the per-check time limit of 30 s", "did not return in time"),
     ],
 )
 def test_the_evidence_picks_the_hint(label: str, message: str, expected: str) -> None:
@@ -55,7 +55,7 @@ def test_the_evidence_picks_the_hint(label: str, message: str, expected: str) ->
 
 def test_a_specific_hint_needs_its_evidence() -> None:
     """The broken twin: without a negative stride in the message, no word of strides."""
-    hint = hint_for("shapes.forward", "forward(x) at dims ...: normwise relative error 0.3")
+    hint = hint_for("forward_shapes", "forward(x) at dims ...: normwise relative error 0.3")
     assert hint is not None
     assert "stride" not in hint
 
@@ -63,10 +63,10 @@ def test_a_specific_hint_needs_its_evidence() -> None:
 def test_a_verdict_shows_its_hint_under_its_message() -> None:
     case = Case("mine", NumpyNet, "cpu", "float64")
     with pytest.raises(ConformanceFailure) as failure:
-        case.fail("contract.load_errors", "load() accepted an unknown name; expected ValueError")
+        case.fail("load_rejects_bad_params", "load() accepted an unknown name; expected ValueError")
     first, second = with_hint(str(failure.value)).splitlines()
-    assert first.startswith("[contract.load_errors] impl=mine device=cpu")
-    assert second == f"  hint: {hint_for('contract.load_errors', first)}"
+    assert first.startswith("[load_rejects_bad_params] impl=mine device=cpu")
+    assert second == f"  hint: {hint_for('load_rejects_bad_params', first)}"
     assert (
         with_hint("[no.such_label] impl=mine: a message") == "[no.such_label] impl=mine: a message"
     )

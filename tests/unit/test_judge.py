@@ -47,17 +47,20 @@ def verdict(raised: pytest.ExceptionInfo[ConformanceFailure]) -> str:
 
 
 def test_a_judge_is_its_case_and_label(case: Case):
-    judge = case.judge("update.rule")
-    assert judge == Judge(case, "update.rule")
-    assert (judge.case, judge.label) == (case, "update.rule")
+    judge = case.judge("update_follows_rule")
+    assert judge == Judge(case, "update_follows_rule")
+    assert (judge.case, judge.label) == (case, "update_follows_rule")
     with pytest.raises(dataclasses.FrozenInstanceError):
         judge.label = "update.other"
 
 
 def test_fail_names_the_label_and_the_case(case: Case):
     with pytest.raises(ConformanceFailure) as raised:
-        case.judge("update.rule").fail("step() #1 returned loss 2.0, expected 1.0")
-    assert verdict(raised) == f"[update.rule] {WHERE}: step() #1 returned loss 2.0, expected 1.0"
+        case.judge("update_follows_rule").fail("step() #1 returned loss 2.0, expected 1.0")
+    assert (
+        verdict(raised)
+        == f"[update_follows_rule] {WHERE}: step() #1 returned loss 2.0, expected 1.0"
+    )
 
 
 def test_the_cases_fail_is_the_judges(case: Case):
@@ -67,7 +70,7 @@ def test_the_cases_fail_is_the_judges(case: Case):
 
 
 def test_call_returns_what_the_implementation_returned(case: Case):
-    assert case.judge("update.rule").call("step()", lambda a, b: a + b, 1.5, 2.0) == 3.5
+    assert case.judge("update_follows_rule").call("step()", lambda a, b: a + b, 1.5, 2.0) == 3.5
 
 
 @pytest.mark.parametrize(
@@ -87,26 +90,26 @@ def test_a_raising_call_is_the_labels_verdict_naming_the_call(
         raise error
 
     with pytest.raises(ConformanceFailure) as raised:
-        case.judge("update.rule").call("step() before load()", raising)
-    assert verdict(raised) == f"[update.rule] {WHERE}: step() before load() raised {said}"
+        case.judge("update_follows_rule").call("step() before load()", raising)
+    assert verdict(raised) == f"[update_follows_rule] {WHERE}: step() before load() raised {said}"
     assert raised.value.__context__ is error  # the implementation's own traceback stays behind
 
 
 def test_the_cases_call_is_the_judges(case: Case):
     with pytest.raises(ConformanceFailure) as raised:
-        case.call("contract.load", "load(params)", lambda _params: 1 / 0, {})
+        case.call("load_round_trips", "load(params)", lambda _params: 1 / 0, {})
     assert verdict(raised) == (
-        f"[contract.load] {WHERE}: load(params) raised ZeroDivisionError: division by zero"
+        f"[load_round_trips] {WHERE}: load(params) raised ZeroDivisionError: division by zero"
     )
 
 
 def test_a_verdict_reached_inside_a_call_keeps_its_own_label(case: Case):
     def inner() -> None:
-        case.judge("gradients.reference").fail("gradient w1: off")
+        case.judge("gradients_match_reference").fail("gradient w1: off")
 
     with pytest.raises(ConformanceFailure) as raised:
-        case.judge("update.rule").call("step()", inner)
-    assert verdict(raised) == f"[gradients.reference] {WHERE}: gradient w1: off"
+        case.judge("update_follows_rule").call("step()", inner)
+    assert verdict(raised) == f"[gradients_match_reference] {WHERE}: gradient w1: off"
 
 
 def test_interrupting_a_call_is_no_verdict(case: Case):
@@ -114,35 +117,35 @@ def test_interrupting_a_call_is_no_verdict(case: Case):
         raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        case.judge("update.rule").call("step()", interrupted)
+        case.judge("update_follows_rule").call("step()", interrupted)
 
 
 def test_make_builds_the_case_or_what_it_is_told(case: Case):
-    judge = case.judge("hygiene.different_seeds")
+    judge = case.judge("different_seeds_differ")
     made = judge.make()
     assert isinstance(made, Net)
     assert made.made_with == (SMALL, "cpu", "float32", 7)
     other = Dims(N=1, D_in=1, H=1, D_out=1)
     assert judge.make(seed=8, dims=other).made_with == (other, "cpu", "float32", 8)
-    assert case.make(seed=0, check="hygiene.same_seed").made_with == (SMALL, "cpu", "float32", 0)
+    assert case.make(seed=0, check="same_seed_reproduces").made_with == (SMALL, "cpu", "float32", 0)
 
 
 def test_a_raising_constructor_is_the_labels_verdict(case: Case):
     broken = dataclasses.replace(case, dtype="float16")
     expected = (
-        "[contract.params] impl=mine device=cpu dtype=float16 seed=7: "
+        "[params_canonical] impl=mine device=cpu dtype=float16 seed=7: "
         "__init__ raised ValueError: float16 is not declared"
     )
     with pytest.raises(ConformanceFailure) as raised:
-        broken.judge("contract.params").make()
+        broken.judge("params_canonical").make()
     assert verdict(raised) == expected
     with pytest.raises(ConformanceFailure) as raised:
-        broken.make(check="contract.params")
+        broken.make(check="params_canonical")
     assert verdict(raised) == expected
 
 
 def test_raised_gives_the_exception_without_a_verdict(case: Case):
-    judge = case.judge("contract.init_errors")
+    judge = case.judge("init_rejects_undeclared")
     error = judge.raised(Net, SMALL, device="cpu", dtype="float16", seed=0)
     assert isinstance(error, ValueError)
     assert judge.raised(Net, SMALL, device="cpu", dtype="float32", seed=0) is None
@@ -152,25 +155,27 @@ def test_the_labels_stream_is_the_cases_stream_of_that_name(case: Case):
     def draws(rng: np.random.Generator) -> list[float]:
         return list(rng.standard_normal(4))
 
-    judge = case.judge("update.rule")
-    seeded = np.random.default_rng([7, zlib.crc32(b"update.rule"), 3, 5])
-    assert draws(judge.rng(3, 5)) == draws(case.rng("update.rule", 3, 5)) == draws(seeded)
-    assert draws(judge.rng()) == draws(np.random.default_rng([7, zlib.crc32(b"update.rule")]))
+    judge = case.judge("update_follows_rule")
+    seeded = np.random.default_rng([7, zlib.crc32(b"update_follows_rule"), 3, 5])
+    assert draws(judge.rng(3, 5)) == draws(case.rng("update_follows_rule", 3, 5)) == draws(seeded)
+    assert draws(judge.rng()) == draws(
+        np.random.default_rng([7, zlib.crc32(b"update_follows_rule")])
+    )
     assert draws(judge.rng()) != draws(case.judge("update.other").rng())
 
 
 def test_params_are_read_canonical(case: Case):
-    params = case.judge("contract.params").params(case.make(check="contract.params"))
+    params = case.judge("params_canonical").params(case.make(check="params_canonical"))
     assert sorted(params) == ["w1", "w2"]
     assert params["w1"].shape == (3, 4)
 
 
 def test_params_of_another_shape_are_the_labels_verdict(case: Case):
-    impl = case.make(check="contract.params")
+    impl = case.make(check="params_canonical")
     with pytest.raises(ConformanceFailure) as raised:
-        case.judge("contract.params").params(impl, Dims(N=2, D_in=3, H=6, D_out=5))
+        case.judge("params_canonical").params(impl, Dims(N=2, D_in=3, H=6, D_out=5))
     assert verdict(raised) == (
-        f"[contract.params] {WHERE}: params()['w1'] has shape (3, 4), expected (3, 6)"
+        f"[params_canonical] {WHERE}: params()['w1'] has shape (3, 4), expected (3, 6)"
     )
 
 
@@ -185,28 +190,28 @@ def test_params_of_another_shape_are_the_labels_verdict(case: Case):
     ],
 )
 def test_a_loss_is_a_finite_real(case: Case, value: object, said: str | None):
-    judge = case.judge("update.rule")
+    judge = case.judge("update_follows_rule")
     if said is None:
         assert judge.loss("step() #1", value) == float(value)
         return
     with pytest.raises(ConformanceFailure) as raised:
         judge.loss("step() #1", value)
-    assert verdict(raised) == f"[update.rule] {WHERE}: {said}"
+    assert verdict(raised) == f"[update_follows_rule] {WHERE}: {said}"
 
 
 def test_close_comparisons_say_how_far(case: Case):
-    judge = case.judge("gradients.reference")
+    judge = case.judge("gradients_match_reference")
     judge.loss_close("gradients() loss", 1.0 + 1e-9, 1.0, 1e-8)
     with pytest.raises(ConformanceFailure) as raised:
         judge.loss_close("gradients() loss", 1.5, 1.0, 1e-3)
     assert verdict(raised) == (
-        f"[gradients.reference] {WHERE}: gradients() loss: got 1.5, expected 1.0 "
+        f"[gradients_match_reference] {WHERE}: gradients() loss: got 1.5, expected 1.0 "
         "(relative error 0.5 > 0.001)"
     )
     with pytest.raises(ConformanceFailure) as raised:
         judge.arrays_close("gradient w1", np.array([1.0, 3.0]), np.array([1.0, 2.0]), 1e-3)
     assert verdict(raised) == (
-        f"[gradients.reference] {WHERE}: gradient w1: normwise relative error 0.447 > 0.001; "
+        f"[gradients_match_reference] {WHERE}: gradient w1: normwise relative error 0.447 > 0.001; "
         "worst element [1]: got 3, expected 2; 1 of 2 elements differ by more than 1e-3 of "
         "the largest"
     )

@@ -78,7 +78,7 @@ def test_the_gate_fails_with_the_figure():
     with pytest.raises(ConformanceFailure) as verdict:
         check_memory_growth(case, [source], None)
     assert str(verdict.value).splitlines()[0] == (
-        "[benchmark.memory] impl=leaky device=cpu dtype=float64 seed=0: memory does not level "
+        "[benchmark_step.memory] impl=leaky device=cpu dtype=float64 seed=0: memory does not level "
         "off: host malloc grows by 5.11 KiB per step over the second half of the run's 500 "
         "steps (from 100.0 MiB to 105.0 MiB over the run), above the allowed 1 KiB per step "
         "(--twolayer-max-memory-growth): does the net keep something of every step?"

@@ -30,7 +30,7 @@ def suite_tests() -> dict[str, tuple[str, set[str]]]:
 
 def labels_raised() -> set[str]:
     """Every verdict label in the suite's modules and the benchmark machinery: each check keeps
-    its label in a local ``check = "concern.name"`` or passes it to a call as a literal."""
+    its label in a local ``check = "check_id"`` or passes it to a call as a literal."""
     files = [*suite.suite_dir().glob("test_*.py"), *Path(benchmarking.__file__).parent.glob("*.py")]
     labels: set[str] = set()
     for path in files:
@@ -40,14 +40,14 @@ def labels_raised() -> set[str]:
                 "check"
             ]:
                 values = [node.value]
-            elif isinstance(node, ast.Call):  # case.fail("x.y", ...), Prepared(case, "x.y")
+            elif isinstance(node, ast.Call):  # case.fail("x", ...), Prepared(case, "x.gate")
                 values = list(node.args)
             for value in values:
                 if (
                     isinstance(value, ast.Constant)
                     and isinstance(value.value, str)
-                    and re.fullmatch(r"[a-z]+\.[a-z_]+", value.value)
-                    and value.value.partition(".")[0] in suite.CONCERNS
+                    and re.fullmatch(r"[a-z_]+(\.[a-z]+)?", value.value)
+                    and suite.check_of_label(value.value) in suite.check_ids()
                 ):
                     labels.add(value.value)
     return labels
@@ -75,18 +75,17 @@ def test_the_labels_listed_are_the_labels_the_checks_raise():
     listed = {label for check in suite.CHECKS for label in check.labels}
     assert listed == labels_raised()
     for check in suite.CHECKS:
-        assert all(label.startswith(f"{check.concern}.") for label in check.labels), check
+        assert all(suite.check_of_label(label) == check.id for label in check.labels), check
 
 
-def test_suite_wide_labels_belong_to_a_concern_and_to_the_check_that_carries_them():
+def test_suite_wide_labels_belong_to_the_check_that_carries_them():
     """A suite-wide label (state left changed) is raised by the plugin: on the hygiene check
     that carries it, once per contract call, and around any check where no call alone made
     the change."""
     owners = {label: check for check in suite.CHECKS for label in check.labels}
     for label in suite.SUITE_WIDE_LABELS:
-        assert label.partition(".")[0] in suite.CONCERNS, label
         assert owners[label].id == suite.GLOBAL_STATE_CHECK, label
-    assert suite.GLOBAL_STATE_LABEL in suite.SUITE_WIDE_LABELS
+    assert suite.GLOBAL_STATE_CHECK in suite.SUITE_WIDE_LABELS
 
 
 @pytest.mark.parametrize("check", [c for c in suite.CHECKS if c.function_name], ids=lambda c: c.id)
