@@ -144,7 +144,7 @@ def test_a_ten_times_slower_implementation_trips_the_ratio_and_baseline_gates_on
     assert outcomes == {("numpy", "benchmark_step"): "passed", ("mine", "benchmark_step"): "failed"}
     ratio_verdict = next(c["line"] for c in checks if c["outcome"] == "failed")
     assert re.fullmatch(
-        r"\[benchmark\.ratio\] impl=mine device=cpu dtype=float64 seed=0: median step \S+ ms "
+        r"\[benchmark_step\.ratio\] impl=mine device=cpu dtype=float64 seed=0: median step \S+ ms "
         r"is \S+x numpy's \S+ ms \(timed interleaved\), above the allowed 5x "
         r"\(--twolayer-max-ratio\)",
         ratio_verdict,
