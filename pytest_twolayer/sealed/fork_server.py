@@ -21,8 +21,13 @@ import socket
 import sys
 from typing import NoReturn
 
-PRELOADED = ("numpy", "pytest_twolayer.sealed.child", "torch")
-"""What the server imports before it forks any host (each only if it is installed)."""
+PRELOADED = ("numpy", "pytest_twolayer.sealed.child", "torch", "torch._dynamo")
+"""What the server imports before it forks any host (each only if it is installed).
+
+``torch._dynamo`` is what the first ``torch.optim`` optimizer imports (``Optimizer.__init__``
+is wrapped by ``torch._disable_dynamo``): about 1.2 s here, which every torch host paid again
+in its first ``__init__``, where one process pays it once. Importing it starts no thread, so
+forking after it is as safe as after ``torch``."""
 
 
 def preload() -> None:
