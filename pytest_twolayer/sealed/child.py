@@ -88,7 +88,9 @@ class Host:
         self.cls: Any = None
         self.objects: dict[int, Any] = {}
         self.next_ref = 1
-        self.retained: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # sync id -> (it, copy)
+        # sync id -> (the array, its shape and bytes when last synced; compared bitwise, as
+        # the judge compares its copies: see host.Tracked)
+        self.retained: dict[int, tuple[np.ndarray, tuple[int, ...], bytes]] = {}
         self.sync_of: dict[int, int] = {}  # id(array) -> sync id
         self.arguments: list[tuple[int, bytearray, bytes]] = []  # (token, memory, as sent)
         self.mark: Any = None  # the process-global state at the start of a test
@@ -106,7 +108,7 @@ class Host:
             sync = self.next_ref
             self.next_ref += 1
             self.sync_of[id(array)] = sync
-        self.retained[sync] = (array, np.array(array, copy=True))
+        self.retained[sync] = (array, array.shape, array.tobytes())
         return sync
 
     def argument(self, decoder: HostDecoder, data: dict[str, Any]) -> np.ndarray:
@@ -208,19 +210,19 @@ class Host:
             kept = self.retained.get(int(sync))
             if kept is None:
                 continue
-            original, _ = kept
+            original = kept[0]
             raw = decoder.buffer(index)
             new = np.frombuffer(raw, dtype=original.dtype).reshape(original.shape)
             if original.flags.writeable:
                 np.copyto(original, new)
-            self.retained[int(sync)] = (original, np.array(original, copy=True))
+            self.retained[int(sync)] = (original, original.shape, original.tobytes())
 
     def mutated_arguments(self, encoder: Encoder) -> list[list[int]]:
         """The arguments of this request whose memory the call changed."""
-        changed = [
+        changed = [  # a bytearray compared with bytes is a memcmp, without a copy
             [token, encoder.buffer(bytes(memory))]
             for token, memory, sent in self.arguments
-            if bytes(memory) != sent
+            if memory != sent
         ]
         self.arguments = []
         return changed
@@ -228,11 +230,11 @@ class Host:
     def updated_returns(self, encoder: Encoder) -> list[list[int]]:
         """Arrays returned earlier whose originals changed since (views into the net)."""
         updates = []
-        for sync, (original, copy) in list(self.retained.items()):
-            if original.shape != copy.shape or not np.array_equal(original, copy, equal_nan=True):
-                contiguous = np.ascontiguousarray(original)
-                updates.append([sync, encoder.buffer(contiguous.tobytes())])
-                self.retained[sync] = (original, np.array(original, copy=True))
+        for sync, (original, shape, seen) in list(self.retained.items()):
+            now = original.tobytes()  # C order, whatever the array's layout
+            if original.shape != shape or now != seen:
+                updates.append([sync, encoder.buffer(now)])
+                self.retained[sync] = (original, original.shape, now)
         return updates
 
     # -- process-global state, judged here where the implementation runs

@@ -76,10 +76,15 @@ def remote_error(info: dict[str, Any]) -> Exception:
 
 @dataclass
 class Tracked:
-    """An array the host returned: the caller's copy and what it held at the last sync."""
+    """An array the host returned: the caller's copy and its bytes at the last sync.
+
+    Bytes, compared bitwise: ``bytes ==`` is a memcmp, where ``np.array_equal(...,
+    equal_nan=True)`` took 190 us for a 1000 x 100 float32 array here (every request compares
+    every array the caller still holds, and a check holds its ``params()`` across dozens of
+    calls). A write of -0.0 over 0.0 is a write too, and is passed on."""
 
     array: weakref.ref[np.ndarray]
-    seen: np.ndarray
+    seen: bytes
 
 
 class JudgeEncoder(Encoder):
@@ -280,7 +285,7 @@ class ImplementationHost:
             # ``tracked`` (and changing it there raised "dictionary changed size").
             self.dead.append((sync, generation, ref))
 
-        self.tracked[sync] = Tracked(weakref.ref(array, released), np.array(array, copy=True))
+        self.tracked[sync] = Tracked(weakref.ref(array, released), array.tobytes())
 
     def prune(self) -> None:
         """Forget the tracked arrays the caller let go of, and tell the host with the next
@@ -301,9 +306,10 @@ class ImplementationHost:
             array = tracked.array()
             if array is None:
                 continue
-            if not np.array_equal(array, tracked.seen, equal_nan=True):
-                changed.append([sync, encoder.buffer(np.ascontiguousarray(array).tobytes())])
-                tracked.seen = np.array(array, copy=True)
+            now = array.tobytes()  # C order, as the host reads it back
+            if now != tracked.seen:
+                changed.append([sync, encoder.buffer(now)])
+                tracked.seen = now
         return changed
 
     def apply_updates(self, reply: dict[str, Any], buffers: list[bytes]) -> None:
@@ -320,7 +326,7 @@ class ImplementationHost:
             array.flags.writeable = True
             array[...] = new.reshape(array.shape)
             array.flags.writeable = writeable
-            tracked.seen = np.array(array, copy=True)
+            tracked.seen = array.tobytes()
 
     @staticmethod
     def apply_mutations(

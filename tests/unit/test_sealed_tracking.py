@@ -1,6 +1,7 @@
 """The judge's record of the arrays a host returned: an array the caller lets go of is
 forgotten (and the host told) at the next request, never inside the weakref callback, which
-may run in the middle of a loop over the record (a garbage-collector pass)."""
+may run in the middle of a loop over the record (a garbage-collector pass); what the caller
+wrote into one is found bitwise and sent with the next request."""
 
 from __future__ import annotations
 
@@ -50,3 +51,25 @@ def test_the_callback_may_run_during_a_loop_over_the_record():
     judged.prune()
     assert judged.tracked == {}
     assert sorted(judged.released) == list(range(50))
+
+
+def test_a_write_is_found_bitwise_and_sent_once():
+    judged = host()
+    returned = np.array([0.0, np.nan, 1.0])
+    judged.track(7, returned)
+    assert judged.writes(Encoder()) == []  # NaN is the same NaN: nothing written
+    returned[0] = -0.0  # equal to 0.0 as a number, but a write all the same
+    encoder = Encoder()
+    assert judged.writes(encoder) == [[7, 0]]
+    assert bytes(encoder.buffers[0]) == returned.tobytes()
+    assert judged.writes(Encoder()) == []  # sent once
+
+
+def test_a_view_is_compared_in_c_order_as_the_host_reads_it():
+    judged = host()
+    returned = np.asfortranarray(np.arange(6.0).reshape(2, 3))
+    judged.track(7, returned)
+    returned[1, 2] = 9.0
+    encoder = Encoder()
+    assert judged.writes(encoder) == [[7, 0]]
+    assert bytes(encoder.buffers[0]) == np.ascontiguousarray(returned).tobytes()
