@@ -28,8 +28,10 @@ LIVE_HOSTS = 8
 """Hosts kept at once in one judging process (stopped between their implementation's checks);
 the least recently used beyond them is ended and starts again when its implementation is next
 checked. A torch host holds about 280 MB here (its two waiting parents included), and a run
-may check hundreds of implementations; eight keep the nine built-ins in one process from
-starting most of their hosts twice (described first, checked later)."""
+may check hundreds of implementations. In one process, where an implementation's checks run
+together and in the order the implementations were loaded, a host ends after its last check,
+and loading makes room by ending the newest other host (the last needed): the nine built-ins
+start ten hosts, one of them twice (described first, checked later)."""
 
 
 class Sealing:
@@ -38,6 +40,7 @@ class Sealing:
     def __init__(self, live: int = LIVE_HOSTS) -> None:
         self.hosts: dict[str, ImplementationHost] = {}  # least recently used first
         self.live = live
+        self.grouped = False  # whether an implementation's checks run together, in order
         self.protections: dict[str, str] = {}  # what the first host's confinement achieved
 
     def described(self) -> dict[str, Any]:
@@ -69,7 +72,9 @@ class Sealing:
         if previous is not None:  # loaded again (by a worker that did not describe it)
             previous.close()
         self.hosts[spec.name] = host
-        self.end_the_least_recent(keep=spec.name)
+        # The newest other host makes room: the checks take the implementations in the order
+        # they were loaded, so the first loaded are the first needed again.
+        self.make_room(keep=spec.name, newest_first=True)
         cls = hosted_class(host, loaded)
         return Loaded(spec, Declared.from_json(loaded["declared"]), None, cls)
 
@@ -92,31 +97,46 @@ class Sealing:
         first_seen: dict[str | None, int] = {}
 
         def implementation_order(item: pytest.Item) -> int:
-            collected = collected_case(item)
-            name = collected.impl if collected is not None else None
-            return first_seen.setdefault(name, len(first_seen))
+            return first_seen.setdefault(impl_of(item), len(first_seen))
 
         items[:] = sorted(items, key=implementation_order)
+        self.grouped = True
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_setup(self, item: pytest.Item) -> None:
         """Only the host of this test's implementation may run during it."""
-        collected = collected_case(item)
-        mine = collected.impl if collected is not None else None
+        mine = impl_of(item)
         if mine in self.hosts:
             self.hosts[mine] = self.hosts.pop(mine)  # the most recently used now
-            self.end_the_least_recent(keep=mine)
+            self.make_room(keep=mine)
         for name, host in self.hosts.items():
             if name == mine:
                 host.resume()
             else:
                 host.pause()
 
-    def end_the_least_recent(self, keep: str) -> None:
-        running = [name for name, host in self.hosts.items() if host.running()]
-        for name in running[: max(0, len(running) - self.live)]:
-            if name != keep:
-                self.hosts[name].kill()
+    def make_room(self, keep: str, newest_first: bool = False) -> None:
+        """End running hosts beyond :data:`LIVE_HOSTS`, never ``keep``'s: the least recently
+        used first, or the newest first."""
+        running = [name for name, host in self.hosts.items() if host.running() and name != keep]
+        excess = len(running) + 1 - self.live
+        for name in (running[::-1] if newest_first else running)[: max(0, excess)]:
+            self.hosts[name].kill()
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_runtest_teardown(self, item: pytest.Item, nextitem: pytest.Item | None) -> None:
+        """Where an implementation's checks run together (one process), its host ends after
+        the last of them: nothing of it outlives its checks, its memory is free before the
+        next implementation's benchmark, and no host is ended early to make room (a
+        TensorFlow host's start costs seconds). A later call (a ratio gate's reference)
+        starts it again."""
+        self.after_check(impl_of(item), impl_of(nextitem) if nextitem is not None else None)
+
+    def after_check(self, mine: str | None, following: str | None) -> None:
+        """End ``mine``'s host if the next check is another implementation's, where an
+        implementation's checks run together."""
+        if self.grouped and mine in self.hosts and following != mine:
+            self.hosts[mine].kill()
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_call(self, item: pytest.Item) -> Generator[None, None, None]:
@@ -187,6 +207,12 @@ class Sealing:
 
     def pytest_unconfigure(self) -> None:
         self.close()
+
+
+def impl_of(item: pytest.Item) -> str | None:
+    """The implementation a test checks (None for any other test)."""
+    collected = collected_case(item)
+    return collected.impl if collected is not None else None
 
 
 NOT_SEALED = {"mode": "none", "protections": {}}
