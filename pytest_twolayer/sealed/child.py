@@ -31,7 +31,7 @@ from pytest_twolayer.benchmarking.memory import read_all
 from pytest_twolayer.benchmarking.sync import synchronizer
 from pytest_twolayer.sealed.channel import Channel, ChannelClosed
 from pytest_twolayer.sealed.confinement import confine
-from pytest_twolayer.sealed.values import Decoder, Encoder
+from pytest_twolayer.sealed.values import Decoder, Encoder, Frame
 from pytest_twolayer.spec.dims import Dims
 
 BUILTIN_ERRORS = {
@@ -55,8 +55,9 @@ class HostEncoder(Encoder):
         self.host = host
 
     def array(self, value: np.ndarray) -> Any:
-        data = super().array(value)
-        data["sync"] = self.host.retain(value)
+        raw = value.tobytes()  # sent, and kept as what the caller last saw: one copy
+        data = self.array_of(value, raw)
+        data["sync"] = self.host.retain(value, raw)
         data["ro"] = not value.flags.writeable
         return data
 
@@ -64,7 +65,7 @@ class HostEncoder(Encoder):
 class HostDecoder(Decoder):
     """Requests: arguments rebuilt with their layout, natives and instances by reference."""
 
-    def __init__(self, host: Host, buffers: list[bytes]) -> None:
+    def __init__(self, host: Host, buffers: list[Frame]) -> None:
         super().__init__(buffers)
         self.host = host
 
@@ -102,13 +103,14 @@ class Host:
         self.objects[ref] = obj
         return ref
 
-    def retain(self, array: np.ndarray) -> int:
+    def retain(self, array: np.ndarray, raw: bytes) -> int:
+        """The sync id of ``array``, returned now with the bytes ``raw``."""
         sync = self.sync_of.get(id(array))
         if sync is None or self.retained.get(sync, (None,))[0] is not array:
             sync = self.next_ref
             self.next_ref += 1
             self.sync_of[id(array)] = sync
-        self.retained[sync] = (array, array.shape, array.tobytes())
+        self.retained[sync] = (array, array.shape, raw)
         return sync
 
     def argument(self, decoder: HostDecoder, data: dict[str, Any]) -> np.ndarray:
@@ -139,7 +141,7 @@ class Host:
                 return
 
     def handle(
-        self, header: dict[str, Any], buffers: list[bytes]
+        self, header: dict[str, Any], buffers: list[Frame]
     ) -> tuple[dict[str, Any], list[Any]]:
         decoder = HostDecoder(self, buffers)
         self.apply_writes(header, decoder)

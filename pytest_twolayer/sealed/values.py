@@ -23,6 +23,10 @@ MAX_DEPTH = 32
 structure that exhausts the judge's stack)."""
 
 
+Frame = bytes | bytearray
+"""A frame as it arrives: the channel hands its bytearray on, uncopied."""
+
+
 class Opaque:
     """A value the host could not send as data: only its type's name and a short repr.
 
@@ -102,12 +106,11 @@ class Encoder:
         return self.other(value)
 
     def array(self, value: np.ndarray) -> Any:
-        contiguous = np.ascontiguousarray(value)
-        return {
-            "A": self.buffer(contiguous.tobytes()),
-            "dtype": value.dtype.str,
-            "shape": list(value.shape),
-        }
+        return self.array_of(value, value.tobytes())  # C order, whatever the layout
+
+    def array_of(self, value: np.ndarray, raw: bytes) -> Any:
+        """``value`` as data, its values being ``raw`` (its bytes in C order)."""
+        return {"A": self.buffer(raw), "dtype": value.dtype.str, "shape": list(value.shape)}
 
     def other(self, value: Any) -> Any:
         return {"O": type(value).__name__, "repr": _short_repr(value)}
@@ -129,7 +132,7 @@ class Decoder:
     """Turns that data and its buffers back into values; ``native`` and ``array`` may be
     specialised by each side (handles, tracked arrays)."""
 
-    def __init__(self, buffers: list[bytes]) -> None:
+    def __init__(self, buffers: list[Frame]) -> None:
         self.buffers = buffers
 
     def decode(self, data: Any, depth: int = 0) -> Any:
@@ -166,7 +169,7 @@ class Decoder:
             raise DecodeError("an unhashable dict key") from None
         return value
 
-    def buffer(self, index: Any) -> bytes:
+    def buffer(self, index: Any) -> Frame:
         if type(index) is not int or not 0 <= index < len(self.buffers):
             raise DecodeError(f"no buffer {index!r}")
         return self.buffers[index]
@@ -199,7 +202,7 @@ def dumps(data: Any) -> bytes:
     return json.dumps(data, separators=(",", ":"), allow_nan=False).encode()
 
 
-def loads(raw: bytes) -> Any:
+def loads(raw: Frame) -> Any:
     try:
         return json.loads(raw)
     except (ValueError, RecursionError) as exc:
