@@ -92,7 +92,7 @@ class StepAudit:
         if untimed is not None:
             self.untimed.append(untimed)
 
-    def verdict(
+    def failure(
         self, losses: list[float], x: np.ndarray, y: np.ndarray, depths: tuple[int, ...]
     ) -> str | None:
         """Why the timed run fails its audit (more than :data:`STRAY_STEPS` strayed), or None."""

@@ -165,7 +165,7 @@ def measure_steps(
     faults = net.minor_faults() - faults
     if runs is not None:
         runs.record(case, net.losses)
-    cheated = audit.verdict(net.losses, net.x_given, net.y_given, depths)
+    cheated = audit.failure(net.losses, net.x_given, net.y_given, depths)
     if cheated is not None:
         case.judge("benchmark_step.steps").fail(cheated)
     drawn = (

@@ -119,7 +119,7 @@ def judge(
             f"changed: {state.describe(found)}"
         )
     culprits = [who] if who else state.calls_that_change_state(case)
-    verdict = state.verdict(
+    verdict = state.changed_state_verdict(
         case,
         test,
         found,

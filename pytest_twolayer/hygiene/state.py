@@ -236,7 +236,7 @@ def state_left_changed(
         return StateLeftChanged(str(failure_))
 
 
-def verdict(
+def changed_state_verdict(
     case: Case,
     test: str,
     found: list[Change] | str,

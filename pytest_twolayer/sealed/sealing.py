@@ -187,7 +187,8 @@ class Sealing:
         }
         culprits = host.request(request, what="finding which call changed it").get("culprits")
         test = str(getattr(item, "originalname", item.name))
-        verdict = state.verdict(  # the guard's rule, so both isolation modes read the same
+        # the guard's rule, so both isolation modes read the same
+        verdict = state.changed_state_verdict(
             case,
             test,
             "; ".join(changes),

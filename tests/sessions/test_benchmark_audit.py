@@ -106,10 +106,10 @@ def test_an_honest_float32_run_is_within_the_audits_tolerance_to_its_end():
     losses[250] *= 1.1
     [strayed] = audit.strayed(losses, x, y, (0,))
     assert strayed.startswith("timed step() #251 ")
-    assert audit.verdict(losses, x, y, (0,)) is None  # one stray step is not a cheat
+    assert audit.failure(losses, x, y, (0,)) is None  # one stray step is not a cheat
     for t in (100, 200):
         losses[t] *= 1.1
-    assert "3 of 500 audited steps strayed" in str(audit.verdict(losses, x, y, (0,)))
+    assert "3 of 500 audited steps strayed" in str(audit.failure(losses, x, y, (0,)))
 
 
 def test_the_tolerance_grows_with_the_prediction_not_only_the_loss():

@@ -191,7 +191,7 @@ def test_a_change_is_one_verdict_on_the_call_that_made_it(
     watching: str | None, culprits: list[str], judged_apart: bool, blamed: str | None
 ) -> None:
     found = "torch grad mode True -> False"
-    verdict = state.verdict(
+    verdict = state.changed_state_verdict(
         _case(), "test_mine", found, culprits, None, watching=watching, judged_apart=judged_apart
     )
     if blamed is None:
