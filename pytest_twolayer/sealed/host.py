@@ -188,6 +188,28 @@ tutorial-sized ``params()``, 400 KB in float32, then crosses in one piece; with 
 208 KiB the reader woke for each piece (the call took about a fifth longer here)."""
 
 
+def _proc_stat(pid: int) -> list[bytes] | None:
+    """The fields of ``/proc/PID/stat`` after the command's name; None without it."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            return stat.read().rsplit(b")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+
+
+def _children_of(pid: int) -> list[int]:
+    """The processes whose parent is ``pid`` (``/proc/PID/task/*/children`` is not in every
+    kernel: every process's parent is read instead)."""
+    found = []
+    with contextlib.suppress(OSError):
+        for entry in os.scandir("/proc"):
+            if entry.name.isdigit():
+                stat = _proc_stat(int(entry.name))
+                if stat is not None and len(stat) > 1 and int(stat[1]) == pid:
+                    found.append(int(entry.name))
+    return found
+
+
 def widen(end: socket.socket) -> None:
     for option in (socket.SO_SNDBUF, socket.SO_RCVBUF):
         with contextlib.suppress(OSError):
@@ -408,12 +430,22 @@ class ImplementationHost:
         here, not asked of the host."""
         if self.process is None:
             raise HostEnded("the implementation's process is not running")
-        try:
-            with open(f"/proc/{self.process.pid}/stat", "rb") as stat:
-                fields = stat.read().rsplit(b")", 1)[1].split()
-        except (OSError, IndexError):
-            return 0  # no /proc (macOS): the figure reads 0 faults
-        return int(fields[7])  # minflt: the 10th field, the 8th after the name
+        stat = _proc_stat(self.host_pid())
+        return 0 if stat is None else int(stat[7])  # minflt: the 8th field after the name
+
+    def host_pid(self) -> int:
+        """The process the implementation runs in. In a PID namespace (its start reported one,
+        before the implementation was imported) that is the grandchild of the process
+        started: the namespace's first process waits between them (child.py)."""
+        pid = self.process.pid if self.process is not None else 0
+        if not self.protections.get("processes", "").startswith("a PID namespace"):
+            return pid
+        for _ in range(2):
+            children = _children_of(pid)
+            if len(children) != 1:
+                break  # gone, or no /proc (macOS): the figure reads 0 faults
+            pid = children[0]
+        return pid
 
     def ended(self) -> str:
         """How the process ended, once its end closed the channel: it is given a moment to

@@ -31,6 +31,14 @@ class Fine(NumpyNet):
     pass
 
 
+class TouchesNewMemory(NumpyNet):
+    def forward(self, x):
+        hoard = bytearray(64 * 2**20)  # 16384 pages, each touched: a minor fault each
+        for i in range(0, len(hoard), 4096):
+            hoard[i] = 1
+        return super().forward(x)
+
+
 class ExitsInStep(NumpyNet):
     def step(self, x, y):
         os._exit(0)
@@ -160,6 +168,17 @@ def test_a_correct_net_answers_as_in_one_process_and_is_never_imported_here(make
     assert type(loss) is float
     assert loss == theirs.step(theirs.to_device(x), yn)
     assert MODULE not in sys.modules
+
+
+def test_the_page_faults_counted_are_the_hosts_own(make: Any):
+    """Read from the kernel for the process the implementation runs in, which in a PID
+    namespace is two processes below the one started."""
+    cls, host = make("TouchesNewMemory")
+    net = instance(cls)
+    x = net.to_device(data()[0])
+    before = host.minor_faults()
+    net.forward(x)
+    assert host.minor_faults() - before > 10_000
 
 
 def test_an_import_that_exits_is_a_load_error_naming_it(exhibits: Path):
