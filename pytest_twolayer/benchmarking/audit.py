@@ -12,6 +12,9 @@ timed step must return that loss. A net that is wrong the same way timed and unt
 instead of a sum) is the update check's to judge, not the benchmark's. A dynamic net draws
 its depth in every call, so its every step is compared with the float64 reference at the
 declared depths instead (its parameters are copied before every step anyway: :mod:`.depths`).
+With sealed verdicts the steps are timed in rounds made in the host (:mod:`.measure`), and
+only a round's first step can be audited: every round's first step of a dynamic net, and the
+drawn share of them for a fixed depth.
 A step or two that stray are left to the training and update checks (a net that restarts
 once, say); more than :data:`STRAY_STEPS` fail the benchmark.
 """
@@ -60,15 +63,23 @@ class StepAudit:
     faults during the run; a dynamic net's audit reads the tape that records every step."""
 
     def __init__(
-        self, case: Case, like: Mapping[str, np.ndarray], steps: int, tape: ParamsTape | None
+        self,
+        case: Case,
+        like: Mapping[str, np.ndarray],
+        steps: int,
+        tape: ParamsTape | None,
+        every: int = 1,
     ) -> None:
+        """``every``: steps per timed round; only a round's first step can be audited (the
+        parameters are copied between rounds)."""
         self.case = case
-        if tape is not None:
-            self.rounds = list(range(steps))
+        firsts = range(0, steps, every)
+        if tape is not None:  # a row per round: every round's first step
+            self.rounds = list(firsts)
         else:
-            size = max(1, steps // AUDITED_SHARE)
+            size = min(len(firsts), max(1, steps // AUDITED_SHARE))
             self.rounds = sorted(
-                int(r) for r in case.rng(STREAM).choice(steps, size, replace=False)
+                firsts[int(r)] for r in case.rng(STREAM).choice(len(firsts), size, replace=False)
             )
         self.tape = tape if tape is not None else ParamsTape(like, len(self.rounds))
         self.owns_tape = tape is None

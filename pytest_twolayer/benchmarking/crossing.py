@@ -2,8 +2,12 @@
 
 With sealed verdicts (docs/trust.md) the checks call a stand-in whose every call crosses to
 the implementation's host. The timer stays on the judging side, so a timed step also carries
-one crossing (the request there and the loss back); the benchmark measures that crossing on
-the same clock, between two timed steps, and does not charge it to the implementation. The
+one crossing (the request there and the losses back); the benchmark measures that crossing on
+the same clock, between two timed rounds, and does not charge it to the implementation. The
+crossing taken off is capped by round trips timed before the implementation was imported
+(its code can slow its own round trips down, never those). Steps are timed in rounds of
+several, made back to back there: a step that follows a crossing finds its CPU woken from idle
+and its caches cold, which no empty round trip measures, and a round pays that once. The
 device is synced where the work runs, and the memory and page faults are the host's.
 """
 
@@ -32,6 +36,19 @@ class Remote(abc.ABC):
         """``step(*args)`` made there, then ``device`` synced there, then its loss back."""
 
     @abc.abstractmethod
+    def _twolayer_steps(
+        self, device: str, count: int, *args: Any
+    ) -> tuple[list[Any], Exception | None]:
+        """A timed round: ``count`` steps made there back to back, each followed by a sync of
+        ``device``; returns the losses, and what the step after the last loss raised (None if
+        none raised)."""
+
+    @abc.abstractmethod
+    def _twolayer_crossing_bound(self) -> float:
+        """The most a round trip may be taken to cost, in seconds: measured before the
+        implementation was imported, so that its code cannot have made it slower."""
+
+    @abc.abstractmethod
     def _twolayer_memory(self, device: str) -> list[int]:
         """The memory sources of :func:`.memory.sources` read in the other process."""
 
@@ -55,4 +72,9 @@ class CrossingClock:
         self.samples.append(self._clock() - start)
 
     def median(self) -> float:
-        return statistics.median(self.samples) if self.samples else 0.0
+        """The median round trip, never above the bound the host's trusted start measured:
+        a host that answers round trips slowly would otherwise have more taken off its
+        steps than a round trip costs."""
+        if not self.samples:
+            return 0.0
+        return min(statistics.median(self.samples), self.remote._twolayer_crossing_bound())

@@ -18,6 +18,7 @@ import numpy as np
 
 from pytest_twolayer.checking.compare import closest_depth
 from pytest_twolayer.spec import reference
+from pytest_twolayer.spec.optimizers import SGD, Adam
 
 
 class ParamsTape:
@@ -67,3 +68,35 @@ def depths_drawn(
         closest_depth(loss, reference.losses_by_depth(tape[step], x, y, depths))[0]
         for step, loss in enumerate(losses)
     ]
+
+
+def depths_replayed(
+    tape: ParamsTape,
+    losses: list[float],
+    x: np.ndarray,
+    y: np.ndarray,
+    depths: tuple[int, ...],
+    rule: SGD | Adam,
+    every: int,
+) -> list[int]:
+    """The depth each step drew where the parameters were copied only before each round of
+    ``every`` steps (sealed runs time rounds made in the host: :mod:`.measure`).
+
+    Within a round the parameters are replayed: the declared update, in float64, from the
+    round's first parameters (``tape[round]``), each step at the depth its loss is nearest to;
+    the optimizer's state runs through the whole run as the implementation's does. Twenty
+    float64 steps stray from a float32 net's by far less than the losses at two depths differ,
+    and a net whose update is wrong fails the update check whatever its figures say."""
+    if tape.recorded * every < len(losses):
+        raise ValueError(f"{tape.recorded} parameter copies for {len(losses)} losses")
+    optimizer = reference.ReferenceOptimizer(rule)
+    drawn = []
+    params: dict[str, np.ndarray] = {}
+    for step, loss in enumerate(losses):
+        if step % every == 0:
+            params = tape[step // every]
+        depth = closest_depth(loss, reference.losses_by_depth(params, x, y, depths))[0]
+        drawn.append(depth)
+        _, grads = reference.loss_and_gradients(params, x, y, depth)
+        params = optimizer.update(params, grads, reference.used_params(set(params), depth))
+    return drawn

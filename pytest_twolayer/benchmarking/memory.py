@@ -118,23 +118,31 @@ def sources(device: str) -> list[Source]:
     return [host, DEVICE] if device == "cuda" else [host]
 
 
+ROUND_WINDOW = 3
+"""Samples per median, at least, where a sample is taken every few steps (sealed runs read the
+memory between timed rounds of 20: the tutorial's run gives 26 samples)."""
+
+
 def window(steps: int) -> int:
     """Samples per median: 5% of the run (25 of the tutorial's 500 steps), at least one."""
     return max(1, steps // 20)
 
 
-def growth_per_step(samples: Sequence[int]) -> float | None:
+def growth_per_step(samples: Sequence[int], every: int = 1) -> float | None:
     """Bytes per step over the second half of a run (``samples``: one before each step, one
-    after the last); None for a run too short to judge (see :data:`MIN_JUDGED_STEPS`)."""
-    steps = len(samples) - 1
-    if steps < 2:
+    after the last; with ``every`` > 1, one before each round of that many steps); None for a
+    run too short to judge (see :data:`MIN_JUDGED_STEPS`)."""
+    intervals = len(samples) - 1
+    if intervals < 2:
         return None
-    half, width = steps // 2, window(steps)
-    width = min(width, steps - half)
+    half, width = intervals // 2, max(1, window(intervals * every) // every)
+    if every > 1:  # a median of one sample would not ignore its transient
+        width = max(width, min(ROUND_WINDOW, intervals // 4))
+    width = min(width, intervals - half)
     start = statistics.median(samples[half : half + width])
     end = statistics.median(samples[len(samples) - width :])
     distance = (len(samples) - 1 - (width - 1) / 2) - (half + (width - 1) / 2)
-    return float(end - start) / distance if distance > 0 else None
+    return float(end - start) / (distance * every) if distance > 0 else None
 
 
 def read_all(device: str) -> list[int]:
@@ -148,7 +156,10 @@ class MemoryMeter:
     ``reading`` reads every source at once elsewhere (in an implementation's host, whose
     memory it is), in :func:`sources`' order; by default this process's are read."""
 
-    def __init__(self, device: str, reading: Callable[[], list[int]] | None = None) -> None:
+    def __init__(
+        self, device: str, reading: Callable[[], list[int]] | None = None, every: int = 1
+    ) -> None:
+        self.every = every  # steps between two samples
         self.sources = sources(device)
         self.samples: list[list[int]] = [[] for _ in self.sources]
         self.reading = reading if reading is not None else lambda: read_all(device)
@@ -173,8 +184,8 @@ class MemoryMeter:
                     "start_bytes": start,
                     "peak_bytes": max(samples) - start,
                     "end_bytes": samples[-1],
-                    "growth_bytes_per_step": growth_per_step(samples),
-                    "steps": len(samples) - 1,
+                    "growth_bytes_per_step": growth_per_step(samples, self.every),
+                    "steps": (len(samples) - 1) * self.every,
                     "judged_by_default": source.judged_by_default,
                 }
             )

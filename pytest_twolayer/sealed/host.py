@@ -14,8 +14,10 @@ import os
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import tempfile
+import time
 import weakref
 from dataclasses import dataclass
 from typing import Any
@@ -31,6 +33,15 @@ REPLACED_BUILTINS = ("SystemExit", "KeyboardInterrupt", "GeneratorExit", "BaseEx
 """What the host's implementation raised that must not unwind the judge: they become plain
 exceptions of the same name."""
 
+
+TRUSTED_ROUND_TRIPS = 15
+"""Empty round trips a host's start times before it imports the implementation."""
+CROSSING_MARGIN = 1.5
+"""How far the crossing a benchmark takes off may exceed the trusted one. Measured here, the
+median of a host's first round trips was 92 to 186 us and of those in its benchmark 112 to
+160 us: where the cap binds on an honest host, a few tens of microseconds per round of 20 steps
+stay charged (about 1 us per step). A host that answers round trips slowly gains at most half
+a round trip per round by it."""
 
 ENDING_S = 5.0
 """How long a host whose channel closed may take to exit on its own before it is killed: its
@@ -232,6 +243,8 @@ class ImplementationHost:
         self.paused = False
         self.folder: str | None = None  # its private working and temp folder
         self.protections: dict[str, str] = {}  # what its confinement achieved (confinement)
+        self.crossing_bound_s = 0.0  # set by each start, before the implementation is imported
+        self._clock = time.perf_counter  # bound now: nothing imported later can swap it
 
     # -- the process
     def start(self) -> dict[str, Any]:
@@ -255,8 +268,20 @@ class ImplementationHost:
             self.kill()
             raise HostBroken("the implementation's process broke the protocol (protections)")
         self.protections = {str(k): v for k, v in found.items()}
+        self.crossing_bound_s = self.trusted_crossing()
         self.loaded = self.request({"op": "load", **self.load_request}, what="importing it")
         return self.loaded
+
+    def trusted_crossing(self) -> float:
+        """:data:`CROSSING_MARGIN` times the median of :data:`TRUSTED_ROUND_TRIPS` empty round
+        trips, timed here before the implementation is imported: the most a benchmark may take
+        off its steps for a crossing (see :mod:`pytest_twolayer.benchmarking.crossing`)."""
+        samples = []
+        for _ in range(TRUSTED_ROUND_TRIPS):
+            start = self._clock()
+            self.request({"op": "echo"}, what="a round trip", args=[])
+            samples.append(self._clock() - start)
+        return CROSSING_MARGIN * statistics.median(samples)
 
     def remove_folder(self) -> None:
         if self.folder is not None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from pytest_twolayer.benchmarking.crossing import Remote
-from pytest_twolayer.sealed.host import HostBroken, HostEnded, ImplementationHost
+from pytest_twolayer.sealed.host import HostBroken, HostEnded, ImplementationHost, remote_error
 from pytest_twolayer.spec.contract import METHODS
 from pytest_twolayer.spec.optimizers import SGD, Adam
 
@@ -52,12 +52,25 @@ class HostedInstance(Remote):
         )
         return reply["value"]
 
+    def _twolayer_steps(
+        self, device: str, count: int, *args: Any
+    ) -> tuple[list[Any], Exception | None]:
+        reply = self._request(
+            {"op": "steps", "sync": device, "count": count}, f"{count} steps()", list(args)
+        )
+        losses, failed = reply["value"], reply.get("failed")
+        if type(losses) is not list or len(losses) > count:
+            raise HostBroken(f"a round of {count} steps answered with {losses!r:.80}")
+        if failed is not None and (type(failed) is not dict or len(losses) == count):
+            raise HostBroken(f"a round of {count} steps answered with {failed!r:.80}")
+        return losses, None if failed is None else remote_error(failed)
+
+    def _twolayer_crossing_bound(self) -> float:
+        return self._host.crossing_bound_s
+
     def _twolayer_memory(self, device: str) -> list[int]:
         reply = self._request({"op": "memory", "device": device}, "reading its memory", [])
-        readings = reply.get("value")
-        if type(readings) is not list or not all(type(n) is int for n in readings):
-            raise HostBroken(f"memory readings that are not whole numbers: {readings!r:.80}")
-        return readings
+        return _readings(reply.get("value"))
 
     def _twolayer_minor_faults(self) -> int:
         return self._host.minor_faults()
@@ -68,6 +81,12 @@ class HostedInstance(Remote):
                 self._host.released.append(self._ref)
         except Exception:
             pass
+
+
+def _readings(readings: Any) -> list[int]:
+    if type(readings) is not list or not all(type(n) is int for n in readings):
+        raise HostBroken(f"memory readings that are not whole numbers: {readings!r:.80}")
+    return readings
 
 
 def _method(name: str) -> Any:

@@ -50,6 +50,14 @@ class ParamsAreViews(NumpyNet):
         return {"w1": self.w1, "w2": self.w2}
 
 
+class RaisesInItsThirtiethStep(NumpyNet):
+    def step(self, x, y):
+        self.taken = getattr(self, "taken", 0) + 1
+        if self.taken == 30:
+            raise FloatingPointError("the thirtieth step overflowed")
+        return super().step(x, y)
+
+
 class MutatesItsInput(NumpyNet):
     def to_device(self, a):
         out = super().to_device(a)
@@ -65,15 +73,20 @@ NAMES = {
     "upcasts": "ForwardUpcasts",
     "views": "ParamsAreViews",
     "mutates": "MutatesItsInput",
+    "raises30": "RaisesInItsThirtiethStep",
 }
+BUILT_IN = {"dynamic": "pytest_twolayer.implementations.dynamic_net:DynamicNetImpl"}
+"""Registered by path beside the exhibits: a sealed run times a dynamic net's steps in rounds
+and replays the depths it drew within them."""
 
 
 @pytest.fixture(scope="module")
 def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("sealed-runs")
     (folder / "sealed_runs_exhibits.py").write_text(EXHIBITS)
+    targets = {name: f"sealed_runs_exhibits:{cls}" for name, cls in NAMES.items()} | BUILT_IN
     registrations = "\n".join(
-        f'    registry.add("{name}", "sealed_runs_exhibits:{cls}")' for name, cls in NAMES.items()
+        f'    registry.add("{name}", "{target}")' for name, target in targets.items()
     )
     (folder / "conftest.py").write_text(
         "import atexit, os, sys\n\n\n"
@@ -106,7 +119,7 @@ def reports(folder: Path) -> dict[str, dict[str, Any]]:
         report = folder / f"{isolation}.json"
         result = run_as_user(
             [
-                "pytest", "-p", "twolayer", "--impl", ",".join(NAMES), "-n", "0",
+                "pytest", "-p", "twolayer", "--impl", ",".join([*NAMES, *BUILT_IN]), "-n", "0",
                 "-p", "no:cacheprovider", "--twolayer-isolation", isolation,
                 "--twolayer-timeout", "600", "--twolayer-report-json", str(report), "-q",
             ],
@@ -146,13 +159,34 @@ def test_in_one_process_an_implementations_checks_run_together(
     each check across every implementation in turn, restarting hosts beyond the live few);
     in one process the suite's order is kept."""
     sealed = runs_of(reports["process"])
-    assert len(sealed) == len(set(sealed)) == len(NAMES), sealed
+    assert len(sealed) == len(set(sealed)) == len(NAMES) + len(BUILT_IN), sealed
     assert len(runs_of(reports["none"])) > len(NAMES)
+
+
+def benchmarks(report: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
+    return {(b["impl"], b["dtype"]): b for b in report["benchmarks"]}
+
+
+def test_sealed_steps_are_timed_in_rounds_and_a_dynamic_nets_depths_are_replayed(
+    reports: dict[str, dict[str, Any]],
+):
+    """Sealed, the host makes 20 steps per timed request; the depths a dynamic net drew within
+    a round are replayed from the round's first parameters, and come out as the ones a run in
+    one process reads from a copy before every step (the same seed draws the same depths)."""
+    one_process, sealed = benchmarks(reports["none"]), benchmarks(reports["process"])
+    assert {b["steps_per_round"] for b in one_process.values()} == {1}
+    assert {b["steps_per_round"] for b in sealed.values()} == {20}
+    dynamic = [key for key in sealed if key[0] == "dynamic"]
+    assert dynamic
+    for key in dynamic:
+        assert 0 < one_process[key]["depth_mean"] < 3
+        assert sealed[key]["depth_mean"] == one_process[key]["depth_mean"]
 
 
 @pytest.mark.parametrize(
     ("impl", "label"),
     [
+        ("raises30", "[benchmark_step.steps]"),
         ("silences", "[global_state_untouched]"),
         ("setsenv", "[global_state_untouched]"),
         ("upcasts", "[forward_shapes]"),

@@ -145,6 +145,19 @@ ATTACKS = {
             return self.last
         HalfGradient.step = step
     """,
+    "slows_its_round_trips": """
+        # The benchmark takes a round trip off each timed round of steps: answer round trips
+        # slowly, so that more is taken off than crossing costs (a round of this net's 20
+        # steps takes 15 ms; 50 ms taken off would read as a step of no time at all).
+        import time
+        from pytest_twolayer.sealed import child
+        _handle = child.Host.handle
+        def handle(self, header, buffers):
+            if header.get("op") == "echo":
+                time.sleep(0.05)
+            return _handle(self, header, buffers)
+        child.Host.handle = handle
+    """,
     "hogs_memory": """
         HOARD = bytearray(512 * 2**20)  # touched: resident, not only reserved
         for i in range(0, len(HOARD), 4096):
@@ -288,7 +301,9 @@ def fastest_step(report: dict[str, Any], impl: str) -> float:
     return float(figures["min_s"])
 
 
-@pytest.mark.parametrize("name", ["patches_the_clock", "burns_cpu", "hogs_memory"])
+@pytest.mark.parametrize(
+    "name", ["patches_the_clock", "burns_cpu", "hogs_memory", "slows_its_round_trips"]
+)
 def test_the_figures_are_the_judging_sides(outcome: tuple[int, dict[str, Any], str], name: str):
     """A patched clock, a CPU burner's threads or a hoard of memory change no neighbour's
     figure (the correct neighbour is the twin's net, honest) and not the clock patcher's own;
@@ -301,7 +316,7 @@ def test_the_figures_are_the_judging_sides(outcome: tuple[int, dict[str, Any], s
         return  # its own steps share the cores with its threads: its own pace, as in one process
     assert 1 / 3 < fastest_step(report, impl) / twin < 3
     [figures] = [b for b in report["benchmarks"] if b["impl"] == impl]
-    assert figures["crossing_s"] > 0
+    assert 0 < figures["crossing_s"] < 0.05  # capped by the round trips timed before import
 
 
 @pytest.mark.parametrize(

@@ -6,8 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pytest_twolayer.benchmarking.depths import ParamsTape, depths_drawn
+from pytest_twolayer.benchmarking.depths import ParamsTape, depths_drawn, depths_replayed
 from pytest_twolayer.spec import reference
+from pytest_twolayer.spec.optimizers import SGD, Adam
 
 DEPTHS = (0, 1, 2, 3)
 
@@ -72,3 +73,43 @@ def test_a_loss_without_its_parameters_is_an_error():
     tape.record(params_at(rng))
     with pytest.raises(ValueError, match="1 parameter copies for 2 losses"):
         depths_drawn(tape, [1.0, 2.0], np.ones((2, 6)), np.ones((2, 3)), DEPTHS)
+
+
+def dynamic_run(
+    rule: SGD | Adam, steps: int, seed: int
+) -> tuple[list[dict[str, np.ndarray]], list[float], list[int], np.ndarray, np.ndarray]:
+    """A dynamic net trained by the float64 reference and rounded to float32 after every step
+    (as a float32 net's parameters are), at depths drawn at random: its parameters before each
+    step, its losses, the depths it drew, and its data."""
+    rng = np.random.default_rng(seed)
+    x, y = rng.standard_normal((8, 6)), rng.standard_normal((8, 3))
+    params = {k: v.astype(np.float32).astype(np.float64) for k, v in params_at(rng).items()}
+    optimizer = reference.ReferenceOptimizer(rule)
+    before, losses, drawn = [], [], []
+    for _ in range(steps):
+        depth = int(rng.choice(DEPTHS))
+        loss, grads = reference.loss_and_gradients(params, x, y, depth)
+        before.append(params)
+        losses.append(float(np.float32(loss)))
+        drawn.append(depth)
+        moved = optimizer.update(params, grads, reference.used_params(set(params), depth))
+        params = {k: v.astype(np.float32).astype(np.float64) for k, v in moved.items()}
+    return before, losses, drawn, x, y
+
+
+@pytest.mark.parametrize("rule", [SGD(lr=1e-3, momentum=0.9), Adam(lr=1e-3)])
+def test_depths_within_rounds_are_replayed_from_each_rounds_first_parameters(rule: SGD | Adam):
+    every, steps = 20, 100
+    before, losses, drawn, x, y = dynamic_run(rule, steps, seed=4)
+    tape = ParamsTape(before[0], steps // every)
+    for start in range(0, steps, every):
+        tape.record(before[start])
+    assert depths_replayed(tape, losses, x, y, DEPTHS, rule, every) == drawn
+
+
+def test_a_replay_needs_a_copy_for_every_round():
+    before, losses, _, x, y = dynamic_run(SGD(lr=1e-3), 40, seed=5)
+    tape = ParamsTape(before[0], 1)
+    tape.record(before[0])
+    with pytest.raises(ValueError, match="1 parameter copies for 40 losses"):
+        depths_replayed(tape, losses, x, y, DEPTHS, SGD(lr=1e-3), 20)

@@ -114,3 +114,34 @@ def test_the_host_allocator_sees_an_array_at_once():
     del kept
     assert 8 * 2**20 <= grown < 8 * 2**20 + 2**16
     assert memory.malloc_in_use() - before < 2**16
+
+
+def sampled_every(samples: list[int], every: int) -> list[int]:
+    """The samples a sealed run keeps: one before each round of ``every`` steps, and the last."""
+    return samples[::every]
+
+
+@pytest.mark.parametrize("every", [5, 20])
+def test_samples_between_rounds_see_the_same_growth(every: int):
+    assert growth_per_step(sampled_every(run_of(), every), every) == 0.0
+    assert growth_per_step(sampled_every(run_of(warm_up=50 * 2**20), every), every) == 0.0
+    leak = sampled_every(run_of(per_step=5120, warm_up=2**20), every)
+    assert growth_per_step(leak, every) == pytest.approx(5120, rel=1e-3)
+
+
+def test_one_transient_sample_between_rounds_does_not_count():
+    """26 samples (the tutorial's run in rounds of 20): a median of one sample at either end
+    would take the transient for the run's end."""
+    for at in (13, 20, 25):
+        samples = sampled_every(run_of(), 20)
+        samples[at] += 10 * 2**20
+        assert growth_per_step(samples, 20) == 0.0, at
+
+
+def test_a_meter_sampling_between_rounds_counts_the_steps():
+    meter = memory.MemoryMeter("cpu", reading=lambda: [BASE], every=20)
+    for _ in range(26):
+        meter.sample()
+    [figures] = meter.figures()
+    assert figures["steps"] == 500
+    assert figures["growth_bytes_per_step"] == 0.0
