@@ -387,6 +387,11 @@ COMMANDS: dict[str, Run | NotRun] = {
         creates=("verdicts.json", "verdicts.md"),
         why=ALL_COSTS,
     ),
+    "python benchmarks/scale_probe.py --sizes 25,50,100,200": NotRun(
+        "a measurement (minutes); tests/e2e/test_scale_probe.py runs the script on 2 and 4 "
+        "implementations, and .ci/run prints its 25 and 200 figures on every run",
+        ("tests/e2e/test_scale_probe.py", ".ci/run"),
+    ),
     # docs/parallel.md
     "pytest -p twolayer --impl all -n 0": Run("*passed*", numpy_only=True, why=ALL_COSTS),
     "python benchmarks/suite_speed.py --repeats 3": NotRun(
