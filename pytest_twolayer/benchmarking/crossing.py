@@ -32,10 +32,6 @@ class Remote(abc.ABC):
         implementation: what a timed step costs beyond the step itself."""
 
     @abc.abstractmethod
-    def _twolayer_synced_step(self, device: str, *args: Any) -> Any:
-        """``step(*args)`` made there, then ``device`` synced there, then its loss back."""
-
-    @abc.abstractmethod
     def _twolayer_steps(
         self, device: str, count: int, *args: Any
     ) -> tuple[list[Any], Exception | None]:

@@ -88,11 +88,12 @@ class Prepared:
         self.losses: list[float] = []
 
     def step(self) -> None:
-        device, remote = self.case.device, self.remote
+        """One synced step: in this process, or in the host as a round of one."""
+        if self.remote is not None:
+            self.steps(1)
+            return
 
         def synced() -> object:
-            if remote is not None:  # synced in the host, where the work runs
-                return remote._twolayer_synced_step(device, self.xn, self.yn)
             loss = self.impl.step(self.xn, self.yn)
             self.sync()  # the step's work, not only its launch
             return loss
@@ -102,11 +103,12 @@ class Prepared:
         self.losses.append(as_loss(self.case, self.check, label, returned))
 
     def steps(self, count: int) -> None:
-        """``count`` steps in one request to the host (a timed round, see :data:`ROUND_STEPS`)."""
+        """``count`` steps in one request to the host, each synced there, where the work runs
+        (a timed round, see :data:`ROUND_STEPS`)."""
         remote, device = self.remote, self.case.device
         assert remote is not None, "rounds of several steps are for sealed runs"
         first = len(self.losses) + 1
-        label = f"steps() #{first} to #{first + count - 1}"
+        label = f"step() #{first}" if count == 1 else f"steps() #{first} to #{first + count - 1}"
         losses, raised = self.case.call(
             self.check, label, remote._twolayer_steps, device, count, self.xn, self.yn
         )

@@ -166,13 +166,11 @@ class Host:
                 args = decoder.decode(header["args"])
                 method = str(header["method"])
                 result = getattr(target, method)(*args)
-                if "sync" in header:  # a timed step: its work done, not only launched
-                    synchronizer(str(header["sync"]))()
                 if method == "to_device":  # the native form stays here, whatever it is
                     reply = {"value": {"H": self.keep(result), "type": type(result).__name__}}
                 else:
                     reply = {"value": self.encode_result(encoder, result)}
-            elif op == "steps":
+            elif op == "steps":  # timed: each step synced, its work done, not only launched
                 reply = self.timed_round(header, decoder, encoder)
             elif op == "native":
                 reply = {"value": encoder.encode(to_numpy(self.objects[int(header["ref"])]))}

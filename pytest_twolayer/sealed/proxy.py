@@ -46,17 +46,13 @@ class HostedInstance(Remote):
     def _twolayer_round_trip(self, *args: Any) -> None:
         self._request({"op": "echo"}, "a round trip", list(args))
 
-    def _twolayer_synced_step(self, device: str, *args: Any) -> Any:
-        reply = self._request(
-            {"op": "call", "method": "step", "sync": device}, "step()", list(args)
-        )
-        return reply["value"]
-
     def _twolayer_steps(
         self, device: str, count: int, *args: Any
     ) -> tuple[list[Any], Exception | None]:
         reply = self._request(
-            {"op": "steps", "sync": device, "count": count}, f"{count} steps()", list(args)
+            {"op": "steps", "sync": device, "count": count},
+            "step()" if count == 1 else f"{count} steps()",
+            list(args),
         )
         losses, failed = reply["value"], reply.get("failed")
         if type(losses) is not list or len(losses) > count:
