@@ -52,6 +52,9 @@ class Sealing:
         the words a load in this process would have used."""
         if spec.refusal is not None:
             return Loaded(spec, None, spec.refusal)
+        unreachable = unreachable_by_name(spec)
+        if unreachable is not None:
+            return Loaded(spec, None, unreachable)
         host = ImplementationHost(
             spec.name,
             {"name": spec.name, "target": spec.target, "source": spec.source, "path": sys.path},
@@ -208,6 +211,30 @@ class Sealing:
 
     def pytest_unconfigure(self) -> None:
         self.close()
+
+
+def unreachable_by_name(spec: Spec) -> str | None:
+    """Why a host cannot import ``spec``'s class by its module and qualified name (None when it
+    can), in one line naming the registration and the way out.
+
+    A host is a fresh process: it finds a class registered as an object only by importing its
+    module and walking its qualified name, so a class made inside a function, or in the
+    ``__main__`` script, has no name there. Refused, not run here with a warning: a verdict
+    that silently stopped being sealed would be worth less than the user believes.
+    """
+    module, _, qualname = spec.target.partition(":")
+    if "<locals>" in qualname.split("."):
+        where = f"{qualname} is defined inside a function"
+    elif module == "__main__":
+        where = f"{qualname} is defined in the __main__ script, which a host does not run"
+    else:
+        return None
+    return (
+        f"implementation {spec.name!r} ({spec.source} {spec.target}) cannot run sealed: a host "
+        f"imports a class by its module and name, and {where}; define it at the top level of "
+        f"an importable module, or run it in the judging process with {ISOLATION.flag} none "
+        f"(docs/trust.md)"
+    )
 
 
 def impl_of(item: pytest.Item) -> str | None:
