@@ -21,6 +21,7 @@ import numpy as np
 from pytest_twolayer.checking.case import Case, ConformanceFailure
 from pytest_twolayer.spec.contract import TwoLayerImplementation, expected_param_names
 from pytest_twolayer.spec.dims import Dims
+from pytest_twolayer.spec.ended import ImplementationEnded
 
 T = TypeVar("T")
 
@@ -90,9 +91,15 @@ class Judge:
 
     def raised(self, fn: Callable[..., object], *args: Any, **kwargs: Any) -> Exception | None:
         """The exception ``fn(*args, **kwargs)`` raised, None when it returned: for a check
-        that the implementation rejects what it must (the verdict is the check's to say)."""
+        that the implementation rejects what it must (the verdict is the check's to say).
+
+        The end of the implementation's process during the call is no rejection: it fails
+        the label, as it fails a check in one process (:mod:`pytest_twolayer.spec.ended`)."""
         try:
             fn(*args, **kwargs)
+        except ImplementationEnded as exc:
+            first_line = (str(exc).strip().splitlines() or ["(no message)"])[0]
+            self.fail(f"{_called(fn)} raised {type(exc).__name__}: {first_line}")
         except Exception as exc:
             return exc
         return None
@@ -171,3 +178,10 @@ class Judge:
                 f"{what}: normwise relative error {error:.3g} > {rtol:.3g}; "
                 f"{describe_mismatch(got, expected)}"
             )
+
+
+def _called(fn: Callable[..., object]) -> str:
+    """``load()``, ``Net()``: the call a message names; a function without a name of its own
+    (a lambda that makes the calls before it) is "a contract call"."""
+    name = getattr(fn, "__name__", "")
+    return f"{name}()" if name.isidentifier() else "a contract call"

@@ -28,6 +28,7 @@ from pytest_twolayer.sealed import forking
 from pytest_twolayer.sealed.channel import Channel, ChannelClosed
 from pytest_twolayer.sealed.values import DecodeError, Decoder, Encoder, Frame, Native
 from pytest_twolayer.spec.dims import Dims
+from pytest_twolayer.spec.ended import ImplementationEnded
 
 REPLACED_BUILTINS = ("SystemExit", "KeyboardInterrupt", "GeneratorExit", "BaseException")
 """What the host's implementation raised that must not unwind the judge: they become plain
@@ -49,11 +50,11 @@ status is what the verdict names, and a confined host's exit passes through two 
 parents (milliseconds)."""
 
 
-class HostEnded(Exception):
+class HostEnded(ImplementationEnded):
     """The implementation's process ended or stopped answering during a call."""
 
 
-class HostBroken(Exception):
+class HostBroken(ImplementationEnded):
     """The host answered with something that is not a reply of the protocol."""
 
 
@@ -135,6 +136,14 @@ class JudgeEncoder(Encoder):
             "strides": list(value.strides),
             "offset": int(offset),
             "ro": not value.flags.writeable,
+            # the array that owns the memory, rebuilt as such: a view's ``base`` is an array
+            # of its dtype and shape there too, and an array that owns its memory has none
+            "base": {
+                "dtype": base.dtype.str,
+                "shape": list(base.shape),
+                "order": "C" if base.flags.c_contiguous else "F",
+                "is_value": value is base,
+            },
         }
 
     def other(self, value: Any) -> Any:
@@ -256,6 +265,9 @@ class ImplementationHost:
             self.folder = tempfile.mkdtemp(prefix=f"twolayer-host-{self.name}-")
         try:
             self.process = forking.start(child, self.folder)
+        except BaseException:
+            parent.close()
+            raise
         finally:
             child.close()
         self.channel = Channel(parent)
