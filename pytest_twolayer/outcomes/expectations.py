@@ -73,8 +73,12 @@ def warn_at_class(loaded: Loaded, message: str) -> None:
         cls = loaded.cls
         if cls is not None:
             module = cls.__module__
-            filename = inspect.getsourcefile(cls) or filename
-            lineno = inspect.getsourcelines(cls)[1]
+            hosted = getattr(cls, "_twolayer_source", None)  # sealed: where its host found it
+            if hosted is not None:
+                filename, lineno = hosted
+            else:
+                filename = inspect.getsourcefile(cls) or filename
+                lineno = inspect.getsourcelines(cls)[1]
     except Exception:  # no source to point at (a built class, a zip): the message says it all
         pass
     try:

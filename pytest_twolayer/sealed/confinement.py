@@ -76,13 +76,23 @@ def _own_identity_inside() -> None:
         gid_map.write(f"{gid} {gid} 1")
 
 
+WORKING = "work"
+TEMPORARY = "tmp"
+"""The private folder's two parts: the working folder and the temp folder are two folders, as
+they are in one process, so that an implementation's ``os.chdir(tempfile.gettempdir())``
+changes its working folder there too, and is judged as it is in one process."""
+
+
 def private_folder(folder: str) -> str:
     """Work and keep temporary files in ``folder``: relative paths an implementation writes
     land there, not in the user's folder or a report's."""
     sys.path[:] = [os.path.abspath(p) if p else os.getcwd() for p in sys.path]
-    os.chdir(folder)
+    temporary = os.path.join(folder, TEMPORARY)
+    for part in (WORKING, TEMPORARY):
+        os.makedirs(os.path.join(folder, part), exist_ok=True)
+    os.chdir(os.path.join(folder, WORKING))
     for variable in ("TMPDIR", "TEMP", "TMP", "XDG_CACHE_HOME", "MPLCONFIGDIR"):
-        os.environ[variable] = folder
+        os.environ[variable] = temporary
     tempfile.tempdir = None  # computed again from TMPDIR on next use
     return "private working and temp folder"
 
@@ -107,7 +117,7 @@ def read_only_but(libc: ctypes.CDLL, folder: str) -> str:
     path = folder.encode()
     _checked(libc.mount(path, path, None, MS_BIND, None))
     _checked(libc.mount(None, path, None, MS_BIND | MS_REMOUNT, None))
-    os.chdir(folder)  # the working folder was the read-only one under the new mount
+    os.chdir(os.path.join(folder, WORKING))  # it was the read-only one under the new mount
     return "read-only but the private folder"
 
 

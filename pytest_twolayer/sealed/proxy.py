@@ -85,6 +85,14 @@ def _readings(readings: Any) -> list[int]:
     return readings
 
 
+def _source(found: Any) -> tuple[str, int] | None:
+    """The file and line the host found the class at (only a warning's location: the host
+    could name any)."""
+    if type(found) is list and len(found) == 2 and type(found[0]) is str and type(found[1]) is int:
+        return found[0], found[1]
+    return None
+
+
 def _method(name: str) -> Any:
     def call(self: HostedInstance, *args: Any) -> Any:
         return self._call(name, *args)
@@ -115,6 +123,7 @@ def hosted_class(host: ImplementationHost, loaded: dict[str, Any]) -> type:
         "dtypes": tuple(declared["dtypes"]),
         "depths": tuple(int(d) for d in declared["depths"]),
         "optimizer": rebuild_optimizer(loaded["optimizer"]),
+        "_twolayer_source": _source(names.get("source")),
     }
     if declared.get("expected_failures"):
         namespace["expected_failures"] = dict(declared["expected_failures"])
