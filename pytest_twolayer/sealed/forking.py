@@ -16,6 +16,7 @@ Where the server cannot run (no ``fork``, no ``socket.send_fds``) a host is a ne
 
 from __future__ import annotations
 
+import atexit
 import os
 import select
 import socket
@@ -70,9 +71,14 @@ class ForkServer:
     def __init__(self) -> None:
         self.process: subprocess.Popen[bytes] | None = None
         self.channel: socket.socket | None = None
+        self.registered = False  # whether the judging process's exit closes it
 
     def ensure(self) -> socket.socket:
         if self.process is None or self.process.poll() is not None or self.channel is None:
+            self.close()  # a server that ended: its socket closed and its process reaped
+            if not self.registered:  # ended with the judging process, before its objects go
+                atexit.register(self.close)
+                self.registered = True
             ours, theirs = socket.socketpair()
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "pytest_twolayer.sealed.fork_server", str(theirs.fileno())],

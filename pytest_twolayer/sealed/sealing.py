@@ -14,8 +14,10 @@ from typing import Any
 
 import pytest
 
+from pytest_twolayer.checking.case import Case
+from pytest_twolayer.checking.contract_calls import label
 from pytest_twolayer.hygiene import state
-from pytest_twolayer.hygiene.guard import judged_apart, watched_call
+from pytest_twolayer.hygiene.guard import IMPLEMENTATION_FIXTURES, judged_apart, watched_call
 from pytest_twolayer.option_table import ISOLATION
 from pytest_twolayer.run.collection import CollectedCase, collected_case
 from pytest_twolayer.run.registry import Spec
@@ -163,6 +165,31 @@ class Sealing:
         self.judge_state(item, collected, host, generation, None)
         return result
 
+    @pytest.hookimpl(wrapper=True)
+    def pytest_fixture_setup(
+        self, fixturedef: pytest.FixtureDef[Any], request: pytest.FixtureRequest
+    ) -> Generator[None, object, object]:
+        """The ``impl`` fixture constructs an instance during setup: that construction is
+        judged in the host as the guard judges it in one process, naming ``__init__()``."""
+        item = request.node
+        collected = collected_case(item) if isinstance(item, pytest.Item) else None
+        host = self.hosts.get(collected.impl) if collected is not None else None
+        if fixturedef.argname not in IMPLEMENTATION_FIXTURES or collected is None or host is None:
+            return (yield)
+        try:
+            host.ensure()
+            generation = host.generation
+            host.request({"op": "mark"}, what="watching its process-global state")
+        except (HostEnded, HostBroken):
+            return (yield)  # the construction meets the same and says so
+        try:
+            value = yield
+        except BaseException as failure:
+            self.judge_state(item, collected, host, generation, failure, who=label("__init__"))
+            raise
+        self.judge_state(item, collected, host, generation, None, who=label("__init__"))
+        return value
+
     def judge_state(
         self,
         item: pytest.Item,
@@ -170,7 +197,10 @@ class Sealing:
         host: ImplementationHost,
         generation: int,
         failure: BaseException | None,
+        who: str | None = None,
     ) -> None:
+        """The guard's verdict on what changed in the host since its mark; ``who`` names the
+        call that made it where only one call ran (the ``impl`` fixture's construction)."""
         if host.generation != generation or not host.running():
             return  # the process the mark was taken in ended (a crash: its own verdict)
         if failure is not None and not isinstance(failure, Exception):
@@ -180,6 +210,24 @@ class Sealing:
         case = collected.case()
         if not changes or case is None:
             return
+        culprits = [who] if who is not None else self.culprits(host, case)
+        test = str(getattr(item, "originalname", item.name))
+        # the guard's rule, so both isolation modes read the same
+        verdict = state.changed_state_verdict(
+            case,
+            test,
+            "; ".join(changes),
+            culprits,
+            failure,
+            watching=watched_call(item),
+            judged_apart=judged_apart(item, collected.impl),
+        )
+        if verdict is not None:
+            raise verdict from failure
+
+    @staticmethod
+    def culprits(host: ImplementationHost, case: Case) -> list[str]:
+        """The calls that change the state alone, found by the host's replay."""
         request = {
             "op": "culprits",
             "name": case.name,
@@ -188,20 +236,8 @@ class Sealing:
             "seed": case.seed,
             "dims": [case.dims.N, case.dims.D_in, case.dims.H, case.dims.D_out],
         }
-        culprits = host.request(request, what="finding which call changed it").get("culprits")
-        test = str(getattr(item, "originalname", item.name))
-        # the guard's rule, so both isolation modes read the same
-        verdict = state.changed_state_verdict(
-            case,
-            test,
-            "; ".join(changes),
-            [str(c) for c in culprits or []],
-            failure,
-            watching=watched_call(item),
-            judged_apart=judged_apart(item, collected.impl),
-        )
-        if verdict is not None:
-            raise verdict from failure
+        found = host.request(request, what="finding which call changed it").get("culprits")
+        return [str(c) for c in found or []]
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self) -> None:
