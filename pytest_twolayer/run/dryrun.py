@@ -109,7 +109,11 @@ class DryRun:
             if case and case.device is None and case.loaded.error is not None and what == "run":
                 what = "fail: it did not load"
             groups[group_of(item)].append((check_id(item), what))
-        for group, checks in groups.items():
+        # The classes' tests first, then the cases, each in the order first met: the same
+        # plan whatever order the run takes them in (a sealed run in one process takes each
+        # implementation's checks together).
+        ordered = sorted(groups.items(), key=lambda group: not group[0].endswith("(the class)"))
+        for group, checks in ordered:
             by_verdict: dict[str, list[str]] = defaultdict(list)
             for check, what in checks:
                 by_verdict[what].append(check)
