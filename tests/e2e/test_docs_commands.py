@@ -257,6 +257,10 @@ COMMANDS: dict[str, Run | NotRun] = {
         "twolayer: implementations: mine (float64)", files=MYNET
     ),
     "pytest -p twolayer --impl mine": Run("twolayer: implementations: mine (float64)", MINE),
+    # docs/trust.md
+    "pytest -p twolayer --impl mine=mynet:MyNet --twolayer-isolation none": Run(
+        "twolayer: isolation none: *", files=MYNET
+    ),
     "pip install .": NotRun(
         INSTALL,
         (
@@ -360,7 +364,7 @@ COMMANDS: dict[str, Run | NotRun] = {
         "needs a GPU and PyTorch with cuda; it is the test of the cuda paths itself"
     ),
     # docs/misbehaving.md
-    "pytest -p twolayer --impl all -n 1": Run(
+    "pytest -p twolayer --impl all -n 1 --twolayer-isolation none": Run(
         "created: 1/1 worker*", numpy_only=True, why=ALL_COSTS
     ),
     # docs/own-tests.md

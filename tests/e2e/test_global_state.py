@@ -205,8 +205,9 @@ def test_the_snippet_of_a_verdict_on_state_reproduces_it(pytester: pytest.Pytest
     pytester.makeconftest(ZOO_CONFTEST)
     name = "zoo-changes-working-directory"
     result = pytester.runpytest(
-        "-p", "twolayer", "--impl", name, "-k", "params_canonical", "-p", "no:cacheprovider"
-    )
+        "-p", "twolayer", "--impl", name, "-k", "params_canonical", "-p", "no:cacheprovider",
+        "--twolayer-isolation", "none",  # the snippet runs in one process: the same folders
+    )  # fmt: skip
     result.assert_outcomes(failed=1)
     lines = result.outlines
     verdict = next(line for line in lines if line.startswith("[global_state_untouched]"))

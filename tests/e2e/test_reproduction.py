@@ -48,11 +48,11 @@ VERDICT = (
 )
 
 
-def run(pytester: pytest.Pytester, impl: str) -> pytest.RunResult:
+def run(pytester: pytest.Pytester, impl: str, *extra: str) -> pytest.RunResult:
     pytester.makeconftest(CONFTEST)
     return pytester.runpytest(
         "-p", "twolayer", "--impl", impl, "-k", "update or params_canonical",
-        "--twolayer-seed", "3", "-p", "no:cacheprovider",
+        "--twolayer-seed", "3", "-p", "no:cacheprovider", *extra,
     )  # fmt: skip
 
 
@@ -216,8 +216,17 @@ class Slow(NumpyNet):
     ids=["budget", "ratio", "memory"],
 )
 def test_a_benchmark_failure_carries_both_commands(
-    pytester: pytest.Pytester, steps: int, gate: list[str], label: str, argument: str
+    pytester: pytest.Pytester,
+    monkeypatch: pytest.MonkeyPatch,
+    steps: int,
+    gate: list[str],
+    label: str,
+    argument: str,
 ):
+    # One BLAS thread per host: under -n 2 the reference's two spinning threads, sharing two
+    # cores with the other worker's run, took its step from 0.5 ms to 9.5 ms (ratio 0.82x).
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "1")
     pytester.makepyfile(slownet=SLOW)
     first = pytester.runpytest_subprocess(
         "-p", "twolayer", "--impl", "slow=slownet:Slow", "-k", "benchmark",
@@ -250,7 +259,8 @@ def test_a_benchmark_failure_carries_both_commands(
 
 
 def test_a_class_without_an_import_path_gets_no_snippet(pytester: pytest.Pytester):
-    result = run(pytester, "local")
+    # in one process: sealed, a class made in a function is refused (test_sealed_unreachable)
+    result = run(pytester, "local", "--twolayer-isolation", "none")
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(
         [

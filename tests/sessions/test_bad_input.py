@@ -515,8 +515,9 @@ def test_crash_under_xdist_fails_only_its_checks(
     monkeypatch.setenv("OPENBLAS_NUM_THREADS", "1")
     monkeypatch.delenv("PYTEST_ADDOPTS", raising=False)
     result = pytester.runpytest_subprocess(
-        "-p", "twolayer", "--impl", "mine,broken", "-n", "2", "-rA", "-p", "no:cacheprovider"
-    )
+        "-p", "twolayer", "--impl", "mine,broken", "-n", "2", "-rA", "-p", "no:cacheprovider",
+        "--twolayer-isolation", "none",
+    )  # fmt: skip
     for check in sorted(STEPPING_CHECKS):
         name, _, call = check.partition("[")
         suffix = f"-{call.rstrip(']')}" if call else ""
@@ -529,3 +530,30 @@ def test_crash_under_xdist_fails_only_its_checks(
         check: "FAILED" if check in STEPPING_CHECKS else "PASSED" for check in table["mine"]
     }
     assert "maximum crashed workers" not in result.stdout.str()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("workers", ["0", "2"])
+def test_sealed_a_crash_fails_only_its_checks_naming_the_call(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, workers: str
+):
+    """By default the abort ends the implementation's host, not a worker or pytest: each check
+    that steps fails naming the call and the signal, and every other verdict is kept."""
+    register(pytester, CRASHES)
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "1")
+    monkeypatch.delenv("PYTEST_ADDOPTS", raising=False)
+    result = pytester.runpytest_subprocess(
+        "-p", "twolayer", "--impl", "mine,broken", "-n", workers, "-rA", "-p", "no:cacheprovider"
+    )  # fmt: skip
+    assert "crashed while running" not in result.stdout.str()
+    table = outcomes(result)
+    assert len(table["mine"]) == SUITE_CHECKS
+    assert set(table["mine"].values()) == {"PASSED"}, table["mine"]
+    assert table["broken"] == {
+        check: "FAILED" if check in STEPPING_CHECKS else "PASSED" for check in table["mine"]
+    }
+    result.stdout.fnmatch_lines(
+        ["*[[]update_follows_rule[]] impl=broken *: step() * raised HostEnded: the "
+         "implementation's process was killed by SIGABRT during step()*"]
+    )  # fmt: skip

@@ -166,7 +166,9 @@ def test_the_dynamic_nets_depth_figure_is_the_mean_of_the_depths_it_drew(tmp_pat
     assert done.returncode == 0, done.stdout[-3000:]
     (bench,) = json.loads(report.read_text(encoding="utf-8"))["benchmarks"]
     draws = random.Random(seed)
-    drawn = [draws.randint(0, 3) for _ in range(bench["rounds"])]
+    steps = bench["rounds"] * bench["steps_per_round"]  # sealed: rounds of 20 steps
+    assert steps == 500
+    drawn = [draws.randint(0, 3) for _ in range(steps)]
     assert len(set(drawn)) > 1  # a run that draws one depth would test nothing
     assert bench["depth_mean"] == pytest.approx(sum(drawn) / len(drawn), abs=1e-12)
     assert bench["memory_growth_bytes_per_step"] < memory.DEFAULT_MAX_GROWTH

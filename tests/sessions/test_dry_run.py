@@ -34,6 +34,9 @@ def pytest_twolayer_register(registry):
 """
 
 ARGS = ("-p", "twolayer", "--impl", "numpy,marked,missing", "-p", "no:cacheprovider")
+IN_ONE_PROCESS = ("--twolayer-isolation", "none")
+"""Where ``constructed.txt`` lands in the test's folder: a sealed host writes only in its own
+private folder, so there the file could not tell whether an instance was made."""
 CHECKS = ("-k", "implementation_loads or params_canonical or update_follows_rule or training")
 
 
@@ -71,8 +74,13 @@ EXPECTED = [
 ]
 
 
-def test_the_dry_run_lists_every_case_and_runs_nothing(zoo: pytest.Pytester):
-    result = zoo.runpytest(*ARGS, *CHECKS, "--twolayer-dry-run", "--twolayer-ratchet", "r.json")
+@pytest.mark.parametrize("isolation", ["none", "process"])
+def test_the_dry_run_lists_every_case_and_runs_nothing(zoo: pytest.Pytester, isolation: str):
+    """The same plan, in the same order, sealed or not."""
+    result = zoo.runpytest(
+        *ARGS, *CHECKS, "--twolayer-isolation", isolation,
+        "--twolayer-dry-run", "--twolayer-ratchet", "r.json",
+    )  # fmt: skip
     assert result.ret == pytest.ExitCode.OK
     result.stdout.fnmatch_lines(EXPECTED)
     result.assert_outcomes()  # nothing passed, failed, skipped or xfailed
@@ -82,7 +90,7 @@ def test_the_dry_run_lists_every_case_and_runs_nothing(zoo: pytest.Pytester):
 
 def test_the_same_selection_without_dry_run_does_run(zoo: pytest.Pytester):
     """The control: the marker file and outcomes the dry run must not produce."""
-    result = zoo.runpytest(*ARGS, "-k", "implementation_loads or params_canonical")
+    result = zoo.runpytest(*ARGS, *IN_ONE_PROCESS, "-k", "implementation_loads or params_canonical")
     result.assert_outcomes(passed=5, failed=1, skipped=1)
     assert (zoo.path / "constructed.txt").exists()
 
@@ -92,7 +100,9 @@ def test_the_dry_run_under_xdist_starts_no_worker(
     zoo: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ):
     monkeypatch.delenv("PYTEST_ADDOPTS", raising=False)
-    result = zoo.runpytest_subprocess(*ARGS, *CHECKS, "-n", "2", "--twolayer-dry-run")
+    result = zoo.runpytest_subprocess(
+        *ARGS, *IN_ONE_PROCESS, *CHECKS, "-n", "2", "--twolayer-dry-run"
+    )
     assert result.ret == pytest.ExitCode.OK
     result.stdout.fnmatch_lines(EXPECTED)
     result.assert_outcomes()
