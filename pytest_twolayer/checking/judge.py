@@ -77,8 +77,7 @@ class Judge:
         except ConformanceFailure:
             raise
         except (Exception, SystemExit) as exc:  # an implementation's sys.exit() is a verdict too
-            first_line = (str(exc).strip().splitlines() or ["(no message)"])[0]
-            self.fail(f"{what} raised {type(exc).__name__}: {first_line}")
+            self.fail(f"{what} raised {type(exc).__name__}: {_first_line(exc)}")
 
     def batch(self, impl: TwoLayerImplementation, rng: np.random.Generator) -> Batch:
         """A standard-normal batch at the case's dims drawn from ``rng``, ``x`` then ``y``, and
@@ -98,8 +97,7 @@ class Judge:
         try:
             fn(*args, **kwargs)
         except ImplementationEnded as exc:
-            first_line = (str(exc).strip().splitlines() or ["(no message)"])[0]
-            self.fail(f"{_called(fn)} raised {type(exc).__name__}: {first_line}")
+            self.fail(f"{_called(fn)} raised {type(exc).__name__}: {_first_line(exc)}")
         except Exception as exc:
             return exc
         return None
@@ -185,3 +183,8 @@ def _called(fn: Callable[..., object]) -> str:
     (a lambda that makes the calls before it) is "a contract call"."""
     name = getattr(fn, "__name__", "")
     return f"{name}()" if name.isidentifier() else "a contract call"
+
+
+def _first_line(exc: BaseException) -> str:
+    """The first line of an exception's message, as a verdict quotes it."""
+    return (str(exc).strip().splitlines() or ["(no message)"])[0]
