@@ -264,26 +264,44 @@ def test_a_worker_that_fails_at_its_sessions_end_cannot_stall_the_run(
 
 
 @PRIVATE_HOSTS
+@pytest.mark.parametrize(
+    ("isolation", "aborted"),
+    [
+        # in one process the abort takes the xdist worker down with it: "crashed"
+        ("none", "crashed"),
+        # sealed, it kills the implementation's own process; the worker judges it failed
+        ("process", "failed"),
+    ],
+)
 def test_a_crash_on_a_host_is_still_its_implementations_failure(
-    pytester: pytest.Pytester, tmp_path_factory: pytest.TempPathFactory
+    pytester: pytest.Pytester,
+    tmp_path_factory: pytest.TempPathFactory,
+    isolation: str,
+    aborted: str,
 ):
-    """A worker that an implementation aborts leaves its host up: the crash is that
-    implementation's failure, its other checks and the other implementations run on, and
-    no host is taken for lost."""
+    """An implementation that aborts leaves its host up: the crash is that implementation's
+    failure, its other checks and the other implementations run on, and no host is taken for
+    lost; sealed or not, only the outcome's name differs."""
     aborts = "abort=pytest_twolayer.zoo.numpy_bugs:CrashesOnBatchOfOne"
     with two_hosts(tmp_path_factory.mktemp("hosts")) as hosts:
         result = pytester.runpytest_subprocess(
             "-p", "twolayer", "--impl", f"{aborts},numpy", *QUICK, *across(hosts, 1),
             "-k", "forward_shapes or implementation_loads or gradients_match",
+            "--twolayer-isolation", isolation,
             "--twolayer-report-json", "r.json", timeout=RUN_SECONDS,
         )  # fmt: skip
     text = result.stdout.str()
     assert "INTERNALERROR" not in text, text[-3000:]
+    assert result.ret == 1, text[-3000:]
     assert "lost" not in " ".join(line for line in text.splitlines() if "host" in line)
     report = json.loads((pytester.path / "r.json").read_text())
     assert report["summary"]["total"] == collected(text)
-    outcomes = {(c["impl"], c["check"], c["dtype"]): c["outcome"] for c in report["checks"]}
-    assert outcomes[("abort", "forward_shapes", "float64")] == "crashed"
+    checks = {(c["impl"], c["check"], c["dtype"]): c for c in report["checks"]}
+    abort = checks[("abort", "forward_shapes", "float64")]
+    assert abort["outcome"] == aborted
+    if isolation == "process":
+        assert "killed by SIGABRT during forward()" in abort["message"]
+    outcomes = {key: c["outcome"] for key, c in checks.items()}
     assert {o for (impl, check, _), o in outcomes.items() if impl == "numpy"} == {"passed"}
     assert outcomes[("abort", "gradients_match_reference", "float64")] == "passed"
     assert all(facts["lost"] is None for facts in report["environment"]["hosts"].values())
