@@ -144,9 +144,27 @@ class Sealing:
             self.hosts[mine].kill()
 
     @pytest.hookimpl(wrapper=True)
-    def pytest_runtest_call(self, item: pytest.Item) -> Generator[None, None, None]:
+    def pytest_runtest_call(self, item: pytest.Item) -> Generator[None, object, object]:
         """A test leaves its implementation's process as it found it: judged in the host,
         where the implementation runs, with the verdict the guard gives in one process."""
+        return (yield from self.judged_around(item))
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_fixture_setup(
+        self, fixturedef: pytest.FixtureDef[Any], request: pytest.FixtureRequest
+    ) -> Generator[None, object, object]:
+        """The ``impl`` fixture constructs an instance during setup: that construction is
+        judged in the host as the guard judges it in one process, naming ``__init__()``."""
+        item = request.node
+        if fixturedef.argname not in IMPLEMENTATION_FIXTURES or not isinstance(item, pytest.Item):
+            return (yield)
+        return (yield from self.judged_around(item, who=label("__init__")))
+
+    def judged_around(
+        self, item: pytest.Item, who: str | None = None
+    ) -> Generator[None, object, object]:
+        """The body of a hook wrapper: the host of ``item``'s implementation is marked before
+        what the wrapper wraps, and judged after it (:meth:`judge_state`)."""
         collected = collected_case(item)
         host = self.hosts.get(collected.impl) if collected is not None else None
         if collected is None or host is None:
@@ -156,39 +174,14 @@ class Sealing:
             generation = host.generation
             host.request({"op": "mark"}, what="watching its process-global state")
         except (HostEnded, HostBroken):
-            return (yield)  # the test's own first call meets the same and says so
+            return (yield)  # the wrapped call meets the same and says so
         try:
-            result = yield
+            outcome = yield
         except BaseException as failure:
-            self.judge_state(item, collected, host, generation, failure)
+            self.judge_state(item, collected, host, generation, failure, who=who)
             raise
-        self.judge_state(item, collected, host, generation, None)
-        return result
-
-    @pytest.hookimpl(wrapper=True)
-    def pytest_fixture_setup(
-        self, fixturedef: pytest.FixtureDef[Any], request: pytest.FixtureRequest
-    ) -> Generator[None, object, object]:
-        """The ``impl`` fixture constructs an instance during setup: that construction is
-        judged in the host as the guard judges it in one process, naming ``__init__()``."""
-        item = request.node
-        collected = collected_case(item) if isinstance(item, pytest.Item) else None
-        host = self.hosts.get(collected.impl) if collected is not None else None
-        if fixturedef.argname not in IMPLEMENTATION_FIXTURES or collected is None or host is None:
-            return (yield)
-        try:
-            host.ensure()
-            generation = host.generation
-            host.request({"op": "mark"}, what="watching its process-global state")
-        except (HostEnded, HostBroken):
-            return (yield)  # the construction meets the same and says so
-        try:
-            value = yield
-        except BaseException as failure:
-            self.judge_state(item, collected, host, generation, failure, who=label("__init__"))
-            raise
-        self.judge_state(item, collected, host, generation, None, who=label("__init__"))
-        return value
+        self.judge_state(item, collected, host, generation, None, who=who)
+        return outcome
 
     def judge_state(
         self,
