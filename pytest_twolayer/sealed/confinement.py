@@ -17,8 +17,11 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import json
 import os
 import resource
+import shutil
+import subprocess
 import sys
 import tempfile
 from collections.abc import Callable
@@ -161,4 +164,47 @@ def confine(folder: str) -> tuple[dict[str, str], bool]:
 
 def summary(found: dict[str, str]) -> str:
     """One line for the run's header."""
+    if "probe" in found:
+        return f"protections unknown: the probe {found['probe']}"
     return "; ".join(f"{name}: {found.get(name, 'unknown')}" for name in PROTECTIONS)
+
+
+PROBE_SECONDS = 10
+
+
+def probe() -> dict[str, str]:
+    """What :func:`confine` gets on this machine, tried in a short process of its own (this
+    file run as a script: the standard library only, nothing imported from the suite) in a
+    folder removed afterwards. For a judging process that starts no host of its own (the
+    xdist controller), so that its header still says what the hosts get; the JSON report
+    keeps what the workers' hosts reported. Not a fork of this process: it may be running
+    threads (execnet's), and its state is none of the probe's business."""
+    folder = tempfile.mkdtemp(prefix="twolayer-probe-")
+    done: object = None
+    try:
+        done = subprocess.run(
+            [sys.executable, "-I", os.path.abspath(__file__), folder],
+            capture_output=True,
+            text=True,
+            timeout=PROBE_SECONDS,
+            check=False,
+        )
+        found = json.loads(done.stdout) if done.returncode == 0 else None
+    except (OSError, subprocess.TimeoutExpired, ValueError) as exc:
+        found, done = None, exc
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    if type(found) is not dict:
+        return {"probe": f"failed ({_probe_failure(done)})"}
+    return {str(k): str(v) for k, v in found.items()}
+
+
+def _probe_failure(done: object) -> str:
+    if isinstance(done, subprocess.CompletedProcess):
+        last = (done.stderr or "").strip().splitlines()
+        return f"exit status {done.returncode}: {last[-1] if last else 'no message'}"
+    return str(done)
+
+
+if __name__ == "__main__":  # the probe: confine this process, say what held
+    print(json.dumps(confine(sys.argv[1])[0]))

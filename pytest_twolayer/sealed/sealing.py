@@ -22,7 +22,7 @@ from pytest_twolayer.option_table import ISOLATION
 from pytest_twolayer.run.collection import CollectedCase, collected_case
 from pytest_twolayer.run.registry import Spec
 from pytest_twolayer.run.selection import Declared, Loaded
-from pytest_twolayer.sealed.confinement import summary
+from pytest_twolayer.sealed.confinement import probe, summary
 from pytest_twolayer.sealed.host import HostBroken, HostEnded, ImplementationHost
 from pytest_twolayer.sealed.proxy import hosted_class
 
@@ -288,5 +288,6 @@ def header_line(sealing: Sealing | None) -> str:
             f"twolayer: isolation none: implementations run in this process, beside the judge "
             f"({ISOLATION.flag} process seals the verdicts: docs/trust.md)"
         )
-    found = summary(sealing.protections) if sealing.protections else "no host started yet"
+    # No host yet (the xdist controller starts none): what a host started here would get.
+    found = summary(sealing.protections or probe())
     return f"twolayer: sealed verdicts: each implementation in a process of its own; {found}"

@@ -16,9 +16,11 @@ from typing import Any
 import pytest
 
 from pytest_twolayer.run.registry import REGISTER_HOOK, Spec, import_path_loader
-from pytest_twolayer.sealed.confinement import PROTECTIONS, summary
+from pytest_twolayer.sealed import confinement
+from pytest_twolayer.sealed.confinement import PROTECTIONS, probe, summary
 from pytest_twolayer.sealed.host import ImplementationHost
 from pytest_twolayer.sealed.sealing import Sealing
+from tests.support.sessions import run_as_user
 
 ATTEMPTS = """
 import os, socket, subprocess, sys, time
@@ -122,6 +124,34 @@ def test_every_host_reports_each_protection(attempts: dict[str, Any]):
     assert found["process"] == "its own"
     assert all(value for value in found.values())
     assert summary(found).count(";") == len(PROTECTIONS) - 1
+
+
+def test_the_probe_finds_what_a_host_gets(attempts: dict[str, Any]):
+    """A judging process that starts no host (the xdist controller) says in its header what
+    the probe found: the protections this machine gave the host, each in the same words."""
+    assert probe() == attempts["protections"]
+
+
+def test_a_probe_that_cannot_run_says_so(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setattr(confinement.sys, "executable", "/nonexistent/python")
+    found = probe()
+    assert list(found) == ["probe"]
+    assert summary(found).startswith("protections unknown: the probe failed (")
+    assert "/nonexistent/python" in summary(found)
+
+
+def test_an_xdist_runs_header_names_the_protections(tmp_path: Path):
+    """The controller starts no host, yet its header is the one a host's protections give."""
+    done = run_as_user(
+        ["pytest", "-p", "twolayer", "--impl", "numpy", "-n", "2", "-k", "implementation_loads"],
+        tmp_path,
+    )
+    assert done.returncode == 0, done.stdout[-3000:]
+    header = [line for line in done.stdout.splitlines() if line.startswith("twolayer: sealed")]
+    assert header == [
+        "twolayer: sealed verdicts: each implementation in a process of its own; "
+        + summary(probe())
+    ]
 
 
 def test_the_working_folder_is_the_hosts_own(attempts: dict[str, Any]):
