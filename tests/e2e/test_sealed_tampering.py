@@ -237,6 +237,11 @@ def run(folder: Path, workers: str) -> tuple[int, dict[str, Any], str]:
     impls = ",".join(["twin", "correct", "broken", *(n.replace("_", "-") for n in TAMPERERS)])
     env = {
         **os.environ,
+        # One BLAS thread per host: with the own tests' other worker busy on the second core,
+        # a two-thread step's fastest of 500 ran 4x slower than its neighbours' (CI).
+        "OMP_NUM_THREADS": "1",
+        "OPENBLAS_NUM_THREADS": "1",
+        "MKL_NUM_THREADS": "1",
         "TAMPER_REPORTS": str(report),
         "PYTHONPATH": os.pathsep.join(
             [str(folder), *os.environ.get("PYTHONPATH", "").split(os.pathsep)]
