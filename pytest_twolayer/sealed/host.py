@@ -258,6 +258,11 @@ class ImplementationHost:
     # -- the process
     def start(self) -> dict[str, Any]:
         """Start a process, load the implementation in it, and return what it declared."""
+        if self.process is not None or self.channel is not None:
+            # One that ended on its own, unseen by any call (a thread of its own exited it
+            # between calls): its socket is closed, not left to the garbage collector, and
+            # what it held goes with it (a new generation), as when a call sees it end.
+            self.kill()
         parent, child = socket.socketpair()
         for end in (parent, child):
             widen(end)

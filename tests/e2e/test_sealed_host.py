@@ -5,6 +5,7 @@ arrays keep the semantics they have in one process."""
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import textwrap
 import time
@@ -219,6 +220,28 @@ def test_a_call_that_ends_the_process_is_that_calls_outcome_and_the_next_starts_
     assert again.forward(again.to_device(x)).shape == (TUTORIAL_DIMS.N, TUTORIAL_DIMS.D_out)
     with pytest.raises(HostEnded, match="earlier process"):
         again.forward(xn)  # a native of the process that ended
+
+
+def test_a_process_that_ended_between_calls_is_started_anew_its_socket_closed(make: Any):
+    """Ended unseen by any call (killed from outside here, as a thread of its own could exit
+    it): the next call's start closes the old socket and its instances are of an earlier
+    process."""
+    cls, host = make("Fine")
+    net = instance(cls)
+    x = data()[0]
+    xn = net.to_device(x)
+    old, process = host.channel, host.process
+    assert old is not None
+    assert process is not None
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    host.ensure()
+    assert old.sock.fileno() == -1
+    assert host.channel is not old
+    with pytest.raises(HostEnded, match="earlier"):
+        net.forward(xn)
+    again = instance(cls)
+    assert again.forward(again.to_device(x)).shape == (TUTORIAL_DIMS.N, TUTORIAL_DIMS.D_out)
 
 
 def test_a_hang_that_ignores_every_signal_is_killed_from_outside(make: Any):
