@@ -208,8 +208,8 @@ ISOLATION = Option(
     "--twolayer-isolation",
     "where an implementation's code runs: 'process' (each implementation in a process of its "
     "own; the judging process never imports it, and a hang or crash is that implementation's "
-    "failure; see docs/trust.md; the default) or 'none' (in the judging process: faster by "
-    "about a fifth, and the implementation's code can change its own verdicts)",
+    "failure; see docs/trust.md; the default) or 'none' (in the judging process: faster, "
+    "and the implementation's code can change its own verdicts)",
     metavar="process|none",
     ini_default="process",
 )
